@@ -1,0 +1,70 @@
+"""What both CLIs share: error-to-exit-code mapping, logging to stderr, and progress bars."""
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from codo_aug.errors import InputError, RunError
+
+stderr = Console(stderr=True)
+
+EXIT_RUNTIME = 1
+EXIT_INPUT = 2
+
+
+def new_app(help_text: str) -> typer.Typer:
+    """A typer app with our conventions: subcommands, no completion install, no pretty tracebacks."""
+    return typer.Typer(help=help_text, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+def fail(prog: str, message: str, code: int) -> None:
+    """Print one line 'PROG: error: MESSAGE' on stderr and exit with `code`."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def exit_codes(prog: str) -> Iterator[None]:
+    """Map codo's errors to one stderr line and an exit code: 2 bad input, 1 runtime failure."""
+    try:
+        yield
+    except InputError as exc:
+        fail(prog, str(exc), EXIT_INPUT)
+    except RunError as exc:
+        fail(prog, str(exc), EXIT_RUNTIME)
+    except KeyboardInterrupt:
+        fail(prog, "interrupted", 130)
+    except OSError as exc:
+        fail(prog, f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc), EXIT_RUNTIME)
+    except Exception as exc:  # noqa: BLE001 - the edge of the program: one line, not a traceback
+        if os.environ.get("CODO_DEBUG"):
+            raise
+        fail(prog, f"unexpected {type(exc).__name__}: {exc} (set CODO_DEBUG=1 for the traceback)", EXIT_RUNTIME)
+
+
+@contextmanager
+def progress(description: str) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+    """A progress bar on stderr; yields (start(total), advance())."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
+    )
+    task = bar.add_task(description, total=None)
+    with bar:
+        yield (lambda total: bar.update(task, total=total)), (lambda: bar.advance(task))

@@ -1,0 +1,1 @@
+"""Pure geometry: boxes, crops and placements. No I/O, no randomness."""

@@ -1,0 +1,34 @@
+"""Turn relative draws (fractions in [0, 1]) into integer pixel rectangles.
+
+Recipes hold fractions, not pixels, so a recipe can be sampled from metadata alone and rendered
+later against the real image sizes.
+"""
+
+import math
+
+
+def crop_rect(width: int, height: int, area: float, log_ratio: float, u: float, v: float) -> tuple[int, int, int, int]:
+    """A crop (x, y, w, h) covering `area` of the image with aspect exp(log_ratio), at position (u, v).
+
+    The crop is shrunk to fit inside the image (keeping its aspect where possible), then placed
+    with its free space split u : 1-u horizontally and v : 1-v vertically.
+    """
+    ratio = math.exp(log_ratio)
+    target = area * width * height
+    w = math.sqrt(target * ratio)
+    h = math.sqrt(target / ratio)
+    shrink = min(1.0, width / w, height / h)
+    w = max(1, min(width, round(w * shrink)))
+    h = max(1, min(height, round(h * shrink)))
+    return place(width, height, w, h, u, v) + (w, h)
+
+
+def fit_longest(width: int, height: int, longest: int) -> tuple[int, int]:
+    """Size (w, h) of a `width` x `height` object scaled so its longer side is `longest`, aspect kept."""
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def place(canvas_w: int, canvas_h: int, w: int, h: int, u: float, v: float) -> tuple[int, int]:
+    """Top-left (x, y) of a w x h rectangle fully inside the canvas, at fraction (u, v) of the free space."""
+    return round(u * max(canvas_w - w, 0)), round(v * max(canvas_h - h, 0))

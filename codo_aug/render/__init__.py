@@ -1,0 +1,1 @@
+"""Deterministic rendering: (pixels, recipe draws) -> pixels, boxes and RoIs."""

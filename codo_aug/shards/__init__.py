@@ -1,0 +1,1 @@
+"""WebDataset shards: `PREFIX-%06d.tar` of `KEY.view0.jpg ... KEY.json` members."""

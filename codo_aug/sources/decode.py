@@ -1,0 +1,96 @@
+"""Probe and decode image files into uint8 RGB / RGBA arrays, refusing what would be wrong.
+
+Every failure is a `BadImage` with a short reason, so sources can skip and count it.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Decompression-bomb guard: images above this many pixels are refused before decoding.
+MAX_PIXELS = 60_000_000
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+class BadImage(Exception):
+    """An image codo will not use; `reason` is a short category for counting."""
+
+    def __init__(self, reason: str, path: str, detail: str = "") -> None:
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a file's header says, read without decoding pixels."""
+
+    width: int
+    height: int
+    has_alpha: bool
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in _ALPHA_MODES or "transparency" in im.info
+
+
+def _open_checked(path: str) -> Image.Image:
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise BadImage("missing", path, exc.strerror or "") from None
+    if size == 0:
+        raise BadImage("zero-byte", path)
+    try:
+        im = Image.open(path)
+    except _DECODE_ERRORS as exc:
+        raise BadImage("unreadable", path, str(exc)) from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise BadImage("too-large", path, f"{w}x{h} exceeds {MAX_PIXELS} pixels")
+    if w < 1 or h < 1:
+        im.close()
+        raise BadImage("unreadable", path, f"size {w}x{h}")
+    return im
+
+
+def probe(path: str) -> Header:
+    """Header facts of an image file, or BadImage (missing, zero-byte, unreadable, too-large)."""
+    with _open_checked(path) as im:
+        return Header(im.size[0], im.size[1], _has_alpha(im))
+
+
+def _to_uint8(im: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer greyscale scaled to 8 bits (PIL's convert would clip instead)."""
+    if im.mode.startswith("I"):
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).round().astype(np.uint8), "L")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        return Image.fromarray(np.clip(arr * 255.0, 0, 255).round().astype(np.uint8), "L")
+    return im
+
+
+def decode(path: str, alpha: bool = False) -> np.ndarray:
+    """Decode to HxWx3 RGB (or HxWx4 RGBA with `alpha`) uint8, upright per the EXIF orientation.
+
+    Greyscale, palette, CMYK and 16-bit files are converted; truncated and corrupt files raise
+    BadImage rather than yielding partly grey pixels.
+    """
+    with _open_checked(path) as im:
+        try:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            im = _to_uint8(im)
+            if alpha and im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            im = im.convert("RGBA" if alpha else "RGB")
+            return np.asarray(im).copy()
+        except _DECODE_ERRORS as exc:
+            raise BadImage("corrupt", path, str(exc)) from None
