@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Contrastive losses, one per file."""

@@ -1,0 +1,60 @@
+"""TrainConfig: every setting of a pretraining run, validated where it is built."""
+
+from dataclasses import asdict, dataclass
+
+from codo_aug.errors import InputError
+
+from .models.encoder import ARCHS
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def _check(ok: bool, name: str, value, allowed: str) -> None:
+    if not ok:
+        raise InputError(f"invalid {name}={value!r}: must be {allowed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A CoDo run (DESIGN.md section 2).
+
+    `lr` is the base rate for a batch of 256, scaled linearly by the real batch (Goyal et al. 2017);
+    the target network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et
+    al. 2020).
+    """
+
+    shards: str
+    out: str
+    steps: int = 1000
+    arch: str = "resnet50"
+    device: str = "cpu"
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.3
+    weight_decay: float = 1e-5
+    warmup_steps: int = 10
+    momentum_base: float = 0.99
+    workers: int = 0
+    seed: int = 0
+    save_every: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "steps", self.steps, ">= 1")
+        _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
+        _check(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device, "cpu or cuda[:N]")
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
+        _check(0 < self.lr <= 100, "lr", self.lr, "in (0, 100]")
+        _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
+        _check(0 <= self.momentum_base < 1, "momentum_base", self.momentum_base, "in [0, 1)")
+        _check(self.workers >= 0, "workers", self.workers, ">= 0")
+        _check(self.seed >= 0, "seed", self.seed, ">= 0")
+        _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / 256
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "scaled_lr": self.scaled_lr}

@@ -1,0 +1,63 @@
+"""Encoder = ResNet -> FPN P2-P5 (BN) -> RoIAlign 7x7 -> 4conv1fc box head -> projector.
+
+Module names and shapes follow torchvision's `maskrcnn_resnet50_fpn_v2` (backbone.body,
+backbone.fpn, roi_heads.box_head) so pretrained weights drop into the detector unchanged
+(SoCo's "architecture alignment", Wei et al. 2021).
+"""
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet34, resnet50
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
+from torchvision.ops import MultiScaleRoIAlign
+
+#: arch -> (constructor, channels of C2..C5)
+ARCHS = {
+    "resnet18": (resnet18, [64, 128, 256, 512]),
+    "resnet34": (resnet34, [64, 128, 256, 512]),
+    "resnet50": (resnet50, [256, 512, 1024, 2048]),
+}
+FPN_CHANNELS = 256
+BOX_HEAD_DIM = 1024
+FEATURE_LEVELS = ["0", "1", "2", "3"]  # P2..P5
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    """BYOL's projector/predictor: Linear -> BN -> ReLU -> Linear."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+
+
+def build_backbone(arch: str) -> BackboneWithFPN:
+    """ResNet C2-C5 + FPN with BatchNorm, as in maskrcnn_resnet50_fpn_v2, randomly initialised."""
+    ctor, channels = ARCHS[arch]
+    body = ctor(weights=None, norm_layer=nn.BatchNorm2d)
+    return BackboneWithFPN(
+        body,
+        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        in_channels_list=channels,
+        out_channels=FPN_CHANNELS,
+        norm_layer=nn.BatchNorm2d,
+    )
+
+
+def build_box_head() -> FastRCNNConvFCHead:
+    """torchvision's 4conv1fc box head with BN (256 channels, FC 1024)."""
+    return FastRCNNConvFCHead((FPN_CHANNELS, 7, 7), [FPN_CHANNELS] * 4, [BOX_HEAD_DIM], norm_layer=nn.BatchNorm2d)
+
+
+class Encoder(nn.Module):
+    """Images and per-image RoIs -> one projected embedding per RoI."""
+
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256):
+        super().__init__()
+        self.backbone = build_backbone(arch)
+        self.roi_pool = MultiScaleRoIAlign(featmap_names=FEATURE_LEVELS, output_size=7, sampling_ratio=2)
+        self.box_head = build_box_head()
+        self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
+
+    def forward(self, images: torch.Tensor, rois: list[torch.Tensor]) -> torch.Tensor:
+        features = self.backbone(images)
+        size = (images.shape[-2], images.shape[-1])
+        pooled = self.roi_pool(features, rois, [size] * images.shape[0])
+        return self.projector(self.box_head(pooled))

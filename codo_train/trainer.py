@@ -1,0 +1,108 @@
+"""train(cfg): the CoDo pretraining loop, read top to bottom."""
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from codo_aug.errors import InputError, RunError
+from codo_aug.shards.reader import expand_shards
+
+from .checkpoint import save_atomic
+from .config import TrainConfig
+from .data import ShardStream, collate, normalise
+from .models.codo import CoDoModel
+from .momentum import momentum_at, update_momentum
+from .pairs import pair_losses
+from .schedules import lr_at
+
+CHECKPOINT = Path("checkpoints") / "last.pt"
+
+
+@dataclass
+class TrainResult:
+    """Where the run wrote and how its loss ended."""
+
+    out: Path
+    steps: int
+    final_loss: float
+
+
+def _device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+def _optimizer(cfg: TrainConfig, model: CoDoModel) -> torch.optim.Optimizer:
+    params = model.trainable_parameters()
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.scaled_lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.scaled_lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
+        raise InputError(f"--out {out} already holds a run; choose a new directory")
+    (out / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> dict:
+    return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict()}
+
+
+def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None) -> TrainResult:
+    """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`."""
+    paths = expand_shards(cfg.shards)
+    device = _device(cfg.device)
+    out = Path(cfg.out)
+    _prepare_out(out)
+    torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
+    model = CoDoModel(cfg.arch).to(device).train()
+    opt = _optimizer(cfg, model)
+    loader = DataLoader(
+        ShardStream(paths, cfg.seed), batch_size=cfg.batch_size, num_workers=cfg.workers,
+        collate_fn=collate, persistent_workers=cfg.workers > 0,
+    )
+    (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
+    loss_value = math.nan
+    with open(out / "metrics.jsonl", "w", buffering=1) as metrics:
+        batches = iter(loader)
+        for step in range(cfg.steps):
+            t0 = time.perf_counter()
+            batch = next(batches).to(device)
+            t_data = time.perf_counter() - t0
+            lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            preds, targets = model([normalise(v) for v in batch.views], batch.rois)
+            losses = pair_losses(preds, targets, batch.img, batch.ids)
+            if not losses:
+                raise RunError(f"step {step}: no instance is shared between views; check the shards")
+            loss = torch.stack(list(losses.values())).mean()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise RunError(f"step {step}: loss is {loss_value}; the last good checkpoint is {out / CHECKPOINT}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            m = momentum_at(step, cfg.steps, cfg.momentum_base)
+            update_momentum(model.online, model.target, m)
+            elapsed = time.perf_counter() - t0
+            record = {
+                "step": step + 1, "loss": loss_value, "lr": lr, "momentum": m,
+                "pairs": {k: float(v) for k, v in losses.items()},
+                "samples_per_s": cfg.batch_size / elapsed, "data_wait": t_data / elapsed,
+            }
+            metrics.write(json.dumps(record) + "\n")
+            on_step(record)
+            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+                save_atomic(_checkpoint(model, opt, cfg, step + 1), out / CHECKPOINT)
+    return TrainResult(out, cfg.steps, loss_value)
