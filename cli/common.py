@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from codo_aug.errors import InputError, RunError
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
@@ -25,12 +25,13 @@ def new_app(help_text: str) -> typer.Typer:
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
-        force=True,
-    )
+    """Log to stderr: through rich on a terminal (so bars stay intact), as plain lines otherwise."""
+    if stderr.is_terminal:
+        handler: logging.Handler = RichHandler(console=stderr, show_time=False, show_path=False)
+        fmt = "%(message)s"
+    else:
+        handler, fmt = logging.StreamHandler(sys.stderr), "%(levelname)s %(message)s"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=fmt, handlers=[handler], force=True)
 
 
 def fail(prog: str, message: str, code: int) -> None:
@@ -60,11 +61,20 @@ def exit_codes(prog: str) -> Iterator[None]:
 
 @contextmanager
 def progress(description: str) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
-    """A progress bar on stderr; yields (start(total), advance())."""
+    """A progress bar on stderr; yields (start(total), advance()). The bar appears only once
+    `start` is called, so input errors found while setting up print alone."""
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
     )
     task = bar.add_task(description, total=None)
-    with bar:
-        yield (lambda total: bar.update(task, total=total)), (lambda: bar.advance(task))
+
+    def start(total: int) -> None:
+        bar.update(task, total=total)
+        bar.start()
+
+    try:
+        yield start, (lambda: bar.advance(task))
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -5,9 +5,7 @@ from typing import Annotated
 
 import typer
 
-from codo_train.config import OPTIMIZERS, TrainConfig
-from codo_train.models.encoder import ARCHS
-from codo_train.trainer import train
+from codo_train.config import ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
 
@@ -42,9 +40,10 @@ def run(
             shards=shards, out=str(out), steps=steps, arch=arch, device=device, batch_size=batch_size,
             optimizer=optimizer, lr=lr, workers=workers, seed=seed, save_every=save_every,
         )
+        from codo_train.trainer import train  # torch loads here, not for --help
+
         with progress("train") as (start, advance):
-            start(cfg.steps)
-            result = train(cfg, on_step=lambda m: advance())
+            result = train(cfg, on_step=lambda m: advance(), on_start=start)
         stderr.print(f"trained {result.steps} steps, final loss {result.final_loss:.4f}; run in {result.out}")
 
 

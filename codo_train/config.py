@@ -4,8 +4,7 @@ from dataclasses import asdict, dataclass
 
 from codo_aug.errors import InputError
 
-from .models.encoder import ARCHS
-
+ARCHS = ("resnet18", "resnet34", "resnet50")
 OPTIMIZERS = ("sgd", "adamw")
 
 

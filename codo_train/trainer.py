@@ -58,8 +58,12 @@ def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, cfg: TrainConfig, 
     return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict()}
 
 
-def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None) -> TrainResult:
-    """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`."""
+def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
+          on_start: Callable[[int], None] = lambda steps: None) -> TrainResult:
+    """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`.
+
+    `on_start(steps)` is called once the inputs are checked, `on_step(metrics)` after every step.
+    """
     paths = expand_shards(cfg.shards)
     device = _device(cfg.device)
     out = Path(cfg.out)
@@ -73,6 +77,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None) ->
     )
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
     loss_value = math.nan
+    on_start(cfg.steps)
     with open(out / "metrics.jsonl", "w", buffering=1) as metrics:
         batches = iter(loader)
         for step in range(cfg.steps):

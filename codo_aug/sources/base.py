@@ -27,7 +27,7 @@ class SkipLog:
     seen: set = field(default_factory=set)
 
     def add(self, bad: BadImage, warn: bool = True) -> None:
-        """Count `bad` once per path; log it unless it is a routine filter (`warn=False`, e.g. COCO crowds)."""
+        """Count `bad` once per path; log it (INFO) unless it is a routine filter (`warn=False`, e.g. COCO crowds)."""
         if bad.path in self.seen:
             return
         self.seen.add(bad.path)
@@ -36,7 +36,7 @@ class SkipLog:
         if len(self.examples[bad.reason]) < 3:
             self.examples[bad.reason].append(bad.path)
         if warn:
-            log.warning("skipped %s", bad)
+            log.info("skipped %s", bad)
 
     @property
     def total(self) -> int:
@@ -49,7 +49,8 @@ class SkipLog:
         return f"{self.total} skipped ({parts})"
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "by_reason": dict(sorted(self.counts.items()))}
+        return {"total": self.total, "by_reason": dict(sorted(self.counts.items())),
+                "examples": dict(sorted(self.examples.items()))}
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Source:
                 raise BadImage("empty-alpha", path)
             x1, y1, x2, y2 = box.astype(int)
             return rgba[y1:y2, x1:x2]
-        rgb = decode(path)
+        rgb = decode(path, exif=item.cutout != "mask")  # COCO masks index the pixels as stored
         h, w = rgb.shape[:2]
         if item.cutout == "mask":
             mask = item.mask(h, w)

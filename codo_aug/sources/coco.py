@@ -124,7 +124,10 @@ def _unusable(ann: dict, img: dict | None, names: dict) -> str:
         return "crowd"
     if not ann.get("segmentation") or ann.get("category_id") not in names:
         return "no-segmentation"
-    bbox = ann.get("bbox") or [0, 0, 0, 0]
-    if ann.get("area", 0) < MIN_AREA or min(bbox[2:4]) < MIN_SIDE:
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return "bad-bbox"
+    area = ann.get("area", bbox[2] * bbox[3])  # `area` is optional in hand-made sets
+    if area < MIN_AREA or min(bbox[2:4]) < MIN_SIDE:
         return "too-small"
     return ""

@@ -77,16 +77,18 @@ def _to_uint8(im: Image.Image) -> Image.Image:
     return im
 
 
-def decode(path: str, alpha: bool = False) -> np.ndarray:
+def decode(path: str, alpha: bool = False, exif: bool = True) -> np.ndarray:
     """Decode to HxWx3 RGB (or HxWx4 RGBA with `alpha`) uint8, upright per the EXIF orientation.
 
+    `exif=False` keeps the stored pixel order, which annotations (COCO masks) refer to.
     Greyscale, palette, CMYK and 16-bit files are converted; truncated and corrupt files raise
     BadImage rather than yielding partly grey pixels.
     """
     with _open_checked(path) as im:
         try:
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if exif:
+                im = ImageOps.exif_transpose(im)
             im = _to_uint8(im)
             if alpha and im.mode == "P" and "transparency" in im.info:
                 im = im.convert("RGBA")

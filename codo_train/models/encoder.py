@@ -12,8 +12,8 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
 from torchvision.ops import MultiScaleRoIAlign
 
-#: arch -> (constructor, channels of C2..C5)
-ARCHS = {
+#: arch (one of config.ARCHS) -> (constructor, channels of C2..C5)
+BACKBONES = {
     "resnet18": (resnet18, [64, 128, 256, 512]),
     "resnet34": (resnet34, [64, 128, 256, 512]),
     "resnet50": (resnet50, [256, 512, 1024, 2048]),
@@ -30,7 +30,7 @@ def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
 
 def build_backbone(arch: str) -> BackboneWithFPN:
     """ResNet C2-C5 + FPN with BatchNorm, as in maskrcnn_resnet50_fpn_v2, randomly initialised."""
-    ctor, channels = ARCHS[arch]
+    ctor, channels = BACKBONES[arch]
     body = ctor(weights=None, norm_layer=nn.BatchNorm2d)
     return BackboneWithFPN(
         body,

@@ -1,0 +1,87 @@
+"""The CLIs as a user meets them: help, one-line errors with exit code 2, counted skips."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .helpers import cli
+
+
+def assert_one_line_error(proc, code: int, needle: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert needle in lines[0]
+
+
+@pytest.mark.parametrize("prog, words", [("codo-aug", "synth"), ("codo-train", "run")])
+def test_help_lists_the_commands(prog, words):
+    proc = cli(prog, "--help")
+    assert proc.returncode == 0 and words in proc.stdout
+
+
+def make_photos(folder, n=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        arr = np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(folder / f"p{i}.jpg")
+
+
+def test_missing_path(tmp_path):
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--backgrounds", "folder:/does/not/exist")
+    assert_one_line_error(proc, 2, "path does not exist: /does/not/exist")
+    assert not (tmp_path / "o").exists(), "nothing is written for bad input"
+
+
+def test_unknown_kind(tmp_path):
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--instances", "lvis:/x")
+    assert_one_line_error(proc, 2, "unknown source kind 'lvis'")
+
+
+def test_json_that_is_not_coco(tmp_path):
+    (tmp_path / "x.json").write_text(json.dumps({"hello": "world"}))
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--instances", f"coco:{tmp_path / 'x.json'}")
+    assert_one_line_error(proc, 2, "is not a COCO instances file")
+
+
+def test_folder_with_no_readable_image(tmp_path):
+    (tmp_path / "bg").mkdir()
+    (tmp_path / "bg" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--backgrounds", f"folder:{tmp_path / 'bg'}")
+    assert_one_line_error(proc, 2, "no readable image under")
+
+
+def test_invalid_option_values(tmp_path):
+    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--num-samples", "0"), 2,
+                          "invalid num_samples=0")
+    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--image-format", "gif"), 2,
+                          "invalid image_format='gif'")
+    assert_one_line_error(cli("codo-train", "run", "--shards", str(tmp_path / "none"), "--out", str(tmp_path / "r")),
+                          2, "no shards match")
+
+
+def test_existing_shards_are_not_overwritten(sample_shards, tmp_path):
+    proc = cli("codo-aug", "synth", "--out", str(sample_shards), "--num-samples", "2")
+    assert_one_line_error(proc, 2, "already holds shards")
+
+
+def test_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):
+    bg = tmp_path / "bg"
+    make_photos(bg)
+    (bg / "zero.jpg").write_bytes(b"")
+    (bg / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "o"
+    proc = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "6", "--backgrounds", f"folder:{bg}")
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 6 samples in 1 shard(s)" in proc.stderr and "2 file(s) skipped" in proc.stderr
+    info = json.loads((out / "_info.json").read_text())
+    skipped = info["sources"]["backgrounds"]["skipped"]
+    assert skipped["total"] == 2 and skipped["by_reason"] == {"unreadable": 1, "zero-byte": 1}
+    assert skipped["examples"] == {"unreadable": [str(bg / "corrupt.png")], "zero-byte": [str(bg / "zero.jpg")]}
+    verbose = cli("codo-aug", "synth", "--out", str(tmp_path / "v"), "--num-samples", "1", "--backgrounds", f"folder:{bg}",
+                  "--verbose")
+    assert f"skipped {bg / 'zero.jpg'}: zero-byte" in verbose.stderr
+    assert info["sources"]["backgrounds"]["items"] == 3

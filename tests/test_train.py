@@ -1,0 +1,115 @@
+"""Trainer pieces against hand-computed values, alignment with torchvision, and a short real run."""
+
+import json
+import math
+
+import pytest
+import torch
+from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
+
+from codo_aug import InputError
+from codo_train import TrainConfig
+from codo_train.data import collate, Item
+from codo_train.losses.byol import byol_loss
+from codo_train.models.encoder import Encoder
+from codo_train.momentum import momentum_at, update_momentum
+from codo_train.pairs import match_instances, pair_losses
+from codo_train.schedules import lr_at
+
+from .helpers import cli
+
+
+def test_byol_loss_is_two_minus_two_cosine():
+    p = torch.tensor([[1.0, 0.0], [2.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    z = torch.tensor([[3.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.0]])
+    # per row: 0, 2, 4, 2 - 2/sqrt(2)
+    expected = (0 + 2 + 4 + (2 - math.sqrt(2))) / 4
+    assert byol_loss(p, z).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_pairs_match_same_image_and_id_only():
+    img_a, id_a = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 0])
+    img_b, id_b = torch.tensor([0, 1, 1]), torch.tensor([1, 0, 2])
+    ia, ib = match_instances(img_a, id_a, img_b, id_b)
+    assert ia.tolist() == [1, 2] and ib.tolist() == [0, 1]
+
+
+def test_pair_losses_cover_view0_against_each_other_view_symmetrically():
+    # three views of one image; instance 1 is missing from view 2, so only instance 0 pairs there
+    img = [torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(1, dtype=torch.long)]
+    ids = [torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0])]
+    e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    preds = [torch.stack([e0, e1]), torch.stack([e1, e0]), torch.stack([e0])]
+    targets = [torch.stack([e0, e1]), torch.stack([e1, e1]), torch.stack([-e0])]
+    losses = pair_losses(preds, targets, img, ids)
+    assert sorted(losses) == ["0-1", "0-2"]
+    # 0-1: p0 vs t1 matched (id0: e0 vs e1 -> 2, id1: e1 vs e1 -> 0) mean 1; p1 vs t0 (id0: e0.e0 -> 0, id1: e1.e1 -> 0)
+    assert losses["0-1"].item() == pytest.approx(1.0)
+    # 0-2: id0 only: p0 e0 vs t2 -e0 -> 4; p2 e0 vs t0 e0 -> 0
+    assert losses["0-2"].item() == pytest.approx(4.0)
+
+
+def test_momentum_and_lr_schedules():
+    assert momentum_at(0, 100) == pytest.approx(0.99)
+    assert momentum_at(50, 100) == pytest.approx(0.995)
+    assert momentum_at(100, 100) == pytest.approx(1.0)
+    assert lr_at(0, 100, 0.4, 4) == pytest.approx(0.1)
+    assert lr_at(3, 100, 0.4, 4) == pytest.approx(0.4)
+    assert lr_at(4, 100, 0.4, 4) == pytest.approx(0.4)
+    assert lr_at(52, 100, 0.4, 4) == pytest.approx(0.2)
+
+
+def test_update_momentum_blends_parameters_and_copies_buffers():
+    online, target = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        online.weight.fill_(1.0)
+        target.weight.fill_(3.0)
+        online.running_mean.fill_(5.0)
+    update_momentum(online, target, 0.75)
+    assert target.weight.tolist() == [2.5, 2.5]
+    assert target.running_mean.tolist() == [5.0, 5.0]
+
+
+def test_collate_keeps_each_images_rois_and_ids():
+    def item(n):
+        return Item([torch.zeros(3, 8, 8, dtype=torch.uint8)] * 2, [torch.ones(n, 4)] * 2, [torch.arange(n)] * 2)
+
+    batch = collate([item(2), item(1)])
+    assert batch.views[0].shape == (2, 3, 8, 8)
+    assert [len(r) for r in batch.rois[1]] == [2, 1]
+    assert batch.img[0].tolist() == [0, 0, 1] and batch.ids[0].tolist() == [0, 1, 0]
+
+
+def test_encoder_names_and_shapes_match_torchvision_mask_rcnn_v2():
+    ours = {k: v.shape for k, v in Encoder("resnet50", proj_hidden=64, proj_dim=16).state_dict().items()}
+    theirs = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None).state_dict()
+    expected = {k: v.shape for k, v in theirs.items() if k.startswith(("backbone.", "roi_heads.box_head."))}
+    mapped = {("roi_heads." + k if k.startswith("box_head.") else k): s for k, s in ours.items()
+              if k.startswith(("backbone.", "box_head."))}
+    assert mapped == expected
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(InputError, match="invalid batch_size=0"):
+        TrainConfig(shards="x", out="y", batch_size=0)
+    assert TrainConfig(shards="x", out="y", lr=0.4, batch_size=64).scaled_lr == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
+    run = tmp_path / "run"
+    cli("codo-train", "run", "--shards", str(sample_shards / "*.tar"), "--steps", "60", "--arch", "resnet18",
+        "--device", "cpu", "--batch-size", "4", "--out", str(run), "--seed", "0", "--save-every", "30", check=True)
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 60 and config["arch"] == "resnet18" and len(config["shard_files"]) == 3
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == list(range(1, 61))
+    assert all({"loss", "lr"} <= m.keys() for m in lines)
+    first, last = [m["loss"] for m in lines[:10]], [m["loss"] for m in lines[-10:]]
+    assert sum(last) / 10 < sum(first) / 10
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert ckpt["step"] == 60
+    assert any(k.startswith("online.backbone.body.") for k in ckpt["model"])
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    again = cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--out", str(run))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
