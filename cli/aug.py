@@ -30,12 +30,13 @@ def synth(
     backgrounds: Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)] = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
     image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace shards already in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Write N samples (3 views each by default: 224, 224, 112 px) as WebDataset shards."""
     setup_logging(verbose)
     with exit_codes(PROG):
-        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format)
+        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format, overwrite=overwrite)
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
         skipped = report.skipped

@@ -31,6 +31,7 @@ def run(
     workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and shard order.")] = 0,
     save_every: Annotated[int, typer.Option("--save-every", help="Write checkpoints/last.pt every K steps.")] = 100,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints."""
@@ -39,6 +40,7 @@ def run(
         cfg = TrainConfig(
             shards=shards, out=str(out), steps=steps, arch=arch, device=device, batch_size=batch_size,
             optimizer=optimizer, lr=lr, workers=workers, seed=seed, save_every=save_every,
+            overwrite=overwrite,
         )
         from codo_train.trainer import train  # torch loads here, not for --help
 

@@ -26,6 +26,7 @@ class SynthJob:
     shard_size: int = 1000
     image_format: str = "jpg"
     config: SynthConfig = SynthConfig()
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -54,11 +55,18 @@ class SynthReport:
         return sum(v["skipped"]["total"] for v in self.info["sources"].values()) + self.info["render_skipped"]["total"]
 
 
-def _check_out(out: Path) -> None:
+def _old_outputs(out: Path) -> list[Path]:
+    """Files of an earlier synth run in `out`: shards, their temporaries and _info.json."""
+    if not out.is_dir():
+        return []
+    return sorted([*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"), *out.glob(INFO_FILE)])
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and ((out / INFO_FILE).exists() or any(out.glob(f"{SHARD_PREFIX}-*.tar"))):
-        raise InputError(f"--out {out} already holds shards; choose an empty or new directory")
+    if _old_outputs(out) and not overwrite:
+        raise InputError(f"--out {out} already holds shards; choose a new directory or pass --overwrite")
 
 
 def _sha256(path: Path) -> str:
@@ -72,10 +80,12 @@ def _sha256(path: Path) -> str:
 def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Open the sources, render `job.num_samples` samples into shards, then write `_info.json`."""
-    _check_out(job.out)
+    _check_out(job.out, job.overwrite)
     instances = open_source(job.instances, "instances")
     backgrounds = open_source(job.backgrounds, "backgrounds")
     synth = Synthesizer(instances, backgrounds, job.config, job.seed)
+    for old in _old_outputs(job.out):  # only now that the inputs are known to be good
+        old.unlink()
     job.out.mkdir(parents=True, exist_ok=True)
     on_start(job.num_samples)
 

@@ -36,6 +36,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     save_every: int = 100
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", self.steps, ">= 1")

@@ -46,11 +46,17 @@ def _optimizer(cfg: TrainConfig, model: CoDoModel) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.scaled_lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
-def _prepare_out(out: Path) -> None:
+RUN_FILES = ("config.json", "metrics.jsonl", str(CHECKPOINT))
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
-        raise InputError(f"--out {out} already holds a run; choose a new directory")
+    old = [out / name for name in RUN_FILES if (out / name).exists()]
+    if old and not overwrite:
+        raise InputError(f"--out {out} already holds a run; choose a new directory or pass --overwrite")
+    for path in old:
+        path.unlink()
     (out / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -67,7 +73,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     paths = expand_shards(cfg.shards)
     device = _device(cfg.device)
     out = Path(cfg.out)
-    _prepare_out(out)
+    _prepare_out(out, cfg.overwrite)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
     model = CoDoModel(cfg.arch).to(device).train()
     opt = _optimizer(cfg, model)
