@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
 from .config import SynthConfig
 from .errors import InputError
 from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
 from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, write_json_atomic, write_shards
 from .sources.spec import open_source
+from .version import __version__
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,14 @@
 """Checkpoints written atomically: a crash mid-write never leaves a broken `last.pt`."""
 
-import os
 from pathlib import Path
 
 import torch
 
+from codo_aug.atomic import atomic_open
+
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, fsync, then rename over it."""
+    """torch.save `obj` to `path` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path) as fh:
+        torch.save(obj, fh)

@@ -109,7 +109,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
             elapsed = time.perf_counter() - t0
             record = {
                 "step": step + 1, "loss": loss_value, "lr": lr, "momentum": m,
-                "pairs": {k: float(v) for k, v in losses.items()},
+                "pairs": {k: v.item() for k, v in losses.items()},
                 "samples_per_s": cfg.batch_size / elapsed, "data_wait": t_data / elapsed,
             }
             metrics.write(json.dumps(record) + "\n")

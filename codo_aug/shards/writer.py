@@ -6,11 +6,12 @@ written to a hidden temporary file and renamed into place only when complete.
 
 import io
 import json
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+from ..atomic import atomic_open
 
 SHARD_PREFIX = "codo"
 INFO_FILE = "_info.json"
@@ -40,30 +41,20 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
 
 
 def write_shard(path: Path, records: Iterable[list[tuple[str, bytes]]]) -> ShardStats:
-    """Write `records` (each a list of (member, bytes)) to `path` via a temporary file and rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write `records` (each a list of (member, bytes)) to `path` atomically."""
     count = 0
-    try:
-        with open(tmp, "wb") as fh:
-            with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for members in records:
-                    for name, data in members:
-                        tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
-                    count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for members in records:
+            for name, data in members:
+                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+            count += 1
     return ShardStats(path.name, count, path.stat().st_size)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to `path` through a temporary file, so readers never see half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    """Write JSON to `path` atomically, so readers never see half of it."""
+    with atomic_open(path) as fh:
+        fh.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def write_shards(out: Path, num_samples: int, shard_size: int,
