@@ -13,7 +13,7 @@ from .config import SynthConfig
 from .errors import RunError
 from .params.recipe import Recipe
 from .params.sampler import sample_recipe
-from .render.compose import View, render_view
+from .render.compose import View, ViewRules, render_view
 from .sources.base import SkipLog, Source
 from .sources.decode import BadImage
 
@@ -42,6 +42,7 @@ class Synthesizer:
         self.backgrounds = backgrounds
         self.config = config or SynthConfig()
         self.seed = seed
+        self.rules = ViewRules(self.config.min_visibility, self.config.max_truncation, self.config.iou_floor)
         #: Files that failed to decode while rendering (after passing the header check).
         self.render_skips = SkipLog()
 
@@ -50,13 +51,14 @@ class Synthesizer:
 
     def render(self, recipe: Recipe) -> Sample | None:
         """Render `recipe`; None when no instance is visible in every view. BadImage on a broken file."""
-        cutouts = [self.instances.cutout(d.source, d.rect) for d in recipe.instances]
+        cfg = self.config
+        cutouts = [self.instances.cutout(d.source, d.rect, cfg.cutout, cfg.min_instance_side) for d in recipe.instances]
         decoded: dict[int, np.ndarray] = {}
         views = []
         for draw in recipe.views:
             if draw.background not in decoded:
                 decoded[draw.background] = self.backgrounds.background(draw.background)
-            views.append(render_view(draw, decoded[draw.background], cutouts, self.config.min_visibility))
+            views.append(render_view(draw, decoded[draw.background], cutouts, self.rules))
         common = set(views[0].ids.tolist())
         for v in views[1:]:
             common &= set(v.ids.tolist())
@@ -84,6 +86,6 @@ class Synthesizer:
             if sample is not None:
                 return sample
         raise RunError(
-            f"sample {index}: no instance stayed visible in all views after {self.config.max_attempts} attempts; "
-            "lower min_visibility or the instance count, or check the sources"
+            f"sample {index}: no usable draw in {self.config.max_attempts} attempts (no instance visible in all "
+            f"views; files failing so far: {self.render_skips.summary()}); lower min_visibility or check the sources"
         )

@@ -81,7 +81,7 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Open the sources, render `job.num_samples` samples into shards, then write `_info.json`."""
     _check_out(job.out, job.overwrite)
-    instances = open_source(job.instances, "instances")
+    instances = open_source(job.instances, "instances", job.config.min_instance_side)
     backgrounds = open_source(job.backgrounds, "backgrounds")
     synth = Synthesizer(instances, backgrounds, job.config, job.seed)
     for old in _old_outputs(job.out):  # only now that the inputs are known to be good

@@ -77,6 +77,6 @@ def test_config_rejects_values_naming_field_and_range():
         SynthConfig(view_sizes=(224,))
     with pytest.raises(InputError, match="jitter"):
         SynthConfig(jitter="wobble")
-    with pytest.raises(InputError, match="unknown synth setting"):
+    with pytest.raises(InputError, match=r"unknown setting\(s\): colour \(known: background_area, "):
         SynthConfig.from_dict({"colour": 3})
     assert SynthConfig.from_dict(SynthConfig().to_dict()) == SynthConfig()

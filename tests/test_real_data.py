@@ -43,6 +43,8 @@ SCENES = ["Indoors", "Nature", "Outdoors", "Sports"]
 VOC_LABELS = ["bottle", "bus", "car", "chair", "person", "sofa"]
 
 NUM_SAMPLES, SHARD_SIZE, SEED = 12, 5, 3
+#: Hard pastes and no photometrics, so a view differs from its bare background only where stamps lie.
+PLAIN = SynthConfig(blend=("hard",), blend_weights=(1.0,), photometric="none")
 
 
 # --- sources -----------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def test_labelme_instances_paste_onto_labelme_backgrounds():
 def synth_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("real") / "shards"
     job = SynthJob(out=out, num_samples=NUM_SAMPLES, seed=SEED, instances=TUX_SPEC, backgrounds=SCRATCH_SPEC,
-                   shard_size=SHARD_SIZE)
+                   shard_size=SHARD_SIZE, config=PLAIN)
     report = run_synth(job)
     return out, report
 
@@ -231,7 +233,7 @@ def test_synth_views_show_a_pasted_stamp_over_the_scene(records, stamps, scenes)
     Checked on the lossless in-memory render (the next test ties it to the JPEG shards). Outside the
     boxes only the stamps' soft edges (alpha <= 127, not counted as object) may change a pixel.
     """
-    synth = Synthesizer(stamps, scenes, SynthConfig(), seed=SEED)
+    synth = Synthesizer(stamps, scenes, PLAIN, seed=SEED)
     for r in records:
         s = synth.sample(r.meta["index"])
         for j, (view, draw) in enumerate(zip(s.views, s.recipe.views)):
@@ -248,7 +250,7 @@ def test_synth_views_show_a_pasted_stamp_over_the_scene(records, stamps, scenes)
 
 
 def test_synth_shards_match_a_direct_render(records, stamps, scenes):
-    synth = Synthesizer(stamps, scenes, SynthConfig(), seed=SEED)
+    synth = Synthesizer(stamps, scenes, PLAIN, seed=SEED)
     for r in records[:4]:
         s = synth.sample(r.meta["index"])
         assert s.labels == r.meta["labels"]

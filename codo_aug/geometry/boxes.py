@@ -51,3 +51,21 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def expand_boxes_iou(boxes: np.ndarray, draws: np.ndarray, floor: float) -> np.ndarray:
+    """RoIs that contain their box with IoU >= `floor`, grown outward to take in background.
+
+    `draws` is Nx4 in [0, 1): (area, split, left, top). The RoI's area is 1 + area * (1/floor - 1)
+    times the box's, split between width (R**split) and height (R**(1-split)); `left` and `top` say
+    which share of the extra width and height goes left and up. As the RoI holds the box,
+    IoU = box area / RoI area = 1 / R >= floor, and clipping to the view only raises it.
+    """
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    ratio = 1.0 + draws[:, 0] * (1.0 / floor - 1.0)
+    extra_w = w * (ratio ** draws[:, 1] - 1.0)
+    extra_h = h * (ratio ** (1.0 - draws[:, 1]) - 1.0)
+    x1 = boxes[:, 0] - draws[:, 2] * extra_w
+    y1 = boxes[:, 1] - draws[:, 3] * extra_h
+    return np.stack([x1, y1, x1 + w + extra_w, y1 + h + extra_h], axis=1).astype(np.float32)

@@ -29,6 +29,13 @@ def fit_longest(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def place(canvas_w: int, canvas_h: int, w: int, h: int, u: float, v: float) -> tuple[int, int]:
-    """Top-left (x, y) of a w x h rectangle fully inside the canvas, at fraction (u, v) of the free space."""
-    return round(u * max(canvas_w - w, 0)), round(v * max(canvas_h - h, 0))
+def place(canvas_w: int, canvas_h: int, w: int, h: int, u: float, v: float,
+          truncation: float = 0.0) -> tuple[int, int]:
+    """Top-left (x, y) of a w x h rectangle at fraction (u, v) of the free space.
+
+    With `truncation` t the rectangle may stick out of the canvas by up to t of its width and
+    height on any side; with t = 0 it lies fully inside.
+    """
+    x = -truncation * w + u * max(canvas_w - w + 2 * truncation * w, 0)
+    y = -truncation * h + v * max(canvas_h - h + 2 * truncation * h, 0)
+    return round(x), round(y)

@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class InstanceDraw:
-    """One instance of the sample: its index in the instance source and, for rect cutouts, the crop.
+    """One instance of the sample: its index in the instance source and a random rect.
 
-    `rect` = (area, log_ratio, u, v) of an InsLoc-style random crop; unused by mask and alpha cutouts.
+    `rect` = (area, log_ratio, u, v): the InsLoc-style crop of `rect` cutouts, and the box that
+    seeds `grabcut` when the file has no box of its own; unused by mask and alpha cutouts.
     """
 
     source: int
@@ -20,20 +21,44 @@ class InstanceDraw:
 
 @dataclass(frozen=True)
 class PasteDraw:
-    """Where instance `slot` goes in a view: longer side = `scale` x view size, at (u, v) of the free space."""
+    """Where instance `slot` goes in a view and how it is blended.
+
+    Longer side = `scale` x view size; (u, v) = position in the free space (truncation included);
+    `blend_args`: (sigma,) for gaussian, (length, angle in degrees) for motion, () otherwise.
+    """
 
     slot: int
     scale: float
     u: float
     v: float
+    blend: str = "hard"
+    blend_args: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhotoDraw:
+    """Photometric draws of one view; the identity when nothing applies.
+
+    Colour jitter factors (brightness, contrast, saturation multiply; hue shifts by a fraction of
+    the colour circle) are applied in `order` (0..3 = b, c, s, h), then greyscale, blur, solarize.
+    """
+
+    brightness: float = 1.0
+    contrast: float = 1.0
+    saturation: float = 1.0
+    hue: float = 0.0
+    order: tuple[int, ...] = (0, 1, 2, 3)
+    grayscale: bool = False
+    blur_sigma: float = 0.0
+    solarize: bool = False
 
 
 @dataclass(frozen=True)
 class ViewDraw:
-    """One view: its size, background (index and square crop (area, u, v)), flip, pastes and jitter.
+    """One view: size, background (index and square crop (area, u, v)), flip, pastes, RoI jitter, photometrics.
 
-    `pastes` are in paste order (later ones on top); `jitter[slot]` holds the relative RoI deltas
-    (dx1, dy1, dw, dh) of that slot, zeros where the box is not jittered.
+    `pastes` are in paste order (later ones on top). `jitter[slot]` holds four draws whose meaning
+    depends on `jitter_mode`: relative deltas (dx1, dy1, dw, dh), or iou draws (area, split, left, top).
     """
 
     size: int
@@ -41,7 +66,9 @@ class ViewDraw:
     crop: tuple[float, float, float]
     flip: bool
     pastes: tuple[PasteDraw, ...]
+    jitter_mode: str
     jitter: tuple[tuple[float, float, float, float], ...]
+    photo: PhotoDraw = PhotoDraw()
 
 
 @dataclass(frozen=True)
@@ -59,20 +86,23 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
+        def view(v: dict) -> ViewDraw:
+            photo = dict(v["photo"], order=tuple(v["photo"]["order"]))
+            return ViewDraw(
+                size=int(v["size"]),
+                background=int(v["background"]),
+                crop=tuple(v["crop"]),
+                flip=bool(v["flip"]),
+                pastes=tuple(PasteDraw(**dict(p, blend_args=tuple(p["blend_args"]))) for p in v["pastes"]),
+                jitter_mode=v["jitter_mode"],
+                jitter=tuple(tuple(j) for j in v["jitter"]),
+                photo=PhotoDraw(**photo),
+            )
+
         return cls(
             seed=int(d["seed"]),
             index=int(d["index"]),
             attempt=int(d["attempt"]),
             instances=tuple(InstanceDraw(int(i["source"]), tuple(i["rect"])) for i in d["instances"]),
-            views=tuple(
-                ViewDraw(
-                    size=int(v["size"]),
-                    background=int(v["background"]),
-                    crop=tuple(v["crop"]),
-                    flip=bool(v["flip"]),
-                    pastes=tuple(PasteDraw(int(p["slot"]), p["scale"], p["u"], p["v"]) for p in v["pastes"]),
-                    jitter=tuple(tuple(j) for j in v["jitter"]),
-                )
-                for v in d["views"]
-            ),
+            views=tuple(view(v) for v in d["views"]),
         )

@@ -1,26 +1,39 @@
-"""Compose one view: crop the background, paste cutouts with occlusion bookkeeping, jitter, flip."""
+"""Compose one view: crop the background, paste cutouts with occlusion bookkeeping, RoI jitter,
+flip, photometrics."""
 
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ..geometry.boxes import clip_boxes, flip_boxes_horizontal, jitter_boxes_relative, mask_to_box
+from ..geometry.boxes import clip_boxes, expand_boxes_iou, flip_boxes_horizontal, jitter_boxes_relative, mask_to_box
 from ..geometry.placement import crop_rect, fit_longest, place
 from ..params.recipe import ViewDraw
-
-#: Alpha above this counts as object when bookkeeping masks and boxes.
-ALPHA_OBJECT = 127
+from .blend import ALPHA_OBJECT, blend_paste
+from .photometric import apply_photo
 
 
 @dataclass
 class View:
-    """A rendered view: RGB pixels, exact boxes, jittered RoIs and the stable ids of its instances."""
+    """A rendered view: RGB pixels, exact boxes, jittered RoIs, stable instance ids, visible masks.
+
+    `masks` (NxHxW bool) is None for views read back from shards.
+    """
 
     image: np.ndarray  # HxWx3 uint8
     boxes: np.ndarray  # Nx4 float32 XYXY pixels
     rois: np.ndarray  # Nx4 float32 XYXY pixels
     ids: np.ndarray  # N int64
+    masks: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ViewRules:
+    """The fixed settings rendering needs (from SynthConfig)."""
+
+    min_visibility: float = 0.3
+    max_truncation: float = 0.0
+    iou_floor: float = 0.5
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -36,20 +49,20 @@ def background_view(image: np.ndarray, crop: tuple[float, float, float], size: i
     return resize(np.ascontiguousarray(image[y:y + ch, x:x + cw]), size, size)
 
 
-def paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> np.ndarray:
-    """Alpha-blend `rgba` onto `canvas` in place at (x, y); returns the object mask in canvas coordinates."""
-    h, w = rgba.shape[:2]
-    alpha = rgba[:, :, 3:4].astype(np.uint16)
-    region = canvas[y:y + h, x:x + w]
-    blended = (rgba[:, :, :3].astype(np.uint16) * alpha + region.astype(np.uint16) * (255 - alpha) + 127) // 255
-    region[:] = blended.astype(np.uint8)
-    mask = np.zeros(canvas.shape[:2], dtype=bool)
-    mask[y:y + h, x:x + w] = rgba[:, :, 3] > ALPHA_OBJECT
-    return mask
+def jitter_rois(boxes: np.ndarray, draws: np.ndarray, mode: str, iou_floor: float, size: int) -> np.ndarray:
+    """RoIs for exact `boxes` under jitter `mode`, clipped to the view; rows of zero draws keep the box."""
+    if mode == "relative":
+        rois = jitter_boxes_relative(boxes, draws)
+    elif mode == "iou":
+        rois = expand_boxes_iou(boxes, draws, iou_floor)
+    else:
+        rois = boxes.copy()
+    return clip_boxes(rois, size, size)
 
 
-def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray], min_visibility: float) -> View:
-    """Render `draw`; an instance whose visible mask falls under `min_visibility` of its pasted area is left out."""
+def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray], rules: ViewRules) -> View:
+    """Render `draw`. An instance whose visible pixels fall under `min_visibility` of its whole
+    pasted object (occluded by later pastes or cut by the view's edge) is left out."""
     size = draw.size
     canvas = background_view(background, draw.crop, size)
     masks: dict[int, np.ndarray] = {}
@@ -57,24 +70,21 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
     for p in draw.pastes:
         cut = cutouts[p.slot]
         w, h = fit_longest(cut.shape[1], cut.shape[0], max(1, round(p.scale * size)))
-        x, y = place(size, size, w, h, p.u, p.v)
-        mask = paste(canvas, resize(cut, w, h), x, y)
+        x, y = place(size, size, w, h, p.u, p.v, rules.max_truncation)
+        patch = resize(cut, w, h)
+        mask = blend_paste(canvas, patch, x, y, p.blend, p.blend_args)
         for other in masks.values():
             other &= ~mask
         masks[p.slot] = mask
-        areas[p.slot] = int(mask.sum())
-    ids, boxes = [], []
-    for slot in sorted(masks):
-        visible = int(masks[slot].sum())
-        if visible == 0 or visible < min_visibility * areas[slot]:
-            continue
-        ids.append(slot)
-        boxes.append(mask_to_box(masks[slot]))
-    boxes = np.array(boxes, dtype=np.float32).reshape(-1, 4)
-    deltas = np.array([draw.jitter[s] for s in ids], dtype=np.float32).reshape(-1, 4)
-    rois = clip_boxes(jitter_boxes_relative(boxes, deltas), size, size)
+        areas[p.slot] = int((patch[:, :, 3] > ALPHA_OBJECT).sum())
+    ids = [s for s in sorted(masks) if masks[s].any() and masks[s].sum() >= rules.min_visibility * areas[s]]
+    kept = np.stack([masks[s] for s in ids]) if ids else np.zeros((0, size, size), bool)
+    boxes = np.array([mask_to_box(m) for m in kept], dtype=np.float32).reshape(-1, 4)
+    draws = np.array([draw.jitter[s] for s in ids], dtype=np.float32).reshape(-1, 4)
+    rois = jitter_rois(boxes, draws, draw.jitter_mode, rules.iou_floor, size)
     if draw.flip:
         canvas = np.ascontiguousarray(canvas[:, ::-1])
+        kept = np.ascontiguousarray(kept[:, :, ::-1])
         boxes = flip_boxes_horizontal(boxes, size)
         rois = flip_boxes_horizontal(rois, size)
-    return View(canvas, boxes, rois, np.array(ids, dtype=np.int64))
+    return View(apply_photo(canvas, draw.photo), boxes, rois, np.array(ids, dtype=np.int64), kept)

@@ -8,14 +8,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..geometry.boxes import mask_to_box
 from ..geometry.placement import crop_rect
+from .cutout import crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, probe
 
 log = logging.getLogger("codo_aug.sources")
-
-#: How an instance is cut out of its file: the whole of a random rect, its alpha, or a COCO mask.
-CUTOUT_KINDS = ("rect", "alpha", "mask")
 
 
 @dataclass
@@ -57,13 +54,15 @@ class SkipLog:
 class Item:
     """One instance or background: a file (relative to the source root), its class and cutout kind.
 
-    `mask` holds a COCO segmentation decoder for `mask` cutouts (a callable (h, w) -> HxW bool).
+    `mask` decodes a COCO segmentation for `mask` cutouts (a callable (h, w) -> HxW bool);
+    `box` is an XYXY object box from an ILSVRC/VOC xml, in the file's stored pixel order.
     """
 
     path: str
     label: str
     cutout: str = "rect"
     mask: Callable[[int, int], np.ndarray] | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -89,41 +88,44 @@ class Source:
         """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode."""
         return decode(str(self.root / self.items[i].path))
 
-    def cutout(self, i: int, rect: tuple[float, float, float, float]) -> np.ndarray:
-        """Item `i` cut out as an RGBA array cropped to the object; `rect` drives `rect` cutouts.
+    def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto", min_side: int = 1) -> np.ndarray:
+        """Item `i` cut out as an RGBA array cropped to the object.
 
-        `rect` is (area, log_ratio, u, v) as drawn by the recipe (see geometry.placement.crop_rect).
+        `how`: 'auto' takes the item's alpha or mask, else its xml box, else the random `rect`
+        (area, log_ratio, u, v); 'rect' always takes the rect; 'box' the xml box where there is one;
+        'grabcut' segments the xml box (or the rect) with GrabCut. BadImage when the file does not
+        decode or the cutout is empty or narrower than `min_side`.
         """
         item = self.items[i]
         path = str(self.root / item.path)
-        if item.cutout == "alpha":
-            rgba = decode(path, alpha=True)
-            box = mask_to_box(rgba[:, :, 3] > 0)
-            if box is None:
-                raise BadImage("empty-alpha", path)
-            x1, y1, x2, y2 = box.astype(int)
-            return rgba[y1:y2, x1:x2]
-        rgb = decode(path, exif=item.cutout != "mask")  # COCO masks index the pixels as stored
-        h, w = rgb.shape[:2]
-        if item.cutout == "mask":
-            mask = item.mask(h, w)
-            box = mask_to_box(mask)
-            if box is None:
-                raise BadImage("empty-mask", path)
-            x1, y1, x2, y2 = box.astype(int)
-            alpha = mask[y1:y2, x1:x2].astype(np.uint8) * 255
-            return np.dstack([rgb[y1:y2, x1:x2], alpha])
-        x, y, cw, ch = crop_rect(w, h, *rect)
-        return np.dstack([rgb[y:y + ch, x:x + cw], np.full((ch, cw), 255, np.uint8)])
+        if item.cutout == "alpha" and how != "rect":
+            cut = crop_rgba_to_alpha(decode(path, alpha=True))
+        elif item.cutout == "mask" and how != "rect":
+            rgb = decode(path, exif=False)  # COCO masks index the pixels as stored
+            cut = crop_to_mask(rgb, item.mask(*rgb.shape[:2]))
+        else:
+            rgb = decode(path, exif=item.box is None)  # xml boxes index the pixels as stored
+            h, w = rgb.shape[:2]
+            x, y, cw, ch = crop_rect(w, h, *rect)
+            box = item.box if item.box is not None and how != "rect" else (x, y, x + cw, y + ch)
+            cut = grabcut(rgb, box) if how == "grabcut" else crop_box(rgb, box)
+        if cut is None:
+            raise BadImage("empty-cutout", path)
+        if min(cut.shape[:2]) < min_side:
+            raise BadImage("too-small", path, f"cutout {cut.shape[1]}x{cut.shape[0]} < {min_side} px")
+        return cut
 
 
 def scan(root: Path, paths: list[Path], label_of: Callable[[Path], str], skipped: SkipLog,
-         force_rect: bool = False) -> list[Item]:
-    """Probe each file's header; keep the readable ones as Items, count the rest in `skipped`."""
+         force_rect: bool = False, min_side: int = 1) -> list[Item]:
+    """Probe each file's header; keep the readable ones at least `min_side` wide and high as Items,
+    count the rest in `skipped`."""
     items = []
     for p in paths:
         try:
             header = probe(str(p))
+            if min(header.width, header.height) < min_side:
+                raise BadImage("too-small", str(p), f"{header.width}x{header.height} < {min_side} px")
         except BadImage as bad:
             skipped.add(bad)
             continue

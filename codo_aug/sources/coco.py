@@ -83,8 +83,11 @@ def _image_root(json_path: Path, images: list[dict]) -> Path:
     )
 
 
-def open_coco(path: Path, role: str) -> Source:
-    """Open a COCO set for `role` 'instances' (annotation masks) or 'backgrounds' (whole images)."""
+def open_coco(path: Path, role: str, min_side: int = 1) -> Source:
+    """Open a COCO set for `role` 'instances' (annotation masks) or 'backgrounds' (whole images).
+
+    Annotations whose box is narrower than `min_side` (or MIN_SIDE) pixels are left out.
+    """
     if not path.exists():
         raise InputError(f"coco source: path does not exist: {path}")
     json_path = _find_json(path)
@@ -105,7 +108,7 @@ def open_coco(path: Path, role: str) -> Source:
         items = []
         for ann in data["annotations"]:
             img = readable.get(ann.get("image_id"))
-            reason = _unusable(ann, img, names)
+            reason = _unusable(ann, img, names, max(min_side, MIN_SIDE))
             if reason:
                 skipped.add(BadImage(reason, f"{json_path.name}#annotation-{ann.get('id')}"), warn=False)
                 continue
@@ -116,7 +119,7 @@ def open_coco(path: Path, role: str) -> Source:
     return Source("coco", root, items, skipped)
 
 
-def _unusable(ann: dict, img: dict | None, names: dict) -> str:
+def _unusable(ann: dict, img: dict | None, names: dict, min_side: int) -> str:
     """Why an annotation cannot be an instance, or '' when it can."""
     if img is None:
         return "image-unreadable"
@@ -128,6 +131,6 @@ def _unusable(ann: dict, img: dict | None, names: dict) -> str:
     if not isinstance(bbox, list) or len(bbox) != 4:
         return "bad-bbox"
     area = ann.get("area", bbox[2] * bbox[3])  # `area` is optional in hand-made sets
-    if area < MIN_AREA or min(bbox[2:4]) < MIN_SIDE:
+    if area < MIN_AREA or min(bbox[2:4]) < min_side:
         return "too-small"
     return ""

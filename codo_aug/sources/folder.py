@@ -1,9 +1,12 @@
 """`folder` (any image tree; RGBA alpha is the mask) and `imagenet` (ROOT/<class>/*) sources."""
 
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError
-from .base import SkipLog, Source, scan
+from .base import Item, SkipLog, Source, scan
+from .decode import BadImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -38,23 +41,68 @@ def _folder_label(root: Path, path: Path) -> str:
     return "" if rel == Path(".") else rel.as_posix()
 
 
-def open_folder(root: Path, kind: str = "folder") -> Source:
+def open_folder(root: Path, kind: str = "folder", min_side: int = 1) -> Source:
     """Every image under `root`; class = its folder relative to root; alpha images cut by alpha."""
     _require_dir(kind, root)
     skipped = SkipLog()
-    items = scan(root, list_images(root), lambda p: _folder_label(root, p), skipped)
+    items = scan(root, list_images(root), lambda p: _folder_label(root, p), skipped, min_side=min_side)
     _nonempty(kind, root, items, skipped)
     return Source(kind, root, items, skipped)
 
 
-def open_imagenet(root: Path) -> Source:
-    """ImageFolder layout ROOT/<class>/<image>: class = folder name, instances cut as InsLoc rects."""
+def xml_path(image: Path) -> Path | None:
+    """The VOC/ILSVRC box file of `image`: `<stem>.xml` beside it, or the ILSVRC twin
+    `.../Annotations/...` of `.../Data/...`; None when there is none."""
+    beside = image.with_suffix(".xml")
+    if beside.is_file():
+        return beside
+    parts = image.parts
+    if "Data" in parts:
+        i = len(parts) - 1 - parts[::-1].index("Data")
+        twin = Path(*parts[:i], "Annotations", *parts[i + 1:]).with_suffix(".xml")
+        if twin.is_file():
+            return twin
+    return None
+
+
+def read_voc_boxes(path: Path) -> list[tuple[float, float, float, float]]:
+    """XYXY boxes (0-based, pixel edges) of every <object> in a VOC/ILSVRC xml; BadImage if malformed."""
+    try:
+        root = ET.parse(path).getroot()
+        boxes = []
+        for obj in root.iter("object"):
+            bb = obj.find("bndbox")
+            x1, y1, x2, y2 = (float(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
+            if x2 > x1 and y2 > y1:
+                boxes.append((x1 - 1.0, y1 - 1.0, x2, y2))  # VOC counts pixels from 1, inclusive
+        return boxes
+    except (ET.ParseError, AttributeError, TypeError, ValueError, OSError) as exc:
+        raise BadImage("bad-xml", str(path), str(exc)) from None
+
+
+def _with_boxes(root: Path, items: list[Item], skipped: SkipLog) -> list[Item]:
+    out = []
+    for item in items:
+        xml = xml_path(root / item.path)
+        boxes = []
+        if xml is not None:
+            try:
+                boxes = read_voc_boxes(xml)
+            except BadImage as bad:
+                skipped.add(bad)
+        out.extend([replace(item, box=b) for b in boxes] or [item])
+    return out
+
+
+def open_imagenet(root: Path, min_side: int = 1) -> Source:
+    """ImageFolder layout ROOT/<class>/<image>: class = folder name, one instance per ILSVRC xml box
+    when there are boxes, else one InsLoc rect crop per image."""
     _require_dir("imagenet", root)
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     paths = [p for d in classes for p in list_images(d)]
     if not paths:
         raise InputError(f"imagenet source: no <class>/<image> files under {root} (expected ROOT/<class>/*.JPEG)")
     skipped = SkipLog()
-    items = scan(root, paths, lambda p: p.relative_to(root).parts[0], skipped, force_rect=True)
+    items = scan(root, paths, lambda p: p.relative_to(root).parts[0], skipped, force_rect=True, min_side=min_side)
     _nonempty("imagenet", root, items, skipped)
-    return Source("imagenet", root, items, skipped)
+    return Source("imagenet", root, _with_boxes(root, items, skipped), skipped)

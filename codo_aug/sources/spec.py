@@ -26,8 +26,11 @@ def parse_spec(spec: str) -> tuple[str, Path | None]:
     return kind, Path(path).expanduser() if path else None
 
 
-def open_source(spec: str, role: str) -> Source:
-    """Open the source `spec` as a pool of `role` ('instances' or 'backgrounds')."""
+def open_source(spec: str, role: str, min_side: int = 1) -> Source:
+    """Open the source `spec` as a pool of `role` ('instances' or 'backgrounds').
+
+    Images (and COCO annotations) narrower or lower than `min_side` pixels are skipped and counted.
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     kind, path = parse_spec(spec)
@@ -35,14 +38,14 @@ def open_source(spec: str, role: str) -> Source:
         if path is not None:
             raise InputError("the sample source takes no PATH; set CODO_CACHE to move its cache")
         root = ensure_sample()
-        return open_folder(root / role, kind="sample")
+        return open_folder(root / role, kind="sample", min_side=min_side)
     if path is None:
         var = ENV_VARS[kind]
         if not os.environ.get(var):
             raise InputError(f"{kind} source has no PATH and ${var} is not set; give {kind}:PATH or set {var}")
         path = Path(os.environ[var]).expanduser()
     if kind == "coco":
-        return open_coco(path, role)
+        return open_coco(path, role, min_side)
     if kind == "imagenet":
-        return open_imagenet(path)
-    return open_folder(path)
+        return open_imagenet(path, min_side)
+    return open_folder(path, min_side=min_side)

@@ -1,0 +1,108 @@
+"""Paste an RGBA cutout onto a canvas with one of four blends (Dwibedi et al. 2017, Cut, Paste and Learn).
+
+`hard` uses the alpha as is; `gaussian` feathers it; `motion` smears object and alpha along a
+line; `poisson` is cv2.seamlessClone on a reflect-padded canvas so pastes at the border are safe.
+The returned object mask is the cutout's own (alpha > ALPHA_OBJECT) whatever the blend.
+"""
+
+import math
+
+import cv2
+import numpy as np
+
+#: Alpha above this counts as object when bookkeeping masks and boxes.
+ALPHA_OBJECT = 127
+
+
+def _overlap(canvas_hw: tuple[int, int], h: int, w: int, x: int, y: int):
+    """(canvas slices, patch slices) of a h x w patch at (x, y), or None when it misses the canvas."""
+    H, W = canvas_hw
+    cx0, cy0, cx1, cy1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if cx0 >= cx1 or cy0 >= cy1:
+        return None
+    return (slice(cy0, cy1), slice(cx0, cx1)), (slice(cy0 - y, cy1 - y), slice(cx0 - x, cx1 - x))
+
+
+def object_mask(canvas_hw: tuple[int, int], rgba: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The cutout's object pixels (alpha > ALPHA_OBJECT) placed at (x, y), clipped to the canvas."""
+    mask = np.zeros(canvas_hw, dtype=bool)
+    ov = _overlap(canvas_hw, rgba.shape[0], rgba.shape[1], x, y)
+    if ov is not None:
+        mask[ov[0]] = rgba[ov[1]][:, :, 3] > ALPHA_OBJECT
+    return mask
+
+
+def alpha_blend(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
+    """canvas = rgb * a + canvas * (1 - a) in place, uint8 rounding, where the patch meets the canvas."""
+    ov = _overlap(canvas.shape[:2], rgb.shape[0], rgb.shape[1], x, y)
+    if ov is None:
+        return
+    (cs, ps) = ov
+    a = alpha[ps][:, :, None].astype(np.uint16)
+    region = canvas[cs]
+    region[:] = ((rgb[ps].astype(np.uint16) * a + region.astype(np.uint16) * (255 - a) + 127) // 255).astype(np.uint8)
+
+
+def _pad(rgba: np.ndarray, pad: int) -> np.ndarray:
+    """Room for a blur to spread: colour repeats the edge (no dark halo), alpha is 0."""
+    out = cv2.copyMakeBorder(rgba, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    out[:, :, 3] = cv2.copyMakeBorder(rgba[:, :, 3], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    return out
+
+
+def motion_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line kernel `length` pixels long at `angle` degrees (odd size, centred)."""
+    n = max(1, int(round(length)))
+    size = n | 1
+    k = np.zeros((size, size), np.float32)
+    c = size // 2
+    dx, dy = math.cos(math.radians(angle)) * (n - 1) / 2, math.sin(math.radians(angle)) * (n - 1) / 2
+    cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1)
+    return k / k.sum()
+
+
+def _smear(rgba: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blur colour and alpha together (premultiplied) so the colour does not bleed toward black."""
+    a = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    premult = cv2.filter2D(rgba[:, :, :3].astype(np.float32) * a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    alpha = cv2.filter2D(a[:, :, 0], -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    rgb = premult / np.maximum(alpha, 1e-6)[:, :, None]
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
+    """seamlessClone keeps a 2-pixel rim of its mask as background, so the mask is grown by that rim."""
+    grow = 2
+    padded = _pad(rgba, grow + 1)
+    mask = cv2.dilate((padded[:, :, 3] > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8), iterations=grow)
+    ys, xs = np.nonzero(mask)
+    if ys.size < 4:
+        return
+    x, y = x - grow - 1, y - grow - 1
+    h, w = padded.shape[:2]
+    pad = max(h, w) + 4
+    big = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    bx0, by0, bw, bh = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    centre = (int(pad + x + bx0 + bw // 2), int(pad + y + by0 + bh // 2))
+    out = cv2.seamlessClone(np.ascontiguousarray(padded[:, :, :3]), big, mask, centre, cv2.NORMAL_CLONE)
+    canvas[:] = out[pad:pad + canvas.shape[0], pad:pad + canvas.shape[1]]
+
+
+def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str, args: tuple[float, ...]) -> np.ndarray:
+    """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask."""
+    mask = object_mask(canvas.shape[:2], rgba, x, y)
+    if mode == "poisson":
+        _poisson(canvas, rgba, x, y)
+    elif mode == "gaussian":
+        pad = int(math.ceil(3 * args[0]))
+        padded = _pad(rgba, pad)
+        alpha = cv2.GaussianBlur(padded[:, :, 3], (0, 0), args[0], borderType=cv2.BORDER_CONSTANT)
+        alpha_blend(canvas, padded[:, :, :3], alpha, x - pad, y - pad)
+    elif mode == "motion":
+        kernel = motion_kernel(*args)
+        pad = kernel.shape[0] // 2 + 1
+        rgb, alpha = _smear(_pad(rgba, pad), kernel)
+        alpha_blend(canvas, rgb, alpha, x - pad, y - pad)
+    else:
+        alpha_blend(canvas, rgba[:, :, :3], rgba[:, :, 3], x, y)
+    return mask
