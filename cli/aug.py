@@ -5,15 +5,24 @@ from typing import Annotated
 
 import typer
 
+from codo_aug.config import SynthConfig
 from codo_aug.shards.format import IMAGE_FORMATS
 from codo_aug.sources.spec import KINDS
 from codo_aug.synth import SynthJob, run_synth
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
+from .config_files import read_settings
 
 PROG = "codo-aug"
 app = new_app("Synthesise background-invariant multi-view samples: instances pasted onto backgrounds.")
 SPEC_HELP = f"Source as KIND[:PATH], KIND one of {', '.join(KINDS)}."
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or [synth]).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")]
+
+
+def synth_config(config: Path | None, sets: list[str] | None) -> SynthConfig:
+    """The engine settings from --config and --set, every value checked."""
+    return SynthConfig.from_dict(read_settings(config, sets, "synth"))
 
 
 @app.callback()
@@ -30,13 +39,16 @@ def synth(
     backgrounds: Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)] = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
     image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace shards already in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Write N samples (3 views each by default: 224, 224, 112 px) as WebDataset shards."""
     setup_logging(verbose)
     with exit_codes(PROG):
-        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format, overwrite=overwrite)
+        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format,
+                       synth_config(config, set_), overwrite)
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
         skipped = report.skipped

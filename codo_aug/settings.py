@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from .errors import InputError
 
 T = TypeVar("T")
-_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_ONE = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_MANY = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
 
 
 def parse_value(text: str) -> Any:
@@ -30,7 +31,7 @@ def _scalar(kind: type, value: Any, name: str) -> Any:
         return value
     if kind in (str, bool) and isinstance(value, kind):
         return value
-    raise InputError(f"invalid {name}={value!r}: must be {_NAMES[kind]}")
+    raise InputError(f"invalid {name}={value!r}: must be {_ONE[kind]}")
 
 
 def coerce(hint: Any, value: Any, name: str) -> Any:
@@ -39,13 +40,15 @@ def coerce(hint: Any, value: Any, name: str) -> Any:
         args = typing.get_args(hint)
         if isinstance(value, str) and args[0] is str:
             value = [value]  # a single mode stands for "the same for every view"
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"invalid {name}={value!r}: must be a list")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_scalar(args[0], v, name) for v in value)
-        if len(value) != len(args):
-            raise InputError(f"invalid {name}={value!r}: must be a list of {len(args)} values")
-        return tuple(_scalar(a, v, name) for a, v in zip(args, value))
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        kinds = [args[0]] * len(value) if variadic and isinstance(value, (list, tuple)) else list(args)
+        shape = f"a list of {_MANY[args[0]]}" if variadic else f"a list of {len(args)} {_MANY[args[0]]}"
+        if not isinstance(value, (list, tuple)) or len(value) != len(kinds):
+            raise InputError(f"invalid {name}={value!r}: must be {shape}")
+        try:
+            return tuple(_scalar(k, v, name) for k, v in zip(kinds, value))
+        except InputError:
+            raise InputError(f"invalid {name}={list(value)!r}: must be {shape}") from None
     return _scalar(hint, value, name)
 
 
