@@ -9,6 +9,15 @@ from .synth import SynthJob, SynthReport, run_synth
 from .version import __version__
 
 __all__ = [
-    "__version__", "CodoError", "InputError", "RunError", "Sample", "SynthConfig", "Synthesizer",
+    "__version__", "CoDoDataset", "CodoError", "InputError", "RunError", "Sample", "SynthConfig", "Synthesizer",
     "SynthJob", "SynthReport", "View", "open_source", "run_synth",
 ]
+
+
+def __getattr__(name: str):
+    """CoDoDataset imports torch, so it loads on first use and `codo-aug --help` stays quick."""
+    if name == "CoDoDataset":
+        from .dataset import CoDoDataset
+
+        return CoDoDataset
+    raise AttributeError(f"module 'codo_aug' has no attribute {name!r}")

@@ -1,8 +1,5 @@
-"""Training data: an endless stream of shard records, split across DataLoader workers, and its collate."""
+"""Training data: an endless stream of shard records, split across DataLoader workers."""
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
@@ -14,43 +11,6 @@ from codo_aug.shards.reader import iter_members
 PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)
 _SHUFFLE_STREAM = 1
-
-
-@dataclass
-class Item:
-    """One sample as tensors: per view an image (3xSxS uint8), RoIs (Nx4) and instance ids (N)."""
-
-    images: list[torch.Tensor]
-    rois: list[torch.Tensor]
-    ids: list[torch.Tensor]
-
-
-@dataclass
-class Batch:
-    """Per view: stacked images (Bx3xSxS), each image's RoIs, and for the concatenated RoIs their image and id."""
-
-    views: list[torch.Tensor]
-    rois: list[list[torch.Tensor]]
-    img: list[torch.Tensor]
-    ids: list[torch.Tensor]
-
-    def to(self, device: torch.device) -> "Batch":
-        return Batch(
-            [v.to(device, non_blocking=True) for v in self.views],
-            [[r.to(device) for r in rs] for rs in self.rois],
-            [t.to(device) for t in self.img],
-            [t.to(device) for t in self.ids],
-        )
-
-
-def record_to_item(key: str, members: dict[str, bytes]) -> Item:
-    rec = decode_record(key, members)
-    n_views = len(rec.images)
-    return Item(
-        [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for im in rec.images],
-        [torch.from_numpy(rec.boxes(j, "rois")) for j in range(n_views)],
-        [torch.from_numpy(rec.ids(j)) for j in range(n_views)],
-    )
 
 
 class ShardStream(IterableDataset):
@@ -74,20 +34,9 @@ class ShardStream(IterableDataset):
             for s in order:
                 for key, members in iter_members(self.paths[s]):
                     if n % workers == worker:
-                        yield record_to_item(key, members)
+                        yield decode_record(key, members)
                     n += 1
             epoch += 1
-
-
-def collate(items: list[Item]) -> Batch:
-    n_views = len(items[0].images)
-    views, rois, img, ids = [], [], [], []
-    for j in range(n_views):
-        views.append(torch.stack([it.images[j] for it in items]))
-        rois.append([it.rois[j] for it in items])
-        img.append(torch.cat([torch.full((len(it.ids[j]),), b, dtype=torch.int64) for b, it in enumerate(items)]))
-        ids.append(torch.cat([it.ids[j] for it in items]))
-    return Batch(views, rois, img, ids)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ from codo_aug.shards.reader import expand_shards
 
 from .checkpoint import save_atomic
 from .config import TrainConfig
-from .data import ShardStream, collate, normalise
+from codo_aug.dataset import collate
+
+from .data import ShardStream, normalise
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .pairs import pair_losses

@@ -191,7 +191,7 @@ def test_synth_job_writes_three_shards_and_info(synth_out, stamps, scenes):
 def test_synth_records_have_three_views_and_a_shared_instance(records):
     assert [r.key for r in records] == [f"{i:09d}" for i in range(NUM_SAMPLES)]
     for r in records:
-        assert [im.shape for im in r.images] == [(224, 224, 3), (224, 224, 3), (112, 112, 3)]
+        assert [v.image.shape for v in r.views] == [(224, 224, 3), (224, 224, 3), (112, 112, 3)]
         assert [v["size"] for v in r.meta["views"]] == [224, 224, 112]
         common = set.intersection(*(set(v["ids"]) for v in r.meta["views"]))
         assert common, f"sample {r.key}: no instance in every view"
@@ -203,7 +203,7 @@ def test_synth_boxes_and_rois_lie_in_the_view_and_agree(records):
     for r in records:
         for j, v in enumerate(r.meta["views"]):
             size = v["size"]
-            boxes, rois = r.boxes(j, "boxes"), r.boxes(j, "rois")
+            boxes, rois = r.views[j].boxes, r.views[j].rois
             assert len(boxes) == len(rois) == len(v["ids"]) >= 1
             for b in (boxes, rois):
                 assert (b >= 0).all() and (b <= size).all(), f"{r.key} view {j}: {b}"
@@ -255,8 +255,8 @@ def test_synth_shards_match_a_direct_render(records, stamps, scenes):
         s = synth.sample(r.meta["index"])
         assert s.labels == r.meta["labels"]
         for j, view in enumerate(s.views):
-            np.testing.assert_allclose(r.boxes(j, "boxes"), view.boxes, atol=1e-3)
-            np.testing.assert_allclose(r.boxes(j, "rois"), view.rois, atol=1e-3)
-            assert r.ids(j).tolist() == view.ids.tolist()
-            err = np.abs(r.images[j].astype(np.int16) - view.image.astype(np.int16)).mean()
+            np.testing.assert_allclose(r.views[j].boxes, view.boxes, atol=1e-3)
+            np.testing.assert_allclose(r.views[j].rois, view.rois, atol=1e-3)
+            assert r.views[j].ids.tolist() == view.ids.tolist()
+            err = np.abs(r.views[j].image.astype(np.int16) - view.image.astype(np.int16)).mean()
             assert err < 10, f"{r.key} view {j}: JPEG round trip off by {err:.1f} on average"

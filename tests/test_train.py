@@ -2,14 +2,17 @@
 
 import json
 import math
+from types import SimpleNamespace
+
+import numpy as np
 
 import pytest
 import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
-from codo_aug import InputError
+from codo_aug import InputError, View
+from codo_aug.dataset import collate
 from codo_train import TrainConfig
-from codo_train.data import collate, Item
 from codo_train.losses.byol import byol_loss
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
@@ -71,11 +74,13 @@ def test_update_momentum_blends_parameters_and_copies_buffers():
 
 
 def test_collate_keeps_each_images_rois_and_ids():
-    def item(n):
-        return Item([torch.zeros(3, 8, 8, dtype=torch.uint8)] * 2, [torch.ones(n, 4)] * 2, [torch.arange(n)] * 2)
+    def sample(n):
+        view = View(np.zeros((8, 8, 3), np.uint8), np.ones((n, 4), np.float32), np.ones((n, 4), np.float32),
+                    np.arange(n, dtype=np.int64))
+        return SimpleNamespace(views=[view, view])
 
-    batch = collate([item(2), item(1)])
-    assert batch.views[0].shape == (2, 3, 8, 8)
+    batch = collate([sample(2), sample(1)])
+    assert batch.views[0].shape == (2, 3, 8, 8) and batch.views[0].dtype == torch.uint8
     assert [len(r) for r in batch.rois[1]] == [2, 1]
     assert batch.img[0].tolist() == [0, 0, 1] and batch.ids[0].tolist() == [0, 1, 0]
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from ..pipeline import Sample
+from ..render.compose import View
 
 KEY_DIGITS = 9
 IMAGE_FORMATS = ("jpg", "png")
@@ -67,26 +68,25 @@ def encode_sample(sample: Sample, seed: int, fmt: str = "jpg", quality: int = 95
 
 @dataclass
 class Record:
-    """A sample read back from a shard: decoded view images and the parsed JSON."""
+    """A sample read back from a shard: its views (no masks) and the parsed JSON."""
 
     key: str
-    images: list[np.ndarray]
+    views: list[View]
     meta: dict
-
-    def boxes(self, view: int, field: str = "rois") -> np.ndarray:
-        return np.asarray(self.meta["views"][view][field], dtype=np.float32).reshape(-1, 4)
-
-    def ids(self, view: int) -> np.ndarray:
-        return np.asarray(self.meta["views"][view]["ids"], dtype=np.int64)
 
 
 def decode_record(key: str, members: dict[str, bytes]) -> Record:
     """Record from the member suffixes of one key ('view0.jpg', ..., 'json')."""
     meta = json.loads(members["json"])
-    images = []
-    for j in range(len(meta["views"])):
+    views = []
+    for j, v in enumerate(meta["views"]):
         data = next((members[f"view{j}.{fmt}"] for fmt in IMAGE_FORMATS if f"view{j}.{fmt}" in members), None)
         if data is None:
             raise ValueError(f"record {key} lacks view{j}")
-        images.append(decode_image(data))
-    return Record(key, images, meta)
+        views.append(View(
+            decode_image(data),
+            np.asarray(v["boxes"], dtype=np.float32).reshape(-1, 4),
+            np.asarray(v["rois"], dtype=np.float32).reshape(-1, 4),
+            np.asarray(v["ids"], dtype=np.int64),
+        ))
+    return Record(key, views, meta)

@@ -1,0 +1,86 @@
+"""CoDoDataset (online, map-style) and the collate that batches multi-view samples for training."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .config import SynthConfig
+from .params.recipe import Recipe
+from .pipeline import Sample, Synthesizer
+from .sources.spec import open_source
+
+
+class CoDoDataset(Dataset):
+    """`ds[i]` is sample i of (sources, config, seed), rendered on the fly; the same in any process.
+
+    `length` only sets what `len()` reports (an epoch): every index >= 0 defines a sample.
+    """
+
+    def __init__(self, instances: str = "sample", backgrounds: str = "sample", seed: int = 0,
+                 config: SynthConfig | None = None, length: int = 10_000):
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        config = config or SynthConfig()
+        self.synth = Synthesizer(
+            open_source(instances, "instances", config.min_instance_side), open_source(backgrounds, "backgrounds"),
+            config, seed,
+        )
+        self.length = length
+
+    @property
+    def config(self) -> SynthConfig:
+        return self.synth.config
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range 0..{self.length - 1}")
+        return self.synth.sample(index)
+
+    def recipe(self, index: int) -> Recipe:
+        """The recipe sample `index` is rendered from (the first draw that gives a usable sample)."""
+        return self[index].recipe
+
+    def render(self, recipe: Recipe) -> Sample:
+        """The sample of `recipe`: ds.render(ds.recipe(i)) equals ds[i]."""
+        sample = self.synth.render(recipe)
+        if sample is None:
+            raise ValueError(f"recipe {recipe.index}/{recipe.attempt} leaves no instance visible in every view")
+        return sample
+
+
+@dataclass
+class Batch:
+    """Per view j: `views[j]` (Bx3xSxS uint8), `rois[j]` (each image's Nx4 RoIs), and for the
+    concatenated RoIs `img[j]` (image index) and `ids[j]` (instance id): equal (img, id) pairs across
+    views are the positives."""
+
+    views: list[torch.Tensor]
+    rois: list[list[torch.Tensor]]
+    img: list[torch.Tensor]
+    ids: list[torch.Tensor]
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(
+            [v.to(device, non_blocking=True) for v in self.views],
+            [[r.to(device) for r in rs] for rs in self.rois],
+            [t.to(device) for t in self.img],
+            [t.to(device) for t in self.ids],
+        )
+
+
+def collate(samples: list) -> Batch:
+    """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records)."""
+    n_views = len(samples[0].views)
+    views, rois, img, ids = [], [], [], []
+    for j in range(n_views):
+        vs = [s.views[j] for s in samples]
+        views.append(torch.from_numpy(np.stack([v.image for v in vs])).permute(0, 3, 1, 2).contiguous())
+        rois.append([torch.from_numpy(np.ascontiguousarray(v.rois, dtype=np.float32)) for v in vs])
+        img.append(torch.cat([torch.full((len(v.ids),), b, dtype=torch.int64) for b, v in enumerate(vs)]))
+        ids.append(torch.cat([torch.as_tensor(v.ids, dtype=torch.int64) for v in vs]))
+    return Batch(views, rois, img, ids)
