@@ -5,7 +5,6 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-
 import pytest
 import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn_v2

@@ -1,0 +1,37 @@
+"""ArrayInstances: instances held in memory (cut from one image's boxes and masks), for transforms."""
+
+import numpy as np
+
+from .base import Item
+from .cutout import crop_box, crop_to_mask
+from .decode import BadImage
+
+
+class ArrayInstances:
+    """An instance pool over ready RGBA cutouts, with the interface the Synthesizer uses from a Source."""
+
+    def __init__(self, cutouts: list[np.ndarray], labels: list[str], origin: list[int] | None = None):
+        self.cutouts = cutouts
+        #: For each cutout, the index of the input box it came from.
+        self.origin = origin if origin is not None else list(range(len(cutouts)))
+        self.items = [Item(f"<input>#{k}", label) for k, label in zip(self.origin, labels)]
+
+    def __len__(self) -> int:
+        return len(self.cutouts)
+
+    def cutout(self, i: int, rect, how: str = "auto", min_side: int = 1) -> np.ndarray:
+        return self.cutouts[i]
+
+    @classmethod
+    def from_image(cls, rgb: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None, labels: list[str],
+                   min_side: int) -> "ArrayInstances":
+        """Cut each XYXY box of `rgb` (by its mask when given); boxes under `min_side` px are left out."""
+        cutouts, kept = [], []
+        for k, box in enumerate(boxes):
+            cut = crop_to_mask(rgb, masks[k]) if masks is not None else crop_box(rgb, tuple(box))
+            if cut is not None and min(cut.shape[:2]) >= min_side:
+                cutouts.append(cut)
+                kept.append(k)
+        if not cutouts:
+            raise BadImage("no-instance", "<input>", f"no box of at least {min_side} px")
+        return cls(cutouts, [labels[k] for k in kept], kept)
