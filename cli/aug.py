@@ -6,8 +6,11 @@ from typing import Annotated
 import typer
 
 from codo_aug.config import SynthConfig
+from codo_aug.errors import InputError
+from codo_aug.pipeline import Synthesizer
+from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
-from codo_aug.sources.spec import KINDS
+from codo_aug.sources.spec import KINDS, open_source
 from codo_aug.synth import SynthJob, run_synth
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
@@ -56,6 +59,32 @@ def synth(
             f"wrote {report.samples} samples in {len(report.shards)} shard(s) to {out}; "
             f"{skipped} file(s) skipped" + (" (see _info.json)" if skipped else "")
         )
+
+
+@app.command()
+def preview(
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+    num_samples: Annotated[int, typer.Option("--num-samples", help="Rows: samples 0..N-1.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")] = 0,
+    instances: Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)] = "sample",
+    backgrounds: Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)] = "sample",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Draw N samples x views as a PNG grid: exact boxes green, jittered RoIs magenta, instance ids."""
+    setup_logging(False)
+    with exit_codes(PROG):
+        if not 1 <= num_samples <= 256:
+            raise InputError(f"invalid num_samples={num_samples}: must be in 1..256")
+        if out.suffix.lower() != ".png":
+            raise InputError(f"--out {out}: the preview is a PNG; name it *.png")
+        cfg = synth_config(config, set_)
+        synth = Synthesizer(open_source(instances, "instances", cfg.min_instance_side),
+                            open_source(backgrounds, "backgrounds"), cfg, seed)
+        grid = preview_grid([synth.sample(i) for i in range(num_samples)])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_png(out, grid)
+        stderr.print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {num_samples} samples x {len(cfg.view_sizes)} views")
 
 
 def main() -> None:

@@ -1,0 +1,43 @@
+"""Preview grid: its size, and box and RoI edges drawn in their colours at the right pixels."""
+
+import cv2
+import numpy as np
+
+from codo_aug import SynthConfig, Synthesizer, open_source
+from codo_aug.preview import BOX_COLOUR, GAP, ROI_COLOUR, cell_origin, preview_grid
+
+from .helpers import cli
+
+# one instance per sample and RoIs grown outward (IoU jitter always on): box and RoI edges differ
+CFG = SynthConfig(instances=(1, 1), jitter="iou", jitter_p=1.0)
+
+
+def test_grid_size_and_edges():
+    synth = Synthesizer(open_source("sample", "instances"), open_source("sample", "backgrounds"), CFG, seed=5)
+    samples = [synth.sample(i) for i in range(2)]
+    grid = preview_grid(samples)
+    assert grid.shape == (GAP + 2 * (224 + GAP), GAP + 3 * (224 + GAP), 3)
+    checked_rois = 0
+    for r, s in enumerate(samples):
+        for c, v in enumerate(s.views):
+            ox, oy = cell_origin(r, c, 224)
+            x1, y1, x2, y2 = v.boxes[0].astype(int)
+            mid = (x1 + x2) // 2
+            assert tuple(grid[oy + y2 - 1, ox + mid]) == BOX_COLOUR  # bottom edge of the exact box
+            assert tuple(grid[oy + (y1 + y2) // 2, ox + x1]) == BOX_COLOUR  # left edge
+            rx1, ry1, rx2, ry2 = v.rois[0]
+            if int(ry1) < y1:  # the RoI's top edge lies above the box: drawn in the RoI colour
+                assert tuple(grid[oy + int(ry1), ox + mid]) == ROI_COLOUR
+                checked_rois += 1
+    assert checked_rois >= 3
+
+
+def test_cli_writes_the_png(tmp_path):
+    out = tmp_path / "grid.png"
+    proc = cli("codo-aug", "preview", "--out", str(out), "--num-samples", "3", "--set", "view_sizes=[96, 64]")
+    assert proc.returncode == 0, proc.stderr
+    img = cv2.imread(str(out))
+    assert img.shape == (GAP + 3 * (96 + GAP), GAP + 2 * (96 + GAP), 3)
+    assert (img == np.array(BOX_COLOUR[::-1], np.uint8)).all(axis=2).sum() > 50
+    bad = cli("codo-aug", "preview", "--out", str(tmp_path / "grid.jpg"))
+    assert bad.returncode == 2 and "name it *.png" in bad.stderr
