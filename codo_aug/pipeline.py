@@ -1,11 +1,12 @@
 """Synthesizer: sample(seed, index) -> recipe -> rendered multi-view sample, with redraws.
 
-A drawn sample is redrawn (next attempt) when no instance stays visible in every view or when a
-file fails to decode, so sample *i* depends only on (config, sources, seed, i).
+A drawn sample is redrawn (next attempt) when no instance stays visible in every view; a file that
+fails to decode is replaced by the next usable one. Either way sample *i* depends only on
+(config, sources, seed, i).
 """
 
-import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -15,10 +16,7 @@ from .params.recipe import Recipe
 from .params.sampler import sample_recipe
 from .render.compose import View, ViewRules, render_view
 from .sources.base import SkipLog, Source
-from .sources.decode import BadImage
-
-log = logging.getLogger("codo_aug.pipeline")
-
+from .sources.decode import DRAW_FAULTS, BadImage
 
 @dataclass
 class Sample:
@@ -43,49 +41,72 @@ class Synthesizer:
         self.config = config or SynthConfig()
         self.seed = seed
         self.rules = ViewRules(self.config.min_visibility, self.config.max_truncation, self.config.iou_floor)
-        #: Files that failed to decode while rendering (after passing the header check).
+        #: Files that failed while rendering (after passing the header check), and cutouts too small.
         self.render_skips = SkipLog()
+        self._broken: set[tuple[int, int]] = set()
 
     def recipe(self, index: int, attempt: int = 0) -> Recipe:
         return sample_recipe(self.config, len(self.instances), len(self.backgrounds), self.seed, index, attempt)
 
+    def _first_good(self, source, start: int, load: Callable[[int], np.ndarray]) -> tuple[int, np.ndarray]:
+        """`load` of item `start`, or of the next items in turn when it fails (counted in render_skips).
+
+        Whether an item fails depends on its file (and draws) alone, so the substitute is the same
+        in every process. Files that fail to decode are remembered and not tried again.
+        """
+        n = len(source)
+        for step in range(n):
+            i = (start + step) % n
+            if (id(source), i) in self._broken:
+                continue
+            try:
+                return i, load(i)
+            except BadImage as bad:
+                self.render_skips.add(bad)
+                if bad.reason not in DRAW_FAULTS:
+                    self._broken.add((id(source), i))
+        raise RunError(f"no item of the {source.kind} source could be used: {self.render_skips.summary()}")
+
     def render(self, recipe: Recipe) -> Sample | None:
-        """Render `recipe`; None when no instance is visible in every view. BadImage on a broken file."""
+        """Render `recipe`; None when no instance is visible in every view.
+
+        An instance or background whose file fails is replaced by the next usable item of its source.
+        """
         cfg = self.config
-        cutouts = [self.instances.cutout(d.source, d.rect, cfg.cutout, cfg.min_instance_side) for d in recipe.instances]
-        decoded: dict[int, np.ndarray] = {}
+        used, cutouts = [], []
+        for d in recipe.instances:
+            i, cut = self._first_good(self.instances, d.source,
+                                      lambda i, d=d: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side))
+            used.append(i)
+            cutouts.append(cut)
+        decoded: dict[int, tuple[int, np.ndarray]] = {}
         views = []
         for draw in recipe.views:
             if draw.background not in decoded:
-                decoded[draw.background] = self.backgrounds.background(draw.background)
-            views.append(render_view(draw, decoded[draw.background], cutouts, self.rules))
+                decoded[draw.background] = self._first_good(self.backgrounds, draw.background, self.backgrounds.background)
+            views.append(render_view(draw, decoded[draw.background][1], cutouts, self.rules))
         common = set(views[0].ids.tolist())
         for v in views[1:]:
             common &= set(v.ids.tolist())
         if not common:
             return None
-        items = [self.instances.items[d.source] for d in recipe.instances]
+        items = [self.instances.items[i] for i in used]
         return Sample(
             index=recipe.index,
             recipe=recipe,
             views=views,
             labels=[it.label for it in items],
             instance_files=[it.path for it in items],
-            background_files=[self.backgrounds.items[v.background].path for v in recipe.views],
+            background_files=[self.backgrounds.items[decoded[v.background][0]].path for v in recipe.views],
         )
 
     def sample(self, index: int) -> Sample:
         """Sample `index`: the first attempt whose recipe renders with an instance common to all views."""
         for attempt in range(self.config.max_attempts):
-            recipe = self.recipe(index, attempt)
-            try:
-                sample = self.render(recipe)
-            except BadImage as bad:
-                self.render_skips.add(bad)
-                continue
+            sample = self.render(self.recipe(index, attempt))
             if sample is not None:
                 return sample
         raise RunError(
-            f"sample {index}: no usable draw in {self.config.max_attempts} attempts (no instance visible in all "
-            f"views; files failing so far: {self.render_skips.summary()}); lower min_visibility or check the sources"
+            f"sample {index}: no instance stayed visible in all views in {self.config.max_attempts} attempts; "
+            "lower min_visibility or the instance count, or check the sources"
         )

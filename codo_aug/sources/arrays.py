@@ -10,6 +10,8 @@ from .decode import BadImage
 class ArrayInstances:
     """An instance pool over ready RGBA cutouts, with the interface the Synthesizer uses from a Source."""
 
+    kind = "input"
+
     def __init__(self, cutouts: list[np.ndarray], labels: list[str], origin: list[int] | None = None):
         self.cutouts = cutouts
         #: For each cutout, the index of the input box it came from.

@@ -16,6 +16,10 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+#: BadImage reasons that may depend on the random draw (a small rect of a big image), not the file alone.
+DRAW_FAULTS = ("too-small",)
+
+
 class BadImage(Exception):
     """An image codo will not use; `reason` is a short category for counting."""
 
