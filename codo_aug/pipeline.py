@@ -79,12 +79,12 @@ class Synthesizer:
                                       lambda i, d=d: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side))
             used.append(i)
             cutouts.append(cut)
-        decoded: dict[int, tuple[int, np.ndarray]] = {}
-        views = []
+        views, background_files = [], []
         for draw in recipe.views:
-            if draw.background not in decoded:
-                decoded[draw.background] = self._first_good(self.backgrounds, draw.background, self.backgrounds.background)
-            views.append(render_view(draw, decoded[draw.background][1], cutouts, self.rules))
+            i, image = self._first_good(self.backgrounds, draw.background,
+                                        lambda i, d=draw: self.backgrounds.background(i, d.size, d.crop[0]))
+            views.append(render_view(draw, image, cutouts, self.rules))
+            background_files.append(self.backgrounds.items[i].path)
         common = set(views[0].ids.tolist())
         for v in views[1:]:
             common &= set(v.ids.tolist())
@@ -97,7 +97,7 @@ class Synthesizer:
             views=views,
             labels=[it.label for it in items],
             instance_files=[it.path for it in items],
-            background_files=[self.backgrounds.items[decoded[v.background][0]].path for v in recipe.views],
+            background_files=background_files,
         )
 
     def sample(self, index: int) -> Sample:

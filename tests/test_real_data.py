@@ -238,7 +238,7 @@ def test_synth_views_show_a_pasted_stamp_over_the_scene(records, stamps, scenes)
         s = synth.sample(r.meta["index"])
         for j, (view, draw) in enumerate(zip(s.views, s.recipe.views)):
             assert scenes.items[draw.background].path == r.meta["background_files"][j]
-            bare = background_view(scenes.background(draw.background), draw.crop, draw.size)
+            bare = background_view(scenes.background(draw.background, draw.size, draw.crop[0]), draw.crop, draw.size)
             if draw.flip:
                 bare = bare[:, ::-1]
             changed = (view.image != bare).any(axis=2)

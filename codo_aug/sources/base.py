@@ -1,6 +1,7 @@
 """Source: one pool of instances or backgrounds, with its files checked and its skips counted."""
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,18 @@ class Source:
     def describe(self) -> dict:
         return {"kind": self.kind, "root": str(self.root), "items": len(self.items), "skipped": self.skipped.to_dict()}
 
-    def background(self, i: int) -> np.ndarray:
-        """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode."""
-        return decode(str(self.root / self.items[i].path))
+    def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
+        """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode.
+
+        Given the view `size` and the square crop's `crop_area`, a JPEG may be decoded at a reduced
+        scale that still gives the crop at least `size` pixels a side.
+        """
+        def least(w: int, h: int) -> tuple[int, int]:
+            side = min(math.sqrt(crop_area * w * h), w, h)
+            scale = min(1.0, size / side)
+            return math.ceil(w * scale), math.ceil(h * scale)
+
+        return decode(str(self.root / self.items[i].path), draft=least if size else None)
 
     def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto", min_side: int = 1) -> np.ndarray:
         """Item `i` cut out as an RGBA array cropped to the object.
