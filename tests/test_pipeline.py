@@ -80,3 +80,33 @@ def test_config_rejects_values_naming_field_and_range():
     with pytest.raises(InputError, match=r"unknown setting\(s\): colour \(known: background_area, "):
         SynthConfig.from_dict({"colour": 3})
     assert SynthConfig.from_dict(SynthConfig().to_dict()) == SynthConfig()
+
+
+def test_blend_mix_follows_its_weights():
+    cfg = SynthConfig(blend=("hard", "gaussian", "poisson", "motion"), blend_weights=(3, 1, 0, 1), instances=(2, 2))
+    modes = [p.blend for i in range(400) for v in sample_recipe(cfg, 27, 7, 0, i).views for p in v.pastes]
+    share = {m: modes.count(m) / len(modes) for m in ("hard", "gaussian", "poisson", "motion")}
+    assert share["poisson"] == 0
+    assert abs(share["hard"] - 0.6) < 0.04 and abs(share["gaussian"] - 0.2) < 0.04 and abs(share["motion"] - 0.2) < 0.04
+    gaussian = [p.blend_args for i in range(50) for v in sample_recipe(cfg, 27, 7, 0, i).views for p in v.pastes
+                if p.blend == "gaussian"]
+    assert all(len(a) == 1 and 0.5 <= a[0] <= 2.0 for a in gaussian)
+
+
+def test_photometric_policies_follow_soco_and_mocov2():
+    def views(policy):
+        return [sample_recipe(SynthConfig(photometric=policy), 27, 7, 0, i).views for i in range(600)]
+
+    soco = views("soco")
+    first, others = [v[0].photo for v in soco], [p.photo for v in soco for p in v[1:]]
+    assert all(p.blur_sigma > 0 and not p.solarize for p in first)  # view 0: blur always, never solarize
+    assert abs(np.mean([p.solarize for p in others]) - 0.2) < 0.04
+    assert abs(np.mean([p.blur_sigma > 0 for p in others]) - 0.1) < 0.03
+    assert abs(np.mean([p.brightness != 1.0 for p in first + others]) - 0.8) < 0.03
+    assert abs(np.mean([p.grayscale for p in first + others]) - 0.2) < 0.03
+    # the 112 px view's blur is scaled from the 224 px range (0.1..2.0) by 1/2
+    assert all(0.05 <= v[2].photo.blur_sigma <= 1.0 for v in soco if v[2].photo.blur_sigma)
+    moco = [p.photo for v in views("mocov2") for p in v]
+    assert not any(p.solarize for p in moco) and abs(np.mean([p.blur_sigma > 0 for p in moco]) - 0.5) < 0.04
+    assert all(abs(p.saturation - 1) <= 0.4 for p in moco) and any(abs(p.saturation - 1) > 0.2 for p in moco)
+    assert all(v.photo == type(v.photo)() for vs in views("none") for v in vs)

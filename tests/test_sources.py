@@ -191,3 +191,28 @@ def test_coco_annotations_without_area_or_with_a_bad_bbox(tmp_path):
     inst = open_source(f"coco:{path}", "instances")
     assert len(inst) == 1
     assert dict(inst.skipped.counts) == {"crowd": 1, "bad-bbox": 1}
+
+
+def test_coco_rle_masks_compressed_and_uncompressed(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    path = write_coco(tmp_path)
+    data = json.loads(path.read_text())
+    truth = np.zeros((60, 80), np.uint8, order="F")
+    truth[5:25, 40:70] = 1  # a 30 x 20 block
+    compressed = mask_utils.encode(truth)
+    compressed["counts"] = compressed["counts"].decode()
+    flat = truth.flatten(order="F")  # uncompressed RLE: run lengths in column-major order, from 0s
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    counts = np.diff(np.concatenate([[0], edges])).tolist()
+    data["annotations"] = [
+        dict(data["annotations"][0], id=5, segmentation=compressed, bbox=[40, 5, 30, 20], area=600),
+        dict(data["annotations"][0], id=6, segmentation={"counts": counts, "size": [60, 80]}, bbox=[40, 5, 30, 20],
+             area=600),
+    ]
+    path.write_text(json.dumps(data))
+    inst = open_source(f"coco:{path}", "instances")
+    assert len(inst) == 2
+    for i in range(2):
+        cut = inst.cutout(i, (1.0, 0.0, 0.0, 0.0))
+        assert cut.shape == (20, 30, 4) and (cut[..., 3] == 255).all()
