@@ -10,7 +10,7 @@ from codo_aug.errors import InputError
 from codo_aug.pipeline import Synthesizer
 from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
-from codo_aug.sources.spec import KINDS, open_source
+from codo_aug.sources.spec import KINDS
 from codo_aug.synth import SynthJob, run_synth
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
@@ -19,6 +19,9 @@ from .config_files import read_settings
 PROG = "codo-aug"
 app = new_app("Synthesise background-invariant multi-view samples: instances pasted onto backgrounds.")
 SPEC_HELP = f"Source as KIND[:PATH], KIND one of {', '.join(KINDS)}."
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")]
+InstancesOpt = Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)]
+BackgroundsOpt = Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or [synth]).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")]
 
@@ -37,9 +40,9 @@ def _root() -> None:
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder for codo-%06d.tar shards and _info.json.")],
     num_samples: Annotated[int, typer.Option("--num-samples", help="Samples to write.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")] = 0,
-    instances: Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)] = "sample",
-    backgrounds: Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)] = "sample",
+    seed: SeedOpt = 0,
+    instances: InstancesOpt = "sample",
+    backgrounds: BackgroundsOpt = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
     image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
     config: ConfigOpt = None,
@@ -65,9 +68,9 @@ def synth(
 def preview(
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
     num_samples: Annotated[int, typer.Option("--num-samples", help="Rows: samples 0..N-1.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")] = 0,
-    instances: Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)] = "sample",
-    backgrounds: Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)] = "sample",
+    seed: SeedOpt = 0,
+    instances: InstancesOpt = "sample",
+    backgrounds: BackgroundsOpt = "sample",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -79,8 +82,7 @@ def preview(
         if out.suffix.lower() != ".png":
             raise InputError(f"--out {out}: the preview is a PNG; name it *.png")
         cfg = synth_config(config, set_)
-        synth = Synthesizer(open_source(instances, "instances", cfg.min_instance_side),
-                            open_source(backgrounds, "backgrounds"), cfg, seed)
+        synth = Synthesizer.from_specs(instances, backgrounds, cfg, seed)
         grid = preview_grid([synth.sample(i) for i in range(num_samples)])
         out.parent.mkdir(parents=True, exist_ok=True)
         write_png(out, grid)

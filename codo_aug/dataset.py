@@ -9,7 +9,6 @@ from torch.utils.data import Dataset
 from .config import SynthConfig
 from .params.recipe import Recipe
 from .pipeline import Sample, Synthesizer
-from .sources.spec import open_source
 
 
 class CoDoDataset(Dataset):
@@ -22,11 +21,7 @@ class CoDoDataset(Dataset):
                  config: SynthConfig | None = None, length: int = 10_000):
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        config = config or SynthConfig()
-        self.synth = Synthesizer(
-            open_source(instances, "instances", config.min_instance_side), open_source(backgrounds, "backgrounds"),
-            config, seed,
-        )
+        self.synth = Synthesizer.from_specs(instances, backgrounds, config, seed)
         self.length = length
 
     @property

@@ -17,6 +17,7 @@ from .params.sampler import sample_recipe
 from .render.compose import View, ViewRules, render_view
 from .sources.base import SkipLog, Source
 from .sources.decode import DRAW_FAULTS, BadImage
+from .sources.spec import open_source
 
 @dataclass
 class Sample:
@@ -44,6 +45,14 @@ class Synthesizer:
         #: Files that failed while rendering (after passing the header check), and cutouts too small.
         self.render_skips = SkipLog()
         self._broken: set[tuple[int, int]] = set()
+
+    @classmethod
+    def from_specs(cls, instances: str, backgrounds: str, config: SynthConfig | None = None,
+                   seed: int = 0) -> "Synthesizer":
+        """Open the `KIND[:PATH]` sources (instances filtered by the config's minimum size) and build one."""
+        config = config or SynthConfig()
+        return cls(open_source(instances, "instances", config.min_instance_side),
+                   open_source(backgrounds, "backgrounds"), config, seed)
 
     def recipe(self, index: int, attempt: int = 0) -> Recipe:
         return sample_recipe(self.config, len(self.instances), len(self.backgrounds), self.seed, index, attempt)

@@ -10,7 +10,6 @@ from .errors import InputError
 from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
 from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, write_json_atomic, write_shards
-from .sources.spec import open_source
 from .version import __version__
 
 
@@ -81,9 +80,8 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Open the sources, render `job.num_samples` samples into shards, then write `_info.json`."""
     _check_out(job.out, job.overwrite)
-    instances = open_source(job.instances, "instances", job.config.min_instance_side)
-    backgrounds = open_source(job.backgrounds, "backgrounds")
-    synth = Synthesizer(instances, backgrounds, job.config, job.seed)
+    synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
+    instances, backgrounds = synth.instances, synth.backgrounds
     for old in _old_outputs(job.out):  # only now that the inputs are known to be good
         old.unlink()
     job.out.mkdir(parents=True, exist_ok=True)
