@@ -11,7 +11,7 @@ from codo_aug.pipeline import Synthesizer
 from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
 from codo_aug.sources.spec import KINDS
-from codo_aug.synth import SynthJob, run_synth
+from codo_aug.synth import SynthJob, plan_synth, run_synth
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
 from .config_files import read_settings
@@ -45,23 +45,35 @@ def synth(
     backgrounds: BackgroundsOpt = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
     image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
+    workers: Annotated[int, typer.Option("--workers", help="Processes; the output is the same for any number.")] = 1,
+    num_nodes: Annotated[int, typer.Option("--num-nodes", help="Machines sharing the job.")] = 1,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes shards s % N == R).")] = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace shards already in --out.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check sources and settings, print the plan, write nothing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the job already in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Write N samples (3 views each by default: 224, 224, 112 px) as WebDataset shards."""
+    """Write N samples (3 views each by default: 224, 224, 112 px) as WebDataset shards.
+
+    Run the same command again to finish an interrupted job: finished shards are kept.
+    """
     setup_logging(verbose)
     with exit_codes(PROG):
         job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format,
-                       synth_config(config, set_), overwrite)
+                       synth_config(config, set_), overwrite, workers, num_nodes, node_rank)
+        if dry_run:
+            plan = plan_synth(job)
+            stderr.print(f"plan: {plan.samples} samples in {plan.shards} shard(s) on this node, "
+                         f"about {plan.est_bytes / 1e6:.1f} MB and {plan.est_seconds:.0f} s with {workers} worker(s); "
+                         "nothing written (dry run)")
+            return
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
-        skipped = report.skipped
-        stderr.print(
-            f"wrote {report.samples} samples in {len(report.shards)} shard(s) to {out}; "
-            f"{skipped} file(s) skipped" + (" (see _info.json)" if skipped else "")
-        )
+        resumed = f" ({report.resumed} already there)" if report.resumed else ""
+        done = "" if report.info else "; other nodes' shards still missing, so no _info.json yet"
+        stderr.print(f"wrote {report.samples} samples in {len(report.shards)} shard(s){resumed} to {out}; "
+                     f"{report.skipped} file(s) skipped" + (" (see _info.json)" if report.skipped else "") + done)
 
 
 @app.command()

@@ -15,7 +15,8 @@ from .errors import RunError
 from .params.recipe import Recipe
 from .params.sampler import sample_recipe
 from .render.compose import View, ViewRules, render_view
-from .sources.base import SkipLog, Source
+from .sources.base import Source
+from .sources.skips import SkipLog
 from .sources.decode import DRAW_FAULTS, BadImage
 from .sources.spec import open_source
 

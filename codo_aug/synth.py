@@ -1,21 +1,32 @@
-"""The synth job: sources + config + seed -> WebDataset shards and `_info.json` in an output folder."""
+"""The synth job: sources + config + seed -> WebDataset shards (or a COCO set) in an output folder.
 
-import hashlib
+Shard s holds samples [s * shard_size, (s + 1) * shard_size); each shard is written whole by one
+process, so the bytes do not depend on how many workers or machines share the job. A run that
+stops halfway is finished by running the same command again: finished shards are kept, the rest
+written. Node r of N writes the shards s with s % N == r.
+"""
+
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .config import SynthConfig
 from .errors import InputError
+from .parallel import run_tasks
 from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
-from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, write_json_atomic, write_shards
+from .shards.index import INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry
+from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_json_atomic, write_shard
 from .version import __version__
+
+FORMATS = ("webdataset", "coco")
 
 
 @dataclass(frozen=True)
 class SynthJob:
-    """What `codo-aug synth` was asked to make."""
+    """What `codo-aug synth` was asked to make, and by how many processes and machines."""
 
     out: Path
     num_samples: int = 1000
@@ -26,85 +37,173 @@ class SynthJob:
     image_format: str = "jpg"
     config: SynthConfig = SynthConfig()
     overwrite: bool = False
+    workers: int = 1
+    num_nodes: int = 1
+    node_rank: int = 0
+    format: str = "webdataset"
 
     def __post_init__(self) -> None:
-        if self.num_samples < 1:
-            raise InputError(f"invalid num_samples={self.num_samples}: must be >= 1")
-        if self.seed < 0:
-            raise InputError(f"invalid seed={self.seed}: must be >= 0")
-        if self.shard_size < 1:
-            raise InputError(f"invalid shard_size={self.shard_size}: must be >= 1")
-        if self.image_format not in IMAGE_FORMATS:
-            raise InputError(f"invalid image_format={self.image_format!r}: must be one of {', '.join(IMAGE_FORMATS)}")
+        checks = [
+            (self.num_samples >= 1, "num_samples", ">= 1"),
+            (self.seed >= 0, "seed", ">= 0"),
+            (self.shard_size >= 1, "shard_size", ">= 1"),
+            (self.image_format in IMAGE_FORMATS, "image_format", f"one of {', '.join(IMAGE_FORMATS)}"),
+            (self.workers >= 1, "workers", ">= 1"),
+            (self.num_nodes >= 1, "num_nodes", ">= 1"),
+            (0 <= self.node_rank < self.num_nodes, "node_rank", f"in 0..{self.num_nodes - 1}"),
+            (self.format in FORMATS, "format", f"one of {', '.join(FORMATS)}"),
+        ]
+        for ok, name, allowed in checks:
+            if not ok:
+                raise InputError(f"invalid {name}={getattr(self, name)!r}: must be {allowed}")
+
+    @property
+    def num_shards(self) -> int:
+        return math.ceil(self.num_samples / self.shard_size)
+
+    def my_shards(self) -> list[int]:
+        """The shards this node writes."""
+        return [s for s in range(self.num_shards) if s % self.num_nodes == self.node_rank]
+
+    def shard_samples(self, shard: int) -> range:
+        return range(shard * self.shard_size, min((shard + 1) * self.shard_size, self.num_samples))
 
 
 @dataclass
 class SynthReport:
-    """What a finished synth job wrote and skipped."""
+    """What this run wrote and found: its shards (written now or before), skips, and `_info.json` when complete."""
 
     shards: list[ShardStats]
-    info: dict
+    resumed: int
+    skipped: int
+    info: dict | None
 
     @property
     def samples(self) -> int:
         return sum(s.samples for s in self.shards)
 
-    @property
-    def skipped(self) -> int:
-        return sum(v["skipped"]["total"] for v in self.info["sources"].values()) + self.info["render_skipped"]["total"]
 
-
-def _old_outputs(out: Path) -> list[Path]:
-    """Files of an earlier synth run in `out`: shards, their temporaries and _info.json."""
-    if not out.is_dir():
-        return []
-    return sorted([*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"), *out.glob(INFO_FILE)])
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    if _old_outputs(out) and not overwrite:
-        raise InputError(f"--out {out} already holds shards; choose a new directory or pass --overwrite")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
-              on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
-    """Open the sources, render `job.num_samples` samples into shards, then write `_info.json`."""
-    _check_out(job.out, job.overwrite)
-    synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
-    instances, backgrounds = synth.instances, synth.backgrounds
-    for old in _old_outputs(job.out):  # only now that the inputs are known to be good
-        old.unlink()
-    job.out.mkdir(parents=True, exist_ok=True)
-    on_start(job.num_samples)
-
-    def encode(i: int):
-        return encode_sample(synth.sample(i), job.seed, job.image_format, job.config.jpeg_quality)
-
-    shards = write_shards(job.out, job.num_samples, job.shard_size, encode, on_sample)
-    info = {
+def job_identity(job: SynthJob, synth: Synthesizer) -> dict:
+    """Everything that decides the output bytes (not workers or nodes): kept as `_job.json`."""
+    return {
         "codo_version": __version__,
-        "format": {"prefix": SHARD_PREFIX, "image_format": job.image_format, "views": len(job.config.view_sizes)},
+        "format": {"kind": job.format, "prefix": SHARD_PREFIX, "image_format": job.image_format,
+                   "views": len(job.config.view_sizes)},
         "seed": job.seed,
         "num_samples": job.num_samples,
         "shard_size": job.shard_size,
         "config": job.config.to_dict(),
-        "sources": {
-            "instances": {"spec": job.instances, **instances.describe()},
-            "backgrounds": {"spec": job.backgrounds, **backgrounds.describe()},
+        "source_identity": {
+            "instances": source_identity(job.instances, synth.instances),
+            "backgrounds": source_identity(job.backgrounds, synth.backgrounds),
         },
-        "render_skipped": synth.render_skips.to_dict(),
-        "shards": [{"name": s.name, "samples": s.samples, "bytes": s.bytes, "sha256": _sha256(job.out / s.name)}
-                   for s in shards],
     }
-    write_json_atomic(job.out / INFO_FILE, info)
-    return SynthReport(shards, info)
+
+
+def _old_outputs(out: Path) -> list[Path]:
+    """Files of an earlier synth run in `out`."""
+    if not out.is_dir():
+        return []
+    found = [*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"),
+             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE)]
+    return sorted(found)
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
+    """Open the sources and check `job.out`: new, the same job (resume), or refused. Writes nothing."""
+    if job.out.exists() and not job.out.is_dir():
+        raise InputError(f"--out {job.out} exists and is not a directory")
+    synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
+    identity = job_identity(job, synth)
+    if job.overwrite or not _old_outputs(job.out):
+        return synth, identity
+    old = read_json(job.out / JOB_FILE)
+    if old is None:
+        raise InputError(f"--out {job.out} holds shards of an unknown job; choose a new directory or pass --overwrite")
+    differs = _differences(old, identity)
+    if differs:
+        raise InputError(f"--out {job.out} holds a different job (differs in: {', '.join(differs)}); "
+                         "run the same command to finish it, or choose a new directory or pass --overwrite")
+    return synth, identity
+
+
+def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
+    return {"instances": {"spec": job.instances, **synth.instances.describe()},
+            "backgrounds": {"spec": job.backgrounds, **synth.backgrounds.describe()}}
+
+
+def write_one_shard(state: tuple, shard: int) -> tuple[ShardStats, dict[str, str]]:
+    """Render and write shard `shard` (in whichever process runs it); returns its stats and new skips."""
+    synth, job, on_sample = state
+    before = set(synth.render_skips.reasons)
+
+    def records():
+        for i in job.shard_samples(shard):
+            yield encode_sample(synth.sample(i), job.seed, job.image_format, job.config.jpeg_quality)
+            on_sample()
+
+    def new_skips() -> dict[str, str]:
+        return {p: r for p, r in synth.render_skips.reasons.items() if p not in before}
+
+    stats = write_shard(job.out / shard_name(shard), records(), lambda st: write_entry(job.out, st, new_skips()))
+    return stats, new_skips()
+
+
+def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
+              on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
+    """Write this node's missing shards (in `job.workers` processes), then `_info.json` if all exist."""
+    synth, identity = prepare(job)
+    for old in (_old_outputs(job.out) if job.overwrite else []):
+        old.unlink()
+    job.out.mkdir(parents=True, exist_ok=True)
+    for tmp in job.out.glob(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
+        tmp.unlink()
+    if read_json(job.out / JOB_FILE) is None:
+        write_json_atomic(job.out / JOB_FILE, identity)
+    mine = job.my_shards()
+    done = [s for s in mine if (job.out / shard_name(s)).exists()]
+    todo = [s for s in mine if s not in done]
+    on_start(sum(len(job.shard_samples(s)) for s in mine))
+    for s in done:
+        for _ in job.shard_samples(s):
+            on_sample()
+    in_process = job.workers <= 1 or len(todo) <= 1
+    state = (synth, job, on_sample if in_process else (lambda: None))
+    stats = []
+    for shard_stats, skips in run_tasks(write_one_shard, todo, state, job.workers):
+        synth.render_skips.merge(skips)
+        stats.append(shard_stats)
+        if not in_process:
+            for _ in range(shard_stats.samples):
+                on_sample()
+    info = finish_info(job.out, identity, job.num_shards, _sources_info(synth, job))
+    skipped = synth.instances.skipped.total + synth.backgrounds.skipped.total + synth.render_skips.total
+    resumed = [ShardStats(shard_name(s), len(job.shard_samples(s)), 0, "") for s in done]
+    return SynthReport(sorted(stats + resumed, key=lambda s: s.name), len(done), skipped, info)
+
+
+@dataclass
+class Plan:
+    """What a job would write, estimated from a short timed probe."""
+
+    samples: int
+    shards: int
+    est_bytes: int
+    est_seconds: float
+
+
+def plan_synth(job: SynthJob, probe: int = 8) -> Plan:
+    """Validate sources, config and output folder, time `probe` samples, and estimate; writes nothing."""
+    synth, _ = prepare(job)
+    n = min(probe, job.num_samples)
+    t0 = time.perf_counter()
+    size = sum(len(data) for i in range(n)
+               for _, data in encode_sample(synth.sample(i), job.seed, job.image_format, job.config.jpeg_quality))
+    per_sample = (time.perf_counter() - t0) / n
+    samples = sum(len(job.shard_samples(s)) for s in job.my_shards())
+    return Plan(samples, len(job.my_shards()), int(size / n * samples * 1.01),
+                per_sample * samples / min(job.workers, max(1, len(job.my_shards()))))

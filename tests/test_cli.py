@@ -63,16 +63,20 @@ def test_invalid_option_values(tmp_path):
                           2, "no shards match")
 
 
-def test_existing_shards_are_replaced_only_with_overwrite(sample_shards, tmp_path):
+def test_a_different_job_in_out_is_refused_unless_overwrite(sample_shards, tmp_path):
     proc = cli("codo-aug", "synth", "--out", str(sample_shards), "--num-samples", "2")
-    assert_one_line_error(proc, 2, "already holds shards; choose a new directory or pass --overwrite")
+    assert_one_line_error(proc, 2, "holds a different job (differs in: num_samples, shard_size); run the same command "
+                                   "to finish it, or choose a new directory or pass --overwrite")
     out = tmp_path / "o"
     cli("codo-aug", "synth", "--out", str(out), "--num-samples", "5", "--shard-size", "2", check=True)
     bad = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "1", "--overwrite", "--instances", "folder:/nope")
     assert bad.returncode == 2 and len(list(out.glob("*.tar"))) == 3, "bad input must not delete the old shards"
     cli("codo-aug", "synth", "--out", str(out), "--num-samples", "1", "--overwrite", check=True)
-    assert sorted(p.name for p in out.iterdir()) == ["_info.json", "codo-000000.tar"]
+    assert sorted(p.name for p in out.glob("*.tar")) == ["codo-000000.tar"]
     assert json.loads((out / "_info.json").read_text())["num_samples"] == 1
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "codo-000000.tar").write_bytes(b"x")
+    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "foreign")), 2, "shards of an unknown job")
 
 
 def test_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):

@@ -1,5 +1,6 @@
 """`codo-aug synth` shards: layout, WebDataset compatibility, byte-identical reruns, lossless PNG round trip."""
 
+import hashlib
 import json
 import tarfile
 
@@ -14,10 +15,13 @@ from .helpers import cli
 
 def test_layout_and_info(sample_shards):
     names = sorted(p.name for p in sample_shards.iterdir())
-    assert names == ["_info.json", "codo-000000.tar", "codo-000001.tar", "codo-000002.tar"]
+    assert names == ["_index", "_info.json", "_job.json", "codo-000000.tar", "codo-000001.tar", "codo-000002.tar"]
     info = json.loads((sample_shards / "_info.json").read_text())
-    assert info["num_samples"] == 48 and info["seed"] == 0
+    assert info["num_samples"] == 48 and info["seed"] == 0 and info["num_shards"] == 3
     assert [s["samples"] for s in info["shards"]] == [16, 16, 16]
+    for entry in info["shards"]:
+        data = (sample_shards / entry["name"]).read_bytes()
+        assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert info["config"]["view_sizes"] == [224, 224, 112]
     assert info["sources"]["instances"]["items"] == 27
     with tarfile.open(sample_shards / "codo-000001.tar") as tar:

@@ -1,15 +1,16 @@
-"""Write samples into WebDataset tar shards, deterministically and atomically.
+"""Write one WebDataset tar shard, deterministically and atomically, hashing it as it is written.
 
-Tar headers carry fixed mtime/owner/mode so the same samples give the same bytes; each shard is
+Tar headers carry fixed mtime/owner/mode so the same samples give the same bytes; the shard is
 written to a hidden temporary file and renamed into place only when complete.
 """
 
+import hashlib
 import io
 import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from ..atomic import atomic_open
 
@@ -21,13 +22,29 @@ def shard_name(shard: int, prefix: str = SHARD_PREFIX) -> str:
     return f"{prefix}-{shard:06d}.tar"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShardStats:
-    """What a finished shard holds."""
+    """What a finished shard holds: its per-shard index entry."""
 
     name: str
     samples: int
     bytes: int
+    sha256: str
+
+
+class _Hashing:
+    """A write-only file wrapper that hashes and counts what passes through."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.fh.write(data)
+
+    def tell(self) -> int:
+        return self.size
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -40,32 +57,35 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def write_shard(path: Path, records: Iterable[list[tuple[str, bytes]]]) -> ShardStats:
-    """Write `records` (each a list of (member, bytes)) to `path` atomically."""
+def write_shard(path: Path, records: Iterable[list[tuple[str, bytes]]],
+                before_commit: Callable[[ShardStats], None] = lambda stats: None) -> ShardStats:
+    """Write `records` (each a list of (member, bytes)) to `path` atomically.
+
+    `before_commit(stats)` runs once the data is complete but before the shard appears under its
+    name, so whatever it records (an index entry) exists for every visible shard.
+    """
     count = 0
-    with atomic_open(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for members in records:
-            for name, data in members:
-                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
-            count += 1
-    return ShardStats(path.name, count, path.stat().st_size)
+    with atomic_open(path) as fh:
+        hashing = _Hashing(fh)
+        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for members in records:
+                for name, data in members:
+                    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+                count += 1
+        stats = ShardStats(path.name, count, hashing.size, hashing.sha.hexdigest())
+        before_commit(stats)
+    return stats
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON to `path` atomically, so readers never see half of it."""
     with atomic_open(path) as fh:
         fh.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-def write_shards(out: Path, num_samples: int, shard_size: int,
-                 encode: Callable[[int], list[tuple[str, bytes]]],
-                 on_sample: Callable[[], None] = lambda: None) -> list[ShardStats]:
-    """Shard s holds samples [s*shard_size, (s+1)*shard_size); `encode(i)` gives sample i's members."""
-    stats = []
-    for shard, start in enumerate(range(0, num_samples, shard_size)):
-        def records(start=start):
-            for i in range(start, min(start + shard_size, num_samples)):
-                yield encode(i)
-                on_sample()
-        stats.append(write_shard(out / shard_name(shard), records()))
-    return stats

@@ -1,9 +1,7 @@
 """Source: one pool of instances or backgrounds, with its files checked and its skips counted."""
 
-import logging
 import math
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -12,43 +10,7 @@ import numpy as np
 from ..geometry.placement import crop_rect
 from .cutout import crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, probe
-
-log = logging.getLogger("codo_aug.sources")
-
-
-@dataclass
-class SkipLog:
-    """Counts of files skipped, by reason, with the first few paths of each for the summary."""
-
-    counts: Counter = field(default_factory=Counter)
-    examples: dict = field(default_factory=dict)
-    seen: set = field(default_factory=set)
-
-    def add(self, bad: BadImage, warn: bool = True) -> None:
-        """Count `bad` once per path; log it (INFO) unless it is a routine filter (`warn=False`, e.g. COCO crowds)."""
-        if bad.path in self.seen:
-            return
-        self.seen.add(bad.path)
-        self.counts[bad.reason] += 1
-        self.examples.setdefault(bad.reason, [])
-        if len(self.examples[bad.reason]) < 3:
-            self.examples[bad.reason].append(bad.path)
-        if warn:
-            log.info("skipped %s", bad)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def summary(self) -> str:
-        if not self.total:
-            return "0 skipped"
-        parts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        return f"{self.total} skipped ({parts})"
-
-    def to_dict(self) -> dict:
-        return {"total": self.total, "by_reason": dict(sorted(self.counts.items())),
-                "examples": dict(sorted(self.examples.items()))}
+from .skips import SkipLog
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..errors import InputError
-from .base import Item, SkipLog, Source
+from .base import Item, Source
+from .skips import SkipLog
 from .decode import BadImage, probe
 
 #: Annotations smaller than this (pixels of mask area) or narrower than MIN_SIDE are not instances.

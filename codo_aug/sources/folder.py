@@ -5,7 +5,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError
-from .base import Item, SkipLog, Source, scan
+from .base import Item, Source, scan
+from .skips import SkipLog
 from .decode import BadImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
