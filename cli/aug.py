@@ -1,16 +1,21 @@
-"""`codo-aug`: synthesise CoDo samples into WebDataset shards."""
+"""`codo-aug`: synthesise CoDo samples into WebDataset shards; preview, verify and describe them."""
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from codo_aug.config import SynthConfig
-from codo_aug.errors import InputError
+from codo_aug.errors import InputError, RunError
 from codo_aug.pipeline import Synthesizer
 from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
 from codo_aug.sources.spec import KINDS
+from codo_aug.shards.reader import expand_shards
+from codo_aug.shards.stats import collect_stats, format_stats
+from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
@@ -99,6 +104,29 @@ def preview(
         out.parent.mkdir(parents=True, exist_ok=True)
         write_png(out, grid)
         stderr.print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {num_samples} samples x {len(cfg.view_sizes)} views")
+
+
+@app.command()
+def verify(folder: Annotated[Path, typer.Argument(help="A shard folder written by codo-aug synth.")]) -> None:
+    """Check every shard against _info.json (size, sha256); exit 1 naming each bad or missing shard."""
+    with exit_codes(PROG):
+        info, problems = verify_folder(folder)
+        for problem in problems:
+            print(f"{PROG}: {problem}", file=sys.stderr)
+        if problems:
+            raise RunError(f"{len(problems)} of {len(info['shards'])} shard(s) failed verification")
+        stderr.print(f"ok: {len(info['shards'])} shard(s), {info['num_samples']} samples match {folder / '_info.json'}")
+
+
+@app.command()
+def stats(
+    folder: Annotated[Path, typer.Argument(help="A shard folder (or a glob of shards).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of charts.")] = False,
+) -> None:
+    """Counts and histograms: instances per view, instance size, source classes."""
+    with exit_codes(PROG):
+        result = collect_stats(expand_shards(str(folder)))
+        print(json.dumps(result, indent=2) if as_json else format_stats(result))
 
 
 def main() -> None:

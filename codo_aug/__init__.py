@@ -9,15 +9,19 @@ from .synth import SynthJob, SynthReport, run_synth
 from .version import __version__
 
 __all__ = [
-    "__version__", "CoDoDataset", "CodoError", "InputError", "RunError", "Sample", "SynthConfig", "Synthesizer",
+    "__version__", "CoDoDataset", "CodoError", "ShardDataset", "InputError", "RunError", "Sample", "SynthConfig", "Synthesizer",
     "SynthJob", "SynthReport", "View", "open_source", "run_synth",
 ]
 
 
 def __getattr__(name: str):
-    """CoDoDataset imports torch, so it loads on first use and `codo-aug --help` stays quick."""
+    """The torch datasets load on first use, so `codo-aug --help` stays quick."""
     if name == "CoDoDataset":
         from .dataset import CoDoDataset
 
         return CoDoDataset
+    if name == "ShardDataset":
+        from .shards.dataset import ShardDataset
+
+        return ShardDataset
     raise AttributeError(f"module 'codo_aug' has no attribute {name!r}")

@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader
 
 from codo_aug.errors import InputError, RunError
+from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
 from .checkpoint import save_atomic
 from .config import TrainConfig
-from codo_aug.dataset import collate
-
-from .data import ShardStream, normalise
+from .data import endless_batches, normalise
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .pairs import pair_losses
@@ -79,15 +77,12 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
     model = CoDoModel(cfg.arch).to(device).train()
     opt = _optimizer(cfg, model)
-    loader = DataLoader(
-        ShardStream(paths, cfg.seed), batch_size=cfg.batch_size, num_workers=cfg.workers,
-        collate_fn=collate, persistent_workers=cfg.workers > 0,
-    )
+    dataset = ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
     loss_value = math.nan
     on_start(cfg.steps)
     with open(out / "metrics.jsonl", "w", buffering=1) as metrics:
-        batches = iter(loader)
+        batches = endless_batches(dataset, cfg.batch_size, cfg.workers)
         for step in range(cfg.steps):
             t0 = time.perf_counter()
             batch = next(batches).to(device)

@@ -43,8 +43,9 @@ SCENES = ["Indoors", "Nature", "Outdoors", "Sports"]
 VOC_LABELS = ["bottle", "bus", "car", "chair", "person", "sofa"]
 
 NUM_SAMPLES, SHARD_SIZE, SEED = 12, 5, 3
-#: Hard pastes and no photometrics, so a view differs from its bare background only where stamps lie.
-PLAIN = SynthConfig(blend=("hard",), blend_weights=(1.0,), photometric="none")
+#: Hard pastes, no photometrics, and every visible instance kept (no visibility floor): a view differs
+#: from its bare background only where boxed stamps lie.
+PLAIN = SynthConfig(blend=("hard",), blend_weights=(1.0,), photometric="none", min_visibility=0.0)
 
 
 # --- sources -----------------------------------------------------------------------------------

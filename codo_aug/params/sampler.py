@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from ..config import SynthConfig
-from ..rng import rng_for
+from ..rng import RECIPE_STREAM, rng_for
 from .photometric import policy_for, sample_photo
 from .recipe import InstanceDraw, PasteDraw, Recipe, ViewDraw
 
@@ -45,7 +45,7 @@ def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int,
     """The recipe of sample `index`; a new `attempt` gives an independent redraw."""
     if num_instances < 1 or num_backgrounds < 1:
         raise ValueError("sources must hold at least one instance and one background")
-    rng = rng_for(seed, index, attempt)
+    rng = rng_for(seed, RECIPE_STREAM, index, attempt)
     k = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
     chosen = rng.choice(num_instances, size=k, replace=num_instances < k)
     lr_low, lr_high = math.log(cfg.rect_ratio[0]), math.log(cfg.rect_ratio[1])

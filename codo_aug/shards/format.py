@@ -74,6 +74,11 @@ class Record:
     views: list[View]
     meta: dict
 
+    @property
+    def __key__(self) -> str:
+        """The WebDataset key, under WebDataset's name for it."""
+        return self.key
+
 
 def decode_record(key: str, members: dict[str, bytes]) -> Record:
     """Record from the member suffixes of one key ('view0.jpg', ..., 'json')."""
