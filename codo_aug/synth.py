@@ -153,6 +153,10 @@ def write_one_shard(state: tuple, shard: int) -> tuple[ShardStats, dict[str, str
     return stats, new_skips()
 
 
+def _no_progress() -> None:
+    """Workers in other processes report progress per shard, through their results."""
+
+
 def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Write this node's missing shards (in `job.workers` processes), then `_info.json` if all exist."""
@@ -172,7 +176,7 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
         for _ in job.shard_samples(s):
             on_sample()
     in_process = job.workers <= 1 or len(todo) <= 1
-    state = (synth, job, on_sample if in_process else (lambda: None))
+    state = (synth, job, on_sample if in_process else _no_progress)
     stats = []
     for shard_stats, skips in run_tasks(write_one_shard, todo, state, job.workers):
         synth.render_skips.merge(skips)
