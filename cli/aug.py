@@ -50,6 +50,8 @@ def synth(
     backgrounds: BackgroundsOpt = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
     image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
+    format_: Annotated[str, typer.Option("--format", help="webdataset (shards) or coco (images/ + annotations/"
+                                                          "instances.json, one image per view).")] = "webdataset",
     workers: Annotated[int, typer.Option("--workers", help="Processes; the output is the same for any number.")] = 1,
     num_nodes: Annotated[int, typer.Option("--num-nodes", help="Machines sharing the job.")] = 1,
     node_rank: Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes shards s % N == R).")] = 0,
@@ -66,7 +68,7 @@ def synth(
     setup_logging(verbose)
     with exit_codes(PROG):
         job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format,
-                       synth_config(config, set_), overwrite, workers, num_nodes, node_rank)
+                       synth_config(config, set_), overwrite, workers, num_nodes, node_rank, format_)
         if dry_run:
             plan = plan_synth(job)
             stderr.print(f"plan: {plan.samples} samples in {plan.shards} shard(s) on this node, "
@@ -76,8 +78,9 @@ def synth(
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
         resumed = f" ({report.resumed} already there)" if report.resumed else ""
-        done = "" if report.info else "; other nodes' shards still missing, so no _info.json yet"
-        stderr.print(f"wrote {report.samples} samples in {len(report.shards)} shard(s){resumed} to {out}; "
+        done = "" if report.info else "; other nodes' parts still missing, so the index is not written yet"
+        unit = "part(s)" if format_ == "coco" else "shard(s)"
+        stderr.print(f"wrote {report.samples} samples in {len(report.shards)} {unit}{resumed} to {out}; "
                      f"{report.skipped} file(s) skipped" + (" (see _info.json)" if report.skipped else "") + done)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import coco_export
 from .config import SynthConfig
 from .errors import InputError
 from .parallel import run_tasks
@@ -101,11 +102,11 @@ def job_identity(job: SynthJob, synth: Synthesizer) -> dict:
 
 
 def _old_outputs(out: Path) -> list[Path]:
-    """Files of an earlier synth run in `out`."""
+    """Files of an earlier synth run in `out` (shards or a COCO export)."""
     if not out.is_dir():
         return []
     found = [*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"),
-             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE)]
+             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE), *coco_export.outputs(out)]
     return sorted(found)
 
 
@@ -136,21 +137,43 @@ def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
             "backgrounds": {"spec": job.backgrounds, **synth.backgrounds.describe()}}
 
 
-def write_one_shard(state: tuple, shard: int) -> tuple[ShardStats, dict[str, str]]:
-    """Render and write shard `shard` (in whichever process runs it); returns its stats and new skips."""
+def _unit_done(job: SynthJob, unit: int) -> bool:
+    """Whether shard (or COCO chunk) `unit` was finished by an earlier run."""
+    if job.format == "coco":
+        return coco_export.part_path(job.out, unit).exists()
+    return (job.out / shard_name(unit)).exists()
+
+
+def write_unit(state: tuple, unit: int) -> tuple[ShardStats, dict[str, str]]:
+    """Render and write shard (or COCO chunk) `unit`, in whichever process runs it; returns what it
+    wrote and the files that failed while rendering it."""
     synth, job, on_sample = state
     before = set(synth.render_skips.reasons)
 
-    def records():
-        for i in job.shard_samples(shard):
-            yield encode_sample(synth.sample(i), job.seed, job.image_format, job.config.jpeg_quality)
+    def samples():
+        for i in job.shard_samples(unit):
+            yield synth.sample(i)
             on_sample()
 
     def new_skips() -> dict[str, str]:
         return {p: r for p, r in synth.render_skips.reasons.items() if p not in before}
 
-    stats = write_shard(job.out / shard_name(shard), records(), lambda st: write_entry(job.out, st, new_skips()))
+    if job.format == "coco":
+        cat_ids = coco_export.category_ids([it.label for it in synth.instances.items])
+        count = coco_export.write_chunk(job.out, unit, samples(), cat_ids, job.config.jpeg_quality)
+        return ShardStats(coco_export.part_path(job.out, unit).name, count, 0, ""), new_skips()
+    records = (encode_sample(s, job.seed, job.image_format, job.config.jpeg_quality) for s in samples())
+    stats = write_shard(job.out / shard_name(unit), records, lambda st: write_entry(job.out, st, new_skips()))
     return stats, new_skips()
+
+
+def _finish(job: SynthJob, synth: Synthesizer, identity: dict) -> dict | None:
+    """`_info.json` (or COCO instances.json) once every shard of the job exists, else None."""
+    sources = _sources_info(synth, job)
+    if job.format == "coco":
+        cats = coco_export.categories([it.label for it in synth.instances.items])
+        return coco_export.finish(job.out, job.num_shards, cats, {**identity, "sources": sources})
+    return finish_info(job.out, identity, job.num_shards, sources)
 
 
 def _no_progress() -> None:
@@ -169,7 +192,7 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
     if read_json(job.out / JOB_FILE) is None:
         write_json_atomic(job.out / JOB_FILE, identity)
     mine = job.my_shards()
-    done = [s for s in mine if (job.out / shard_name(s)).exists()]
+    done = [s for s in mine if _unit_done(job, s)]
     todo = [s for s in mine if s not in done]
     on_start(sum(len(job.shard_samples(s)) for s in mine))
     for s in done:
@@ -178,13 +201,13 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
     in_process = job.workers <= 1 or len(todo) <= 1
     state = (synth, job, on_sample if in_process else _no_progress)
     stats = []
-    for shard_stats, skips in run_tasks(write_one_shard, todo, state, job.workers):
+    for shard_stats, skips in run_tasks(write_unit, todo, state, job.workers):
         synth.render_skips.merge(skips)
         stats.append(shard_stats)
         if not in_process:
             for _ in range(shard_stats.samples):
                 on_sample()
-    info = finish_info(job.out, identity, job.num_shards, _sources_info(synth, job))
+    info = _finish(job, synth, identity)
     skipped = synth.instances.skipped.total + synth.backgrounds.skipped.total + synth.render_skips.total
     resumed = [ShardStats(shard_name(s), len(job.shard_samples(s)), 0, "") for s in done]
     return SynthReport(sorted(stats + resumed, key=lambda s: s.name), len(done), skipped, info)
