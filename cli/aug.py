@@ -134,3 +134,7 @@ def stats(
 
 def main() -> None:
     app(prog_name=PROG)
+
+
+if __name__ == "__main__":  # python -m codo_cli.aug, or from a checkout: python -m cli.aug
+    main()

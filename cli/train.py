@@ -51,3 +51,7 @@ def run(
 
 def main() -> None:
     app(prog_name=PROG)
+
+
+if __name__ == "__main__":  # python -m codo_cli.aug, or from a checkout: python -m cli.aug
+    main()

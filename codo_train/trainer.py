@@ -109,6 +109,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
                 "pairs": {k: v.item() for k, v in losses.items()},
                 "samples_per_s": cfg.batch_size / elapsed, "data_wait": t_data / elapsed,
             }
+            if device.type == "cuda":
+                record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             metrics.write(json.dumps(record) + "\n")
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
