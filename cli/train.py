@@ -49,6 +49,20 @@ def run(
         stderr.print(f"trained {result.steps} steps, final loss {result.final_loss:.4f}; run in {result.out}")
 
 
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder (uses checkpoints/last.pt) or a checkpoint file.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    format_: Annotated[str, typer.Option("--format", help="torchvision, detectron2 or mmdet.")] = "torchvision",
+    part: Annotated[str, typer.Option("--part", help="backbone, fpn (backbone + FPN) or head (all three).")] = "head",
+) -> None:
+    """Export the online encoder for a detector: ResNet body, FPN and 4conv1fc box head."""
+    with exit_codes(PROG):
+        from codo_train.export.write import export as export_weights  # torch loads here
+
+        stderr.print(str(export_weights(run, format_, part, out)))
+
+
 def main() -> None:
     app(prog_name=PROG)
 
