@@ -31,10 +31,13 @@ def run(
     workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and shard order.")] = 0,
     save_every: Annotated[int, typer.Option("--save-every", help="Write checkpoints/last.pt every K steps.")] = 100,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh instead of resuming the run in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints."""
+    """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints.
+
+    Run the same command again to resume from the last checkpoint.
+    """
     setup_logging(verbose)
     with exit_codes(PROG):
         cfg = TrainConfig(
@@ -46,7 +49,8 @@ def run(
 
         with progress("train") as (start, advance):
             result = train(cfg, on_step=lambda m: advance(), on_start=start)
-        stderr.print(f"trained {result.steps} steps, final loss {result.final_loss:.4f}; run in {result.out}")
+        resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+        stderr.print(f"trained {result.steps} steps{resumed}, final loss {result.final_loss:.4f}; run in {result.out}")
 
 
 @app.command()

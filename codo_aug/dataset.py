@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from .config import SynthConfig
 from .params.recipe import Recipe
@@ -58,6 +58,7 @@ class Batch:
     rois: list[list[torch.Tensor]]
     img: list[torch.Tensor]
     ids: list[torch.Tensor]
+    worker: int = 0  # the DataLoader worker that made it (0 in the main process): for resuming
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(
@@ -65,6 +66,7 @@ class Batch:
             [[r.to(device) for r in rs] for rs in self.rois],
             [t.to(device) for t in self.img],
             [t.to(device) for t in self.ids],
+            self.worker,
         )
 
 
@@ -78,4 +80,5 @@ def collate(samples: list) -> Batch:
         rois.append([torch.from_numpy(np.ascontiguousarray(v.rois, dtype=np.float32)) for v in vs])
         img.append(torch.cat([torch.full((len(v.ids),), b, dtype=torch.int64) for b, v in enumerate(vs)]))
         ids.append(torch.cat([torch.as_tensor(v.ids, dtype=torch.int64) for v in vs]))
-    return Batch(views, rois, img, ids)
+    info = get_worker_info()
+    return Batch(views, rois, img, ids, info.id if info else 0)

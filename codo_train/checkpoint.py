@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 
 from codo_aug.atomic import atomic_open
+from codo_aug.errors import InputError
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -12,3 +13,16 @@ def save_atomic(obj: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as fh:
         torch.save(obj, fh)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A codo checkpoint (a dict with 'model'); InputError naming the file when it is missing or unreadable."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise InputError(f"no checkpoint at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise InputError(f"{path} is not a readable codo checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise InputError(f"{path} is not a codo checkpoint (no 'model' weights)")
+    return ckpt

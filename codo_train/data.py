@@ -1,5 +1,6 @@
 """Training input: endless batches from shards (epoch after epoch) and pixel normalisation."""
 
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -14,19 +15,33 @@ PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)
 
 
-def endless_batches(dataset: ShardDataset, batch_size: int, workers: int) -> Iterator[Batch]:
-    """Full batches, epoch after epoch (each epoch reshuffled by `set_epoch`)."""
+@dataclass
+class DataPosition:
+    """Where the input stream stands: the epoch and the batches each DataLoader worker has delivered."""
+
+    epoch: int = 0
+    consumed: list[int] = field(default_factory=list)
+
+    def advance(self, worker: int) -> None:
+        self.consumed += [0] * (worker + 1 - len(self.consumed))
+        self.consumed[worker] += 1
+
+
+def endless_batches(dataset: ShardDataset, batch_size: int, workers: int,
+                    position: DataPosition) -> Iterator[Batch]:
+    """Full batches, epoch after epoch, from `position` on; `position` is kept up to date as batches go out."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate, drop_last=True)
-    epoch = 0
+    dataset.resume(position.epoch, [n * batch_size for n in position.consumed])
     while True:
-        dataset.set_epoch(epoch)
-        empty = True
+        delivered = False
         for batch in loader:
-            empty = False
+            delivered = True
+            position.advance(batch.worker)
             yield batch
-        if empty:
+        if not delivered and not any(position.consumed):
             raise RunError(f"the shards hold fewer samples than one batch of {batch_size} (per worker)")
-        epoch += 1
+        position.epoch, position.consumed = position.epoch + 1, []
+        dataset.set_epoch(position.epoch)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,9 @@ from codo_aug.errors import InputError, RunError
 from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
-from .checkpoint import save_atomic
+from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
-from .data import endless_batches, normalise
+from .data import DataPosition, endless_batches, normalise
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .pairs import pair_losses
@@ -31,6 +31,7 @@ class TrainResult:
     out: Path
     steps: int
     final_loss: float
+    resumed_from: int = 0
 
 
 def _device(name: str) -> torch.device:
@@ -47,21 +48,60 @@ def _optimizer(cfg: TrainConfig, model: CoDoModel) -> torch.optim.Optimizer:
 
 
 RUN_FILES = ("config.json", "metrics.jsonl", str(CHECKPOINT))
+#: Settings that do not change what a run computes: a resumed run may differ in them.
+_VOLATILE = ("overwrite", "save_every")
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
+def _identity(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in _VOLATILE}
+
+
+def _prepare_out(out: Path, cfg: TrainConfig) -> dict | None:
+    """Make the run folder ready; returns the checkpoint to resume from, if `out` holds this run."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    old = [out / name for name in RUN_FILES if (out / name).exists()]
-    if old and not overwrite:
-        raise InputError(f"--out {out} already holds a run; choose a new directory or pass --overwrite")
-    for path in old:
-        path.unlink()
+    ckpt = None
+    if (out / CHECKPOINT).exists() and not cfg.overwrite:
+        ckpt = load_checkpoint(out / CHECKPOINT)
+        old, new = _identity(ckpt.get("config", {})), _identity(cfg.to_dict())
+        differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if differs:
+            raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "
+                             "run the same command to resume it, or choose a new directory or pass --overwrite")
+    else:
+        for name in RUN_FILES:  # with --overwrite, or a run killed before its first checkpoint
+            (out / name).unlink(missing_ok=True)
     (out / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+    return ckpt
 
 
-def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> dict:
-    return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict()}
+def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
+                position: DataPosition) -> dict:
+    """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "rng": rng, "data": {"epoch": position.epoch, "consumed": list(position.consumed)}}
+
+
+def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer) -> tuple[int, DataPosition]:
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"]["cpu"])
+    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return ckpt["step"], DataPosition(ckpt["data"]["epoch"], list(ckpt["data"]["consumed"]))
+
+
+def _keep_metrics_until(path: Path, step: int) -> float:
+    """Drop metric lines past `step` (written after the checkpoint a run resumes from); the last loss kept."""
+    if not path.exists():
+        return math.nan
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    rows = [r for r in rows if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows[-1]["loss"] if rows else math.nan
 
 
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
@@ -73,17 +113,20 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     paths = expand_shards(cfg.shards)
     device = _device(cfg.device)
     out = Path(cfg.out)
-    _prepare_out(out, cfg.overwrite)
+    ckpt = _prepare_out(out, cfg)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
     model = CoDoModel(cfg.arch).to(device).train()
     opt = _optimizer(cfg, model)
+    first, position = _restore(ckpt, model, opt) if ckpt else (0, DataPosition())
     dataset = ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
-    loss_value = math.nan
+    loss_value = _keep_metrics_until(out / "metrics.jsonl", first)
     on_start(cfg.steps)
-    with open(out / "metrics.jsonl", "w", buffering=1) as metrics:
-        batches = endless_batches(dataset, cfg.batch_size, cfg.workers)
-        for step in range(cfg.steps):
+    for _ in range(first):
+        on_step({})
+    with open(out / "metrics.jsonl", "a", buffering=1) as metrics:
+        batches = endless_batches(dataset, cfg.batch_size, cfg.workers, position)
+        for step in range(first, cfg.steps):
             t0 = time.perf_counter()
             batch = next(batches).to(device)
             t_data = time.perf_counter() - t0
@@ -114,5 +157,5 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
             metrics.write(json.dumps(record) + "\n")
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                save_atomic(_checkpoint(model, opt, cfg, step + 1), out / CHECKPOINT)
-    return TrainResult(out, cfg.steps, loss_value)
+                save_atomic(_checkpoint(model, opt, cfg, step + 1, position), out / CHECKPOINT)
+    return TrainResult(out, cfg.steps, loss_value, first)

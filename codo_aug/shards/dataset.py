@@ -5,6 +5,7 @@ in one epoch every sample is read exactly once across all ranks and workers; a b
 samples within a slot. The split and shuffles depend only on (seed, epoch).
 """
 
+import itertools
 from typing import Iterator
 
 import numpy as np
@@ -75,13 +76,21 @@ class ShardDataset(IterableDataset):
                       v.boxes, v.rois, v.ids) for j, v in enumerate(rec.views)]
         return Record(rec.key, views, rec.meta)
 
+    def resume(self, epoch: int, skip: list[int]) -> None:
+        """Continue epoch `epoch` after the first `skip[w]` records of each worker w (as already read)."""
+        self.epoch = epoch
+        self._skip = (epoch, list(skip))
+
     def __iter__(self) -> Iterator[Record]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        records = (decode_record(key, members) for path in self.slot_shards(worker, workers)
-                   for key, members in iter_members(path))
+        raw = ((key, members) for path in self.slot_shards(worker, workers) for key, members in iter_members(path))
         if self.shuffle > 1:
             slot = self.rank * workers + worker
-            records = shuffled(records, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))
-        for rec in records:
+            raw = shuffled(raw, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))
+        epoch, skip = getattr(self, "_skip", (-1, []))
+        if epoch == self.epoch and worker < len(skip):
+            raw = itertools.islice(raw, skip[worker], None)  # skipped records are never decoded
+        for key, members in raw:
+            rec = decode_record(key, members)
             yield self._fresh_photometrics(rec) if self.photometric else rec

@@ -5,9 +5,9 @@
 
 from pathlib import Path
 
-import torch
-
 from codo_aug.errors import InputError
+
+from ..checkpoint import load_checkpoint
 
 PARTS = ("backbone", "fpn", "head")
 _PREFIXES = {
@@ -17,19 +17,9 @@ _PREFIXES = {
 }
 
 
-def load_checkpoint(path: Path) -> dict:
-    """The checkpoint at `path` (a run folder means its checkpoints/last.pt); InputError when unreadable."""
-    if path.is_dir():
-        path = path / "checkpoints" / "last.pt"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise InputError(f"no checkpoint at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise InputError(f"{path} is not a readable codo checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise InputError(f"{path} is not a codo checkpoint (no 'model' weights)")
-    return ckpt
+def read_online(path: Path) -> dict:
+    """The model weights of the checkpoint at `path` (a run folder means its checkpoints/last.pt)."""
+    return load_checkpoint(path / "checkpoints" / "last.pt" if path.is_dir() else path)["model"]
 
 
 def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:

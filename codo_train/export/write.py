@@ -11,7 +11,7 @@ from codo_aug.atomic import atomic_open
 from codo_aug.errors import InputError
 
 from . import detectron2, mmdet
-from .keys import load_checkpoint, torchvision_weights
+from .keys import read_online, torchvision_weights
 
 FORMATS = ("torchvision", "detectron2", "mmdet")
 
@@ -40,7 +40,7 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path) -> ExportReport:
     """Convert the online (not momentum) weights of `checkpoint` to `fmt` and write them to `out` atomically."""
     if fmt not in FORMATS:
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
-    weights, skipped = torchvision_weights(load_checkpoint(checkpoint)["model"], part)
+    weights, skipped = torchvision_weights(read_online(checkpoint), part)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out) as fh:
         if fmt == "detectron2":
