@@ -1,11 +1,10 @@
 """detectron2 names for torchvision-named weights (ResNet stem/res2..res5, FPN laterals/outputs,
 4conv1fc box head), as SoCo's converter does; saved as `{"model": numpy arrays, "matching_heuristics": True}`."""
 
-import re
-
 import numpy as np
 
-_BN = {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"}
+from .keys import rename_all
+
 _RULES = [
     (r"^backbone\.body\.conv1\.weight$", "backbone.bottom_up.stem.conv1.weight"),
     (r"^backbone\.body\.bn1\.(\w+)$", r"backbone.bottom_up.stem.conv1.norm.\1"),
@@ -23,24 +22,11 @@ _RULES = [
 ]
 
 
-def rename(key: str) -> str | None:
-    """detectron2's name for a torchvision-named key, or None for keys detectron2 has no place for."""
-    if key.endswith("num_batches_tracked"):
-        return None
-    for pattern, target in _RULES:
-        m = re.match(pattern, key)
-        if m:
-            return target(m) if callable(target) else m.expand(target)
-    return None
-
-
 def convert(weights: dict) -> tuple[dict, list[str]]:
-    """({"model": {d2 name: numpy array}, "matching_heuristics": True, "__author__": "codo"}, skipped keys)."""
-    model, skipped = {}, []
-    for key, value in weights.items():
-        name = rename(key)
-        if name is None:
-            skipped.append(key)
-        else:
-            model[name] = value.detach().cpu().numpy().astype(np.float32)
-    return {"model": model, "matching_heuristics": True, "__author__": "codo"}, skipped
+    """({"model": {d2 name: numpy array}, "matching_heuristics": True, "__author__": "codo"}, skipped keys).
+
+    BN step counters (num_batches_tracked) have no place in detectron2 and are skipped.
+    """
+    kept = {k: v for k, v in weights.items() if not k.endswith("num_batches_tracked")}
+    model, skipped = rename_all(kept, _RULES, lambda t: t.detach().cpu().numpy().astype(np.float32))
+    return {"model": model, "matching_heuristics": True, "__author__": "codo"}, skipped + sorted(set(weights) - set(kept))

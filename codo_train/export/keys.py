@@ -3,7 +3,9 @@
 `part` picks how much: 'backbone' (backbone.body), 'fpn' (+ backbone.fpn) or 'head' (+ roi_heads.box_head).
 """
 
+import re
 from pathlib import Path
+from typing import Callable
 
 from codo_aug.errors import InputError
 
@@ -35,4 +37,28 @@ def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, li
             skipped.append(key)
     if not out:
         raise InputError("the checkpoint holds no online backbone weights (online.backbone.body.*)")
+    return out, skipped
+
+
+Rule = tuple[str, object]  # (regex, replacement template or function of the match)
+
+
+def rename(key: str, rules: list[Rule]) -> str | None:
+    """The first rule's rename of `key`, or None when no rule matches (the key is skipped)."""
+    for pattern, target in rules:
+        m = re.match(pattern, key)
+        if m:
+            return target(m) if callable(target) else m.expand(target)
+    return None
+
+
+def rename_all(weights: dict, rules: list[Rule], value: Callable) -> tuple[dict, list[str]]:
+    """({new name: value(tensor)} for every key a rule renames, [keys no rule renames])."""
+    out, skipped = {}, []
+    for key, tensor in weights.items():
+        name = rename(key, rules)
+        if name is None:
+            skipped.append(key)
+        else:
+            out[name] = value(tensor)
     return out, skipped

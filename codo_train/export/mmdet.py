@@ -2,7 +2,7 @@
 names), `neck.lateral_convs/fpn_convs.K.{conv,bn}`, `roi_head.bbox_head.shared_convs.K.{conv,bn}`
 and `shared_fcs.0` (Shared4Conv1FCBBoxHead); saved as `{"state_dict": ..., "meta": ...}`."""
 
-import re
+from .keys import rename_all
 
 _RULES = [
     (r"^backbone\.body\.(.+)$", r"backbone.\1"),
@@ -16,21 +16,7 @@ _RULES = [
 ]
 
 
-def rename(key: str) -> str | None:
-    for pattern, target in _RULES:
-        m = re.match(pattern, key)
-        if m:
-            return m.expand(target)
-    return None
-
-
 def convert(weights: dict) -> tuple[dict, list[str]]:
     """({"state_dict": mmdet-named tensors, "meta": {...}}, skipped keys)."""
-    state, skipped = {}, []
-    for key, value in weights.items():
-        name = rename(key)
-        if name is None:
-            skipped.append(key)
-        else:
-            state[name] = value.detach().cpu().clone()
+    state, skipped = rename_all(weights, _RULES, lambda t: t.detach().cpu().clone())
     return {"state_dict": state, "meta": {"exported_by": "codo"}}, skipped
