@@ -1,13 +1,14 @@
 """`codo-train`: CoDo pretraining of a detector-aligned ResNet-FPN."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from codo_train.config import ARCHS, OPTIMIZERS, TrainConfig
+from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
+from .config_files import read_settings
 
 PROG = "codo-train"
 app = new_app("Pretrain a ResNet-FPN + 4conv1fc box head with CoDo's object-level contrastive loss.")
@@ -20,31 +21,38 @@ def _root() -> None:
 
 @app.command()
 def run(
-    shards: Annotated[str, typer.Option("--shards", help="Shard glob, e.g. 'DIR/*.tar' (quote it), or a folder.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder: config.json, metrics.jsonl, checkpoints/last.pt.")],
-    steps: Annotated[int, typer.Option("--steps", help="Optimisation steps.")] = 1000,
-    arch: Annotated[str, typer.Option("--arch", help=f"Backbone: {', '.join(ARCHS)}.")] = "resnet50",
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step.")] = 32,
-    optimizer: Annotated[str, typer.Option("--optimizer", help=f"One of {', '.join(OPTIMIZERS)}.")] = "sgd",
-    lr: Annotated[float, typer.Option("--lr", help="Base learning rate for batch 256 (scaled by batch/256).")] = 0.3,
-    workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and shard order.")] = 0,
-    save_every: Annotated[int, typer.Option("--save-every", help="Write checkpoints/last.pt every K steps.")] = 100,
+    shards: Annotated[Optional[str], typer.Option("--shards", help="Shard glob, e.g. 'DIR/*.tar' (quote it), or a folder.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder: config.json, metrics.jsonl, checkpoints/last.pt.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Optimisation steps. [default: 1000]")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help=f"Backbone: {', '.join(ARCHS)}. [default: resnet50]")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="cpu or cuda[:N]. [default: cpu]")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples per micro-batch. [default: 32]")] = None,
+    accumulate: Annotated[Optional[int], typer.Option("--accumulate", help="Micro-batches per step. [default: 1]")] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help=f"One of {', '.join(OPTIMIZERS)}. [default: sgd]")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Base rate for a global batch of 256. [default: 0.3]")] = None,
+    amp: Annotated[Optional[str], typer.Option("--amp", help=f"Mixed precision: {', '.join(AMP)}. [default: none]")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="NHWC memory layout.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes. [default: 0]")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for initialisation and data order. [default: 0]")] = None,
+    save_every: Annotated[Optional[int], typer.Option("--save-every", help="Write checkpoints/last.pt every K steps. [default: 100]")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of run settings (top level or [train]).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh instead of resuming the run in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints.
 
-    Run the same command again to resume from the last checkpoint.
+    Settings come from --config, then --set, then the options given here. Run the same command again
+    to resume from the last checkpoint.
     """
     setup_logging(verbose)
     with exit_codes(PROG):
-        cfg = TrainConfig(
-            shards=shards, out=str(out), steps=steps, arch=arch, device=device, batch_size=batch_size,
-            optimizer=optimizer, lr=lr, workers=workers, seed=seed, save_every=save_every,
-            overwrite=overwrite,
-        )
+        given = dict(shards=shards, out=str(out) if out else None, steps=steps, arch=arch, device=device,
+                     batch_size=batch_size, accumulate=accumulate, optimizer=optimizer, lr=lr, amp=amp,
+                     channels_last=channels_last, workers=workers, seed=seed, save_every=save_every)
+        values = read_settings(config, set_, "train")
+        values.update({k: v for k, v in given.items() if v is not None}, overwrite=overwrite)
+        cfg = TrainConfig.from_dict(values)
         from codo_train.trainer import train  # torch loads here, not for --help
 
         with progress("train") as (start, advance):

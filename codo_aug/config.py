@@ -5,16 +5,12 @@ from typing import Any
 
 from .errors import InputError
 from .settings import build
+from .settings import require as _check
 
 CUTOUTS = ("auto", "rect", "box", "grabcut")
 BLENDS = ("hard", "gaussian", "poisson", "motion")
 JITTERS = ("relative", "iou", "none")
 PHOTOMETRICS = ("soco", "mocov2", "none")
-
-
-def _check(ok: bool, name: str, value, allowed: str) -> None:
-    if not ok:
-        raise InputError(f"invalid {name}={value!r}: must be {allowed}")
 
 
 def _check_range(name: str, pair, low: float, high: float) -> None:

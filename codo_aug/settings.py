@@ -16,6 +16,12 @@ _ONE = {int: "an integer", float: "a number", str: "a string", bool: "true or fa
 _MANY = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
 
 
+def require(ok: bool, name: str, value: Any, allowed: str) -> None:
+    """InputError 'invalid NAME=VALUE: must be ALLOWED' unless `ok`."""
+    if not ok:
+        raise InputError(f"invalid {name}={value!r}: must be {allowed}")
+
+
 def parse_value(text: str) -> Any:
     """A `--set` value: a TOML literal (1, 0.5, true, [0.2, 0.8], "x"), else the bare string."""
     try:

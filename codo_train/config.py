@@ -1,25 +1,23 @@
 """TrainConfig: every setting of a pretraining run, validated where it is built."""
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from codo_aug.errors import InputError
+from codo_aug.settings import build
+from codo_aug.settings import require as _check
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
-OPTIMIZERS = ("sgd", "adamw")
-
-
-def _check(ok: bool, name: str, value, allowed: str) -> None:
-    if not ok:
-        raise InputError(f"invalid {name}={value!r}: must be {allowed}")
+OPTIMIZERS = ("sgd", "lars", "adamw")
+AMP = ("none", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """A CoDo run (DESIGN.md section 2).
 
-    `lr` is the base rate for a batch of 256, scaled linearly by the real batch (Goyal et al. 2017);
-    the target network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et
-    al. 2020).
+    `lr` is the base rate for a global batch of 256 (batch_size x accumulate), scaled linearly
+    (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. The target
+    network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
     """
 
     shards: str
@@ -28,33 +26,50 @@ class TrainConfig:
     arch: str = "resnet50"
     device: str = "cpu"
     batch_size: int = 32
+    accumulate: int = 1
     optimizer: str = "sgd"
     lr: float = 0.3
     weight_decay: float = 1e-5
     warmup_steps: int = 10
     momentum_base: float = 0.99
+    amp: str = "none"
+    channels_last: bool = False
     workers: int = 0
     seed: int = 0
     save_every: int = 100
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        _check(bool(self.shards), "shards", self.shards, "a shard glob or folder (--shards or shards = ...)")
+        _check(bool(self.out), "out", self.out, "a run folder (--out or out = ...)")
         _check(self.steps >= 1, "steps", self.steps, ">= 1")
         _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
         _check(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device, "cpu or cuda[:N]")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        _check(self.accumulate >= 1, "accumulate", self.accumulate, ">= 1")
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 < self.lr <= 100, "lr", self.lr, "in (0, 100]")
         _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
         _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
         _check(0 <= self.momentum_base < 1, "momentum_base", self.momentum_base, "in [0, 1)")
+        _check(self.amp in AMP, "amp", self.amp, f"one of {', '.join(AMP)}")
+        _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp, "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
 
     @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.accumulate
+
+    @property
     def scaled_lr(self) -> float:
-        return self.lr * self.batch_size / 256
+        return self.lr * self.global_batch / 256
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scaled_lr": self.scaled_lr}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """A config from plain values (TOML, --set), each type-checked against its field."""
+        return build(cls, {"shards": "", "out": "", **{k: v for k, v in data.items() if k != "scaled_lr"}})

@@ -1,5 +1,6 @@
 """train(cfg): the CoDo pretraining loop, read top to bottom."""
 
+import contextlib
 import json
 import math
 import time
@@ -18,6 +19,7 @@ from .config import TrainConfig
 from .data import DataPosition, endless_batches, normalise
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
+from .optim import make_optimizer
 from .pairs import pair_losses
 from .schedules import lr_at
 
@@ -38,13 +40,6 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
     return torch.device(name)
-
-
-def _optimizer(cfg: TrainConfig, model: CoDoModel) -> torch.optim.Optimizer:
-    params = model.trainable_parameters()
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.scaled_lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.scaled_lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
 RUN_FILES = ("config.json", "metrics.jsonl", str(CHECKPOINT))
@@ -75,19 +70,21 @@ def _prepare_out(out: Path, cfg: TrainConfig) -> dict | None:
     return ckpt
 
 
-def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
-                position: DataPosition) -> dict:
+def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: TrainConfig,
+                step: int, position: DataPosition) -> dict:
     """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "rng": rng, "data": {"epoch": position.epoch, "consumed": list(position.consumed)}}
+            "scaler": scaler.state_dict(), "rng": rng, "data": {"epoch": position.epoch, "consumed": list(position.consumed)}}
 
 
-def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer) -> tuple[int, DataPosition]:
+def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler) -> tuple[int, DataPosition]:
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
+    scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng"]["cpu"])
     if "cuda" in ckpt["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
@@ -104,11 +101,31 @@ def _keep_metrics_until(path: Path, step: int) -> float:
     return rows[-1]["loss"] if rows else math.nan
 
 
+def _autocast(cfg: TrainConfig, device: torch.device):
+    """bf16 (or fp16 on CUDA) autocast for the forward pass, or nothing."""
+    if cfg.amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
+
+
+def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    """Per view-pair losses of one micro-batch."""
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
+    with _autocast(cfg, device):
+        preds, targets = model(views, batch.rois)
+    losses = pair_losses([p.float() for p in preds], [t.float() for t in targets], batch.img, batch.ids)
+    if not losses:
+        raise RunError("no instance is shared between views in a batch; check the shards")
+    return losses
+
+
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
           on_start: Callable[[int], None] = lambda steps: None) -> TrainResult:
     """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`.
 
-    `on_start(steps)` is called once the inputs are checked, `on_step(metrics)` after every step.
+    Resumes from `cfg.out`'s checkpoint when it holds this run. `on_start(steps)` is called once the
+    inputs are checked, `on_step(metrics)` after every step.
     """
     paths = expand_shards(cfg.shards)
     device = _device(cfg.device)
@@ -116,8 +133,11 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     ckpt = _prepare_out(out, cfg)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
     model = CoDoModel(cfg.arch).to(device).train()
-    opt = _optimizer(cfg, model)
-    first, position = _restore(ckpt, model, opt) if ckpt else (0, DataPosition())
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(cfg, model.named_trainable())
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    first, position = _restore(ckpt, model, opt, scaler) if ckpt else (0, DataPosition())
     dataset = ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
     loss_value = _keep_metrics_until(out / "metrics.jsonl", first)
@@ -128,34 +148,35 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
         batches = endless_batches(dataset, cfg.batch_size, cfg.workers, position)
         for step in range(first, cfg.steps):
             t0 = time.perf_counter()
-            batch = next(batches).to(device)
-            t_data = time.perf_counter() - t0
             lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
             for group in opt.param_groups:
                 group["lr"] = lr
-            preds, targets = model([normalise(v) for v in batch.views], batch.rois)
-            losses = pair_losses(preds, targets, batch.img, batch.ids)
-            if not losses:
-                raise RunError(f"step {step}: no instance is shared between views; check the shards")
-            loss = torch.stack(list(losses.values())).mean()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise RunError(f"step {step}: loss is {loss_value}; the last good checkpoint is {out / CHECKPOINT}")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            t_data, totals = 0.0, {}
+            for _ in range(cfg.accumulate):
+                t1 = time.perf_counter()
+                batch = next(batches).to(device)
+                t_data += time.perf_counter() - t1
+                losses = _forward(model, batch, cfg, device)
+                loss = torch.stack(list(losses.values())).mean()
+                scaler.scale(loss / cfg.accumulate).backward()
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + v.item() / cfg.accumulate
+            loss_value = sum(totals.values()) / len(totals)
+            if not math.isfinite(loss_value):
+                raise RunError(f"step {step + 1}: loss is {loss_value}; stopped, the last good checkpoint is "
+                               f"{out / CHECKPOINT}")
+            scaler.step(opt)
+            scaler.update()
             m = momentum_at(step, cfg.steps, cfg.momentum_base)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0
-            record = {
-                "step": step + 1, "loss": loss_value, "lr": lr, "momentum": m,
-                "pairs": {k: v.item() for k, v in losses.items()},
-                "samples_per_s": cfg.batch_size / elapsed, "data_wait": t_data / elapsed,
-            }
+            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals,
+                      "samples_per_s": cfg.global_batch / elapsed, "data_wait": t_data / elapsed}
             if device.type == "cuda":
                 record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             metrics.write(json.dumps(record) + "\n")
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                save_atomic(_checkpoint(model, opt, cfg, step + 1, position), out / CHECKPOINT)
+                save_atomic(_checkpoint(model, opt, scaler, cfg, step + 1, position), out / CHECKPOINT)
     return TrainResult(out, cfg.steps, loss_value, first)

@@ -116,7 +116,7 @@ def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     assert any(k.startswith("online.backbone.body.") for k in ckpt["model"])
     assert not list((run / "checkpoints").glob(".*.tmp"))
     again = cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--out", str(run))
-    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert again.returncode == 2 and "holds a different run (differs in: " in again.stderr
     cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18", "--batch-size", "2",
         "--out", str(run), "--overwrite", check=True)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1

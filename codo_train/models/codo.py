@@ -20,7 +20,11 @@ class CoDoModel(nn.Module):
             p.requires_grad_(False)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        return list(self.online.parameters()) + list(self.predictor.parameters())
+        return [p for _, p in self.named_trainable()]
+
+    def named_trainable(self) -> list[tuple[str, nn.Parameter]]:
+        """(name, parameter) of the online encoder and the predictor: what the optimizer updates."""
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("target.")]
 
     def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per view: online predictions and target projections of every RoI (rows in RoI order)."""
