@@ -7,6 +7,7 @@ from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
+LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
 
@@ -16,7 +17,9 @@ class TrainConfig:
     """A CoDo run (DESIGN.md section 2).
 
     `lr` is the base rate for a global batch of 256 (batch_size x accumulate), scaled linearly
-    (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. The target
+    (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. `levels` = 'size'
+    pools each box at its FPN level (SoCo), 'all' at every level with one loss per level weighted by
+    `level_weights` (InsLoc). The target
     network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
     """
 
@@ -32,6 +35,8 @@ class TrainConfig:
     weight_decay: float = 1e-5
     warmup_steps: int = 10
     momentum_base: float = 0.99
+    levels: str = "size"
+    level_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     amp: str = "none"
     channels_last: bool = False
     workers: int = 0
@@ -52,6 +57,10 @@ class TrainConfig:
         _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
         _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
         _check(0 <= self.momentum_base < 1, "momentum_base", self.momentum_base, "in [0, 1)")
+        _check(self.levels in LEVEL_MODES, "levels", self.levels, f"one of {', '.join(LEVEL_MODES)}")
+        object.__setattr__(self, "level_weights", tuple(float(w) for w in self.level_weights))
+        _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
+               "level_weights", self.level_weights, "4 weights >= 0 (P2..P5), not all 0")
         _check(self.amp in AMP, "amp", self.amp, f"one of {', '.join(AMP)}")
         _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp, "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")

@@ -20,7 +20,8 @@ from .data import DataPosition, endless_batches, normalise
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
-from .pairs import pair_losses
+from .models.levels import LEVELS
+from .pairs import pair_losses, total_loss
 from .schedules import lr_at
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -114,7 +115,10 @@ def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device) ->
     views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
     with _autocast(cfg, device):
         preds, targets = model(views, batch.rois)
-    losses = pair_losses([p.float() for p in preds], [t.float() for t in targets], batch.img, batch.ids)
+    def f32(branches):
+        return [{k: v.float() for k, v in d.items()} for d in branches]
+
+    losses = pair_losses(f32(preds), f32(targets), batch.img, batch.ids)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
     return losses
@@ -132,7 +136,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     out = Path(cfg.out)
     ckpt = _prepare_out(out, cfg)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
-    model = CoDoModel(cfg.arch).to(device).train()
+    model = CoDoModel(cfg.arch, levels=cfg.levels).to(device).train()
+    level_weights = {f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)}
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.named_trainable())
@@ -158,11 +163,11 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
                 batch = next(batches).to(device)
                 t_data += time.perf_counter() - t1
                 losses = _forward(model, batch, cfg, device)
-                loss = torch.stack(list(losses.values())).mean()
+                loss = total_loss(losses, level_weights)
                 scaler.scale(loss / cfg.accumulate).backward()
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v.item() / cfg.accumulate
-            loss_value = sum(totals.values()) / len(totals)
+            loss_value = total_loss({k: torch.tensor(v) for k, v in totals.items()}, level_weights).item()
             if not math.isfinite(loss_value):
                 raise RunError(f"step {step + 1}: loss is {loss_value}; stopped, the last good checkpoint is "
                                f"{out / CHECKPOINT}")

@@ -59,15 +59,17 @@ def test_train_settings_from_toml_and_set(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_lars_bf16_channels_last_and_accumulation(sample_shards, tmp_path):
+def test_run_with_lars_bf16_channels_last_accumulation_and_all_levels(sample_shards, tmp_path):
     conf = tmp_path / "run.toml"
     conf.write_text('[train]\narch = "resnet18"\nbatch_size = 2\nsteps = 2\n')
     cli("codo-train", "run", "--config", str(conf), "--shards", str(sample_shards), "--out", str(tmp_path / "r"),
-        "--set", "optimizer=lars", "--set", "accumulate=2", "--amp", "bf16", "--channels-last", check=True)
+        "--set", "optimizer=lars", "--set", "accumulate=2", "--amp", "bf16", "--channels-last",
+        "--set", "levels=all", "--set", "level_weights=[1, 1, 2, 2]", check=True)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (config["optimizer"], config["accumulate"], config["amp"], config["channels_last"]) == ("lars", 2, "bf16", True)
     rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(math.isfinite(r["loss"]) for r in rows)
+    assert {"p2/0-1", "p5/0-2"} <= rows[0]["pairs"].keys()  # one loss per level and view pair
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
+from torchvision.ops import roi_align
 
 from codo_aug import InputError, View
 from codo_aug.dataset import collate
@@ -15,7 +16,8 @@ from codo_train import TrainConfig
 from codo_train.losses.byol import byol_loss
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
-from codo_train.pairs import match_instances, pair_losses
+from codo_train.models.levels import assign_levels, pool_levels
+from codo_train.pairs import match_instances, pair_losses, total_loss
 from codo_train.schedules import lr_at
 
 from .helpers import cli
@@ -41,14 +43,46 @@ def test_pair_losses_cover_view0_against_each_other_view_symmetrically():
     img = [torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(1, dtype=torch.long)]
     ids = [torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0])]
     e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    preds = [torch.stack([e0, e1]), torch.stack([e1, e0]), torch.stack([e0])]
-    targets = [torch.stack([e0, e1]), torch.stack([e1, e1]), torch.stack([-e0])]
+    preds = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e0])}, {"size": torch.stack([e0])}]
+    targets = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e1])}, {"size": torch.stack([-e0])}]
     losses = pair_losses(preds, targets, img, ids)
     assert sorted(losses) == ["0-1", "0-2"]
     # 0-1: p0 vs t1 matched (id0: e0 vs e1 -> 2, id1: e1 vs e1 -> 0) mean 1; p1 vs t0 (id0: e0.e0 -> 0, id1: e1.e1 -> 0)
     assert losses["0-1"].item() == pytest.approx(1.0)
     # 0-2: id0 only: p0 e0 vs t2 -e0 -> 4; p2 e0 vs t0 e0 -> 0
     assert losses["0-2"].item() == pytest.approx(4.0)
+
+
+def test_all_levels_give_one_loss_per_level_weighted_in_the_total():
+    img = [torch.zeros(1, dtype=torch.long)] * 2
+    ids = [torch.tensor([0])] * 2
+    e0, e1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    preds = [{"p2": e0, "p3": e0}, {"p2": e0, "p3": e0}]
+    targets = [{"p2": e0, "p3": e1}, {"p2": e0, "p3": e1}]
+    losses = pair_losses(preds, targets, img, ids)
+    assert {k: v.item() for k, v in losses.items()} == {"p2/0-1": 0.0, "p3/0-1": 4.0}
+    assert total_loss(losses, {"p2": 1.0, "p3": 1.0}).item() == pytest.approx(2.0)
+    assert total_loss(losses, {"p2": 3.0, "p3": 1.0}).item() == pytest.approx(1.0)
+
+
+def test_level_assignment_follows_the_fpn_rule_scaled_to_the_largest_view():
+    boxes = torch.tensor([[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 111, 111], [0, 0, 448, 448],
+                          [0, 0, 10, 10], [0, 0, 56, 56], [0, 0, 200, 50]], dtype=torch.float32)
+    # sqrt(wh): 224 -> P4, 112 -> P3, 111 -> P2 (floor(4 + log2(111/224)) = 2), 448 -> P5, tiny -> P2,
+    # 56 -> P2, 200x50 (side 100) -> P2
+    assert assign_levels(boxes).tolist() == [4, 3, 2, 5, 2, 2, 2]
+    # the same boxes with a 448-px largest view sit one level lower
+    assert assign_levels(boxes, reference=448.0).tolist() == [3, 2, 2, 4, 2, 2, 2]
+
+
+def test_size_mode_pools_each_roi_from_its_own_level():
+    features = {str(i): torch.randn(1, 8, 64 // 2 ** i, 64 // 2 ** i) for i in range(4)}  # a 256-px image
+    rois = [torch.tensor([[0.0, 0.0, 224.0, 224.0], [10.0, 10.0, 40.0, 40.0]])]
+    out = pool_levels(features, rois, 256, "size", 224.0)["size"]
+    expect_p4 = roi_align(features["2"], rois, 7, spatial_scale=16 / 256, sampling_ratio=2, aligned=True)[0]
+    expect_p2 = roi_align(features["0"], rois, 7, spatial_scale=64 / 256, sampling_ratio=2, aligned=True)[1]
+    assert torch.allclose(out[0], expect_p4) and torch.allclose(out[1], expect_p2)
+    assert set(pool_levels(features, rois, 256, "all", 224.0)) == {"p2", "p3", "p4", "p5"}
 
 
 def test_momentum_and_lr_schedules():

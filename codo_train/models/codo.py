@@ -11,9 +11,9 @@ from .encoder import Encoder, mlp
 class CoDoModel(nn.Module):
     """`online` and `predictor` learn; `target` follows `online` by momentum and gets no gradient."""
 
-    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256):
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size"):
         super().__init__()
-        self.online = Encoder(arch, proj_hidden, proj_dim)
+        self.online = Encoder(arch, proj_hidden, proj_dim, levels)
         self.predictor = mlp(proj_dim, proj_hidden, proj_dim)
         self.target = copy.deepcopy(self.online)
         for p in self.target.parameters():
@@ -26,9 +26,15 @@ class CoDoModel(nn.Module):
         """(name, parameter) of the online encoder and the predictor: what the optimizer updates."""
         return [(n, p) for n, p in self.named_parameters() if not n.startswith("target.")]
 
-    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per view: online predictions and target projections of every RoI (rows in RoI order)."""
-        preds = [self.predictor(self.online(v, r)) for v, r in zip(views, rois)]
+    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]
+                ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
+        """Per view, per pooling branch: online predictions and target projections of every RoI.
+
+        Level thresholds are scaled to the largest view, so smaller views pool their (smaller)
+        boxes at lower levels.
+        """
+        reference = float(max(v.shape[-1] for v in views))
+        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference).items()} for v, r in zip(views, rois)]
         with torch.no_grad():
-            targets = [self.target(v, r) for v, r in zip(views, rois)]
+            targets = [self.target(v, r, reference) for v, r in zip(views, rois)]
         return preds, targets

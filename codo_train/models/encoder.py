@@ -1,4 +1,4 @@
-"""Encoder = ResNet -> FPN P2-P5 (BN) -> RoIAlign 7x7 -> 4conv1fc box head -> projector.
+"""Encoder = ResNet -> FPN P2-P5 (BN) -> RoIAlign 7x7 (aligned, by level) -> 4conv1fc box head -> projector.
 
 Module names and shapes follow torchvision's `maskrcnn_resnet50_fpn_v2` (backbone.body,
 backbone.fpn, roi_heads.box_head) so pretrained weights drop into the detector unchanged
@@ -10,7 +10,9 @@ from torch import nn
 from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
-from torchvision.ops import MultiScaleRoIAlign
+
+from ..config import LEVEL_MODES
+from .levels import CANONICAL, pool_levels
 
 #: arch (one of config.ARCHS) -> (constructor, channels of C2..C5)
 BACKBONES = {
@@ -20,7 +22,6 @@ BACKBONES = {
 }
 FPN_CHANNELS = 256
 BOX_HEAD_DIM = 1024
-FEATURE_LEVELS = ["0", "1", "2", "3"]  # P2..P5
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -47,17 +48,22 @@ def build_box_head() -> FastRCNNConvFCHead:
 
 
 class Encoder(nn.Module):
-    """Images and per-image RoIs -> one projected embedding per RoI."""
+    """Images and per-image RoIs -> projected RoI embeddings, per pooling branch.
 
-    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256):
+    `levels` = 'size' gives {'size': N x D} (each RoI pooled at its FPN level); 'all' gives
+    {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels.
+    """
+
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size"):
         super().__init__()
+        if levels not in LEVEL_MODES:
+            raise ValueError(f"levels must be one of {LEVEL_MODES}, got {levels!r}")
+        self.levels = levels
         self.backbone = build_backbone(arch)
-        self.roi_pool = MultiScaleRoIAlign(featmap_names=FEATURE_LEVELS, output_size=7, sampling_ratio=2)
         self.box_head = build_box_head()
         self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
 
-    def forward(self, images: torch.Tensor, rois: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
-        size = (images.shape[-2], images.shape[-1])
-        pooled = self.roi_pool(features, rois, [size] * images.shape[0])
-        return self.projector(self.box_head(pooled))
+        pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)
+        return {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
