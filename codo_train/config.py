@@ -10,6 +10,7 @@ ARCHS = ("resnet18", "resnet34", "resnet50")
 LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
+LOSSES = ("byol", "infonce")
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class TrainConfig:
     `lr` is the base rate for a global batch of 256 (batch_size x accumulate), scaled linearly
     (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. `levels` = 'size'
     pools each box at its FPN level (SoCo), 'all' at every level with one loss per level weighted by
-    `level_weights` (InsLoc). The target
+    `level_weights` (InsLoc); `image_weight` > 0 adds an image-level term. Pairs are (view 0, view j)
+    both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or InfoNCE against a queue of
+    `queue_size` momentum keys per branch at `temperature` 0.2 (MoCo). The target
     network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
     """
 
@@ -37,6 +40,11 @@ class TrainConfig:
     momentum_base: float = 0.99
     levels: str = "size"
     level_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    image_weight: float = 0.0
+    all_pairs: bool = False
+    loss: str = "byol"
+    queue_size: int = 65536
+    temperature: float = 0.2
     amp: str = "none"
     channels_last: bool = False
     workers: int = 0
@@ -61,6 +69,10 @@ class TrainConfig:
         object.__setattr__(self, "level_weights", tuple(float(w) for w in self.level_weights))
         _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
                "level_weights", self.level_weights, "4 weights >= 0 (P2..P5), not all 0")
+        _check(self.image_weight >= 0, "image_weight", self.image_weight, ">= 0 (0: no image-level term)")
+        _check(self.loss in LOSSES, "loss", self.loss, f"one of {', '.join(LOSSES)}")
+        _check(self.queue_size >= 1, "queue_size", self.queue_size, ">= 1")
+        _check(0 < self.temperature <= 10, "temperature", self.temperature, "in (0, 10]")
         _check(self.amp in AMP, "amp", self.amp, f"one of {', '.join(AMP)}")
         _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp, "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")

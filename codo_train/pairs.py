@@ -1,5 +1,7 @@
 """Positive pairs: the same instance id of the same image in two views."""
 
+from typing import Callable
+
 import torch
 
 from .losses.byol import byol_loss
@@ -14,31 +16,41 @@ def match_instances(img_a: torch.Tensor, id_a: torch.Tensor, img_b: torch.Tensor
     return eq.nonzero(as_tuple=True)
 
 
-def view_pairs(num_views: int) -> list[tuple[int, int]]:
-    """SoCo's pairs: (view 0, view j) for every j > 0."""
+def view_pairs(num_views: int, all_pairs: bool = False) -> list[tuple[int, int]]:
+    """SoCo's pairs (view 0, view j) for every j > 0, or with `all_pairs` every (a, b) with a < b."""
+    if all_pairs:
+        return [(a, b) for a in range(num_views) for b in range(a + 1, num_views)]
     return [(0, j) for j in range(1, num_views)]
 
 
-def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
-                img: list[torch.Tensor], ids: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Symmetric BYOL loss of each view pair over matched instances, per pooling branch.
+def byol_pair(pred: torch.Tensor, target: torch.Tensor, branch: str) -> torch.Tensor:
+    return byol_loss(pred, target)
 
-    Keys: 'a-b' for the `size` branch, 'pK/a-b' for level K in `all` mode.
+
+def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
+                img: list[torch.Tensor], ids: list[torch.Tensor], loss: Callable = byol_pair,
+                all_pairs: bool = False) -> dict[str, torch.Tensor]:
+    """Symmetric loss of each view pair over matched instances, per branch: `loss(pred, target, branch)`.
+
+    Keys: 'a-b' for the `size` branch, 'pK/a-b' for level K in `all` mode, 'image/a-b' for the
+    image-level term (whose rows are the images, matched by position).
     """
     out = {}
-    for a, b in view_pairs(len(preds)):
+    for a, b in view_pairs(len(preds), all_pairs):
         ia, ib = match_instances(img[a], ids[a], img[b], ids[b])
-        if ia.numel() == 0:
-            continue
         for name in preds[a]:
+            rows = torch.arange(len(preds[a][name]), device=preds[a][name].device)
+            ja, jb = (ia, ib) if name != "image" else (rows, rows)
+            if ja.numel() == 0:
+                continue
             key = f"{a}-{b}" if name == "size" else f"{name}/{a}-{b}"
-            out[key] = (byol_loss(preds[a][name][ia], targets[b][name][ib])
-                        + byol_loss(preds[b][name][ib], targets[a][name][ia]))
+            out[key] = (loss(preds[a][name][ja], targets[b][name][jb], name)
+                        + loss(preds[b][name][jb], targets[a][name][ja], name))
     return out
 
 
 def total_loss(losses: dict[str, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
-    """Weighted mean of the pair losses; a level's weight applies to its 'pK/...' terms (1 otherwise)."""
+    """Weighted mean of the pair losses; a branch's weight ('pK', 'image') applies to its terms (1 otherwise)."""
     weights = [level_weights.get(k.split("/")[0], 1.0) if "/" in k else 1.0 for k in losses]
     stacked = torch.stack(list(losses.values()))
     return (stacked * stacked.new_tensor(weights)).sum() / sum(weights)

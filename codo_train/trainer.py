@@ -21,7 +21,8 @@ from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
 from .models.levels import LEVELS
-from .pairs import pair_losses, total_loss
+from .losses.infonce import infonce_loss
+from .pairs import byol_pair, pair_losses, total_loss
 from .schedules import lr_at
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -109,19 +110,29 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
 
 
-def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device) -> dict[str, torch.Tensor]:
-    """Per view-pair losses of one micro-batch."""
+def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
+    """loss(pred, target, branch): BYOL's, or InfoNCE against the branch's key queue."""
+    if cfg.loss == "infonce":
+        return lambda p, z, branch: infonce_loss(p, z, model.queues[branch].keys, cfg.temperature)
+    return byol_pair
+
+
+def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device,
+             loss_fn: Callable) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """Per view-pair losses of one micro-batch, and the target projections (the keys to queue)."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
     with _autocast(cfg, device):
         preds, targets = model(views, batch.rois)
+
     def f32(branches):
         return [{k: v.float() for k, v in d.items()} for d in branches]
 
-    losses = pair_losses(f32(preds), f32(targets), batch.img, batch.ids)
+    targets = f32(targets)
+    losses = pair_losses(f32(preds), targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
-    return losses
+    return losses, targets
 
 
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
@@ -136,8 +147,10 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     out = Path(cfg.out)
     ckpt = _prepare_out(out, cfg)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
-    model = CoDoModel(cfg.arch, levels=cfg.levels).to(device).train()
-    level_weights = {f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)}
+    model = CoDoModel(cfg.arch, levels=cfg.levels, image_level=cfg.image_weight > 0,
+                      queue_size=cfg.queue_size if cfg.loss == "infonce" else 0).to(device).train()
+    level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)}, "image": cfg.image_weight}
+    loss_fn = _loss_fn(cfg, model)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.named_trainable())
@@ -162,7 +175,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
                 t1 = time.perf_counter()
                 batch = next(batches).to(device)
                 t_data += time.perf_counter() - t1
-                losses = _forward(model, batch, cfg, device)
+                losses, keys = _forward(model, batch, cfg, device, loss_fn)
                 loss = total_loss(losses, level_weights)
                 scaler.scale(loss / cfg.accumulate).backward()
                 for k, v in losses.items():
@@ -173,6 +186,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
                                f"{out / CHECKPOINT}")
             scaler.step(opt)
             scaler.update()
+            for branch, queue in model.queues.items():
+                queue.push(torch.cat([view[branch] for view in keys]))
             m = momentum_at(step, cfg.steps, cfg.momentum_base)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0

@@ -17,7 +17,8 @@ from codo_train.losses.byol import byol_loss
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
-from codo_train.pairs import match_instances, pair_losses, total_loss
+from codo_train.losses.infonce import KeyQueue, infonce_loss
+from codo_train.pairs import match_instances, pair_losses, total_loss, view_pairs
 from codo_train.schedules import lr_at
 
 from .helpers import cli
@@ -154,3 +155,27 @@ def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18", "--batch-size", "2",
         "--out", str(run), "--overwrite", check=True)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_infonce_against_hand_values_and_the_queue_ring():
+    q, k = torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]])
+    queue = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    # logits / T=1: positive 1, negatives 0 and 1 -> -log(e / (e + 1 + e))
+    assert infonce_loss(q, k, queue, 1.0).item() == pytest.approx(-math.log(math.e / (2 * math.e + 1)))
+    # T = 0.2 sharpens: positive 5, negatives 0 and 5
+    assert infonce_loss(q, k, queue, 0.2).item() == pytest.approx(-math.log(math.exp(5) / (2 * math.exp(5) + 1)))
+    ring = KeyQueue(3, 2)
+    ring.push(torch.tensor([[3.0, 0.0], [0.0, 2.0]]))
+    ring.push(torch.tensor([[1.0, 1.0], [0.0, -1.0]]))
+    assert ring.ptr.item() == 1
+    assert torch.allclose(ring.keys, torch.tensor([[0.0, -1.0], [0.0, 1.0], [0.7071068, 0.7071068]]))
+
+
+def test_all_pairs_and_the_image_level_branch():
+    assert view_pairs(3) == [(0, 1), (0, 2)] and view_pairs(3, all_pairs=True) == [(0, 1), (0, 2), (1, 2)]
+    e0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    views = [{"size": e0[:1], "image": e0}] * 3
+    img, ids = [torch.tensor([0])] * 3, [torch.tensor([0])] * 3
+    losses = pair_losses(views, views, img, ids, all_pairs=True)
+    assert sorted(losses) == ["0-1", "0-2", "1-2", "image/0-1", "image/0-2", "image/1-2"]
+    assert all(v.item() == pytest.approx(0.0) for v in losses.values())

@@ -5,19 +5,25 @@ import copy
 import torch
 from torch import nn
 
+from ..losses.infonce import KeyQueue
 from .encoder import Encoder, mlp
+from .levels import LEVELS
 
 
 class CoDoModel(nn.Module):
     """`online` and `predictor` learn; `target` follows `online` by momentum and gets no gradient."""
 
-    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size"):
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
+                 image_level: bool = False, queue_size: int = 0):
         super().__init__()
-        self.online = Encoder(arch, proj_hidden, proj_dim, levels)
+        self.online = Encoder(arch, proj_hidden, proj_dim, levels, image_level)
         self.predictor = mlp(proj_dim, proj_hidden, proj_dim)
         self.target = copy.deepcopy(self.online)
         for p in self.target.parameters():
             p.requires_grad_(False)
+        #: InfoNCE key queues, one per branch (only with queue_size > 0).
+        branches = (["size"] if levels == "size" else [f"p{k}" for k in LEVELS]) + (["image"] if image_level else [])
+        self.queues = nn.ModuleDict({b: KeyQueue(queue_size, proj_dim) for b in branches} if queue_size else {})
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.named_trainable()]

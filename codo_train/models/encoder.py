@@ -54,7 +54,8 @@ class Encoder(nn.Module):
     {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels.
     """
 
-    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size"):
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
+                 image_level: bool = False):
         super().__init__()
         if levels not in LEVEL_MODES:
             raise ValueError(f"levels must be one of {LEVEL_MODES}, got {levels!r}")
@@ -62,8 +63,13 @@ class Encoder(nn.Module):
         self.backbone = build_backbone(arch)
         self.box_head = build_box_head()
         self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
+        #: The optional image-level term: average-pooled P5 through its own projector.
+        self.image_projector = mlp(FPN_CHANNELS, proj_hidden, proj_dim) if image_level else None
 
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
         pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)
-        return {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
+        out = {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
+        if self.image_projector is not None:
+            out["image"] = self.image_projector(features["3"].mean(dim=(2, 3)))
+        return out
