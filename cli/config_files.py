@@ -9,7 +9,7 @@ from codo_aug.settings import parse_value
 
 
 def read_settings(config: Path | None, sets: list[str] | None, table: str) -> dict[str, Any]:
-    """Settings for `table`: the file's [table] (or its top level when it has none), then each --set."""
+    """Settings for `table`: the file's [table] (its top level when the file has no tables), then each --set."""
     values: dict[str, Any] = {}
     if config is not None:
         try:
@@ -20,7 +20,8 @@ def read_settings(config: Path | None, sets: list[str] | None, table: str) -> di
             raise InputError(f"--config {config}: cannot read it ({exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"--config {config}: not valid TOML ({exc})") from None
-        section = data.get(table, data)
+        tables = any(isinstance(v, dict) for v in data.values())
+        section = data.get(table, {} if tables else data)  # a file of tables, or of plain settings
         if not isinstance(section, dict):
             raise InputError(f"--config {config}: [{table}] must be a table")
         values.update(section)

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from codo_aug.config import SynthConfig
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
@@ -22,6 +23,8 @@ def _root() -> None:
 @app.command()
 def run(
     shards: Annotated[Optional[str], typer.Option("--shards", help="Shard glob, e.g. 'DIR/*.tar' (quote it), or a folder.")] = None,
+    instances: Annotated[Optional[str], typer.Option("--instances", help="Online synthesis instead of shards: instance source KIND[:PATH].")] = None,
+    backgrounds: Annotated[Optional[str], typer.Option("--backgrounds", help="Online synthesis: background source KIND[:PATH].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder: config.json, metrics.jsonl, checkpoints/last.pt.")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Optimisation steps. [default: 1000]")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help=f"Backbone: {', '.join(ARCHS)}. [default: resnet50]")] = None,
@@ -42,12 +45,12 @@ def run(
 ) -> None:
     """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints.
 
-    Settings come from --config, then --set, then the options given here. Run the same command again
-    to resume from the last checkpoint.
+    Settings come from --config ([train]; [synth] for online synthesis), then --set, then the options
+    given here. Run the same command again to resume from the last checkpoint.
     """
     setup_logging(verbose)
     with exit_codes(PROG):
-        given = dict(shards=shards, out=str(out) if out else None, steps=steps, arch=arch, device=device,
+        given = dict(shards=shards, instances=instances, backgrounds=backgrounds, out=str(out) if out else None, steps=steps, arch=arch, device=device,
                      batch_size=batch_size, accumulate=accumulate, optimizer=optimizer, lr=lr, amp=amp,
                      channels_last=channels_last, workers=workers, seed=seed, save_every=save_every)
         values = read_settings(config, set_, "train")
@@ -56,7 +59,8 @@ def run(
         from codo_train.trainer import train  # torch loads here, not for --help
 
         with progress("train") as (start, advance):
-            result = train(cfg, on_step=lambda m: advance(), on_start=start)
+            result = train(cfg, on_step=lambda m: advance(), on_start=start,
+                           synth=SynthConfig.from_dict(read_settings(config, None, "synth")))
         resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
         stderr.print(f"trained {result.steps} steps{resumed}, final loss {result.final_loss:.4f}; run in {result.out}")
 

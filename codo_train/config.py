@@ -26,8 +26,10 @@ class TrainConfig:
     network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
     """
 
-    shards: str
-    out: str
+    out: str = ""
+    shards: str = ""
+    instances: str = ""
+    backgrounds: str = ""
     steps: int = 1000
     arch: str = "resnet50"
     device: str = "cpu"
@@ -53,7 +55,11 @@ class TrainConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        _check(bool(self.shards), "shards", self.shards, "a shard glob or folder (--shards or shards = ...)")
+        online = bool(self.instances or self.backgrounds)
+        _check(bool(self.shards) != online, "shards", self.shards,
+               "a shard glob or folder, or empty with --instances and --backgrounds for online synthesis")
+        _check(not online or bool(self.instances and self.backgrounds), "instances/backgrounds",
+               (self.instances, self.backgrounds), "both given for online synthesis")
         _check(bool(self.out), "out", self.out, "a run folder (--out or out = ...)")
         _check(self.steps >= 1, "steps", self.steps, ">= 1")
         _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
@@ -80,6 +86,11 @@ class TrainConfig:
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
 
     @property
+    def online(self) -> bool:
+        """Whether samples are synthesised during training (CoDoDataset) rather than read from shards."""
+        return bool(self.instances)
+
+    @property
     def global_batch(self) -> int:
         return self.batch_size * self.accumulate
 
@@ -93,4 +104,4 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """A config from plain values (TOML, --set), each type-checked against its field."""
-        return build(cls, {"shards": "", "out": "", **{k: v for k, v in data.items() if k != "scaled_lr"}})
+        return build(cls, {k: v for k, v in data.items() if k != "scaled_lr"})

@@ -6,7 +6,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from codo_aug.dataset import Batch, collate
+from codo_aug.dataset import Batch, CoDoDataset, collate
 from codo_aug.errors import RunError
 from codo_aug.shards.dataset import ShardDataset
 
@@ -42,6 +42,17 @@ def endless_batches(dataset: ShardDataset, batch_size: int, workers: int,
             raise RunError(f"the shards hold fewer samples than one batch of {batch_size} (per worker)")
         position.epoch, position.consumed = position.epoch + 1, []
         dataset.set_epoch(position.epoch)
+
+
+def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition) -> Iterator[Batch]:
+    """Batches of online samples: batch b holds samples b*B .. (b+1)*B-1 (every index defines a sample,
+    so there are no epochs), from `position` on."""
+    start = sum(position.consumed) * batch_size
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+                        sampler=range(start, len(dataset)))
+    for batch in loader:
+        position.advance(0)
+        yield batch
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

@@ -6,17 +6,19 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
+from codo_aug.config import SynthConfig
+from codo_aug.dataset import CoDoDataset
 from codo_aug.errors import InputError, RunError
 from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
-from .data import DataPosition, endless_batches, normalise
+from .data import DataPosition, endless_batches, normalise, online_batches
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
@@ -53,14 +55,14 @@ def _identity(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in _VOLATILE}
 
 
-def _prepare_out(out: Path, cfg: TrainConfig) -> dict | None:
+def _prepare_out(out: Path, overwrite: bool, run_config: dict) -> dict | None:
     """Make the run folder ready; returns the checkpoint to resume from, if `out` holds this run."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
     ckpt = None
-    if (out / CHECKPOINT).exists() and not cfg.overwrite:
+    if (out / CHECKPOINT).exists() and not overwrite:
         ckpt = load_checkpoint(out / CHECKPOINT)
-        old, new = _identity(ckpt.get("config", {})), _identity(cfg.to_dict())
+        old, new = _identity(ckpt.get("config", {})), _identity(run_config)
         differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if differs:
             raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "
@@ -72,13 +74,13 @@ def _prepare_out(out: Path, cfg: TrainConfig) -> dict | None:
     return ckpt
 
 
-def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: TrainConfig,
+def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, run_config: dict,
                 step: int, position: DataPosition) -> dict:
     """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {"step": step, "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+    return {"step": step, "config": run_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scaler": scaler.state_dict(), "rng": rng, "data": {"epoch": position.epoch, "consumed": list(position.consumed)}}
 
 
@@ -135,17 +137,33 @@ def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device,
     return losses, targets
 
 
+def _dataset(cfg: TrainConfig, synth: SynthConfig) -> tuple[CoDoDataset | ShardDataset, dict]:
+    """The training data (online synthesis or shards), opened and checked, and what config.json records of it."""
+    if cfg.online:
+        return CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62), {"synth": synth.to_dict()}
+    paths = expand_shards(cfg.shards)
+    return ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed), {"shard_files": paths}
+
+
+def _stream(cfg: TrainConfig, dataset, position: DataPosition) -> Iterator:
+    if cfg.online:
+        return online_batches(dataset, cfg.batch_size, cfg.workers, position)
+    return endless_batches(dataset, cfg.batch_size, cfg.workers, position)
+
+
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
-          on_start: Callable[[int], None] = lambda steps: None) -> TrainResult:
+          on_start: Callable[[int], None] = lambda steps: None, synth: SynthConfig | None = None) -> TrainResult:
     """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`.
 
     Resumes from `cfg.out`'s checkpoint when it holds this run. `on_start(steps)` is called once the
     inputs are checked, `on_step(metrics)` after every step.
     """
-    paths = expand_shards(cfg.shards)
+    synth = synth or SynthConfig()
+    dataset, data_info = _dataset(cfg, synth)
     device = _device(cfg.device)
     out = Path(cfg.out)
-    ckpt = _prepare_out(out, cfg)
+    run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {})}
+    ckpt = _prepare_out(out, cfg.overwrite, run_config)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
     model = CoDoModel(cfg.arch, levels=cfg.levels, image_level=cfg.image_weight > 0,
                       queue_size=cfg.queue_size if cfg.loss == "infonce" else 0).to(device).train()
@@ -156,14 +174,13 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     opt = make_optimizer(cfg, model.named_trainable())
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     first, position = _restore(ckpt, model, opt, scaler) if ckpt else (0, DataPosition())
-    dataset = ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed)
-    (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "shard_files": paths}, indent=2) + "\n")
+    batches = _stream(cfg, dataset, position)
+    (out / "config.json").write_text(json.dumps({**cfg.to_dict(), **data_info}, indent=2) + "\n")
     loss_value = _keep_metrics_until(out / "metrics.jsonl", first)
     on_start(cfg.steps)
     for _ in range(first):
         on_step({})
     with open(out / "metrics.jsonl", "a", buffering=1) as metrics:
-        batches = endless_batches(dataset, cfg.batch_size, cfg.workers, position)
         for step in range(first, cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
@@ -198,5 +215,5 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
             metrics.write(json.dumps(record) + "\n")
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                save_atomic(_checkpoint(model, opt, scaler, cfg, step + 1, position), out / CHECKPOINT)
+                save_atomic(_checkpoint(model, opt, scaler, run_config, step + 1, position), out / CHECKPOINT)
     return TrainResult(out, cfg.steps, loss_value, first)

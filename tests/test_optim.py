@@ -88,3 +88,16 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(samp
     with pytest.raises(RunError, match=r"step 3: loss is nan; stopped, the last good checkpoint is .*last.pt"):
         trainer_mod.train(cfg)
     assert torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=False)["step"] == 2
+
+
+@pytest.mark.slow
+def test_online_training_from_sources_with_synth_settings_from_the_same_file(tmp_path):
+    conf = tmp_path / "run.toml"
+    conf.write_text('[train]\narch = "resnet18"\nbatch_size = 2\nsteps = 2\n\n[synth]\nview_sizes = [128, 96]\n')
+    cli("codo-train", "run", "--config", str(conf), "--instances", "sample", "--backgrounds", "sample",
+        "--out", str(tmp_path / "r"), "--workers", "2", check=True)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["instances"] == "sample" and config["synth"]["view_sizes"] == [128, 96]
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2
+    bad = cli("codo-train", "run", "--out", str(tmp_path / "x"), "--instances", "sample")
+    assert bad.returncode == 2 and "must be both given for online synthesis" in bad.stderr
