@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared check for a GPU machine: synthesise shards on every core, then pretrain ResNet50-FPN
-# on the GPU and print samples/s, data-wait fraction and peak GPU memory. Runs from a checkout
+# on the GPU (bf16 autocast, channels_last, LARS) and print samples/s, data-wait fraction and peak
+# GPU memory. Runs from a checkout
 # (PYTHONPATH=.), so it needs only the project's dependencies installed, not the project.
 #   bash bench/gpu_check.sh [STEPS] [BATCH]
 set -euo pipefail
@@ -18,7 +19,8 @@ SECONDS=0
 $PY -m cli.aug synth --out "$WORK/shards" --num-samples $((BATCH * 40)) --shard-size 256 --workers "$CORES"
 echo "synth: $((BATCH * 40)) samples on $CORES cores in ${SECONDS} s"
 $PY -m cli.train run --shards "$WORK/shards" --out "$WORK/run" --arch resnet50 --device cuda \
-    --batch-size "$BATCH" --steps "$STEPS" --workers $((CORES > 8 ? 8 : CORES)) --save-every "$STEPS"
+    --batch-size "$BATCH" --steps "$STEPS" --workers $((CORES > 12 ? 12 : CORES)) --save-every "$STEPS" \
+    --amp bf16 --channels-last --optimizer lars --lr 1.0
 $PY - "$WORK/run/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]

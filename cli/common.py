@@ -60,12 +60,12 @@ def exit_codes(prog: str) -> Iterator[None]:
 
 
 @contextmanager
-def progress(description: str) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+def progress(description: str, disable: bool = False) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
     """A progress bar on stderr; yields (start(total), advance()). The bar appears only once
     `start` is called, so input errors found while setting up print alone."""
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, disable=disable,
     )
     task = bar.add_task(description, total=None)
 

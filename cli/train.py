@@ -1,5 +1,6 @@
 """`codo-train`: CoDo pretraining of a detector-aligned ResNet-FPN."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -58,11 +59,14 @@ def run(
         cfg = TrainConfig.from_dict(values)
         from codo_train.trainer import train  # torch loads here, not for --help
 
-        with progress("train") as (start, advance):
+        main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
+        with progress("train", disable=not main_rank) as (start, advance):
             result = train(cfg, on_step=lambda m: advance(), on_start=start,
                            synth=SynthConfig.from_dict(read_settings(config, None, "synth")))
         resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
-        stderr.print(f"trained {result.steps} steps{resumed}, final loss {result.final_loss:.4f}; run in {result.out}")
+        if main_rank:
+            stderr.print(f"trained {result.steps} steps{resumed}, final loss {result.final_loss:.4f}; "
+                         f"run in {result.out}")
 
 
 @app.command()

@@ -59,6 +59,7 @@ class Batch:
     img: list[torch.Tensor]
     ids: list[torch.Tensor]
     worker: int = 0  # the DataLoader worker that made it (0 in the main process): for resuming
+    keys: list[str] | None = None  # each sample's key (shards) or index (online)
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(
@@ -67,6 +68,7 @@ class Batch:
             [t.to(device) for t in self.img],
             [t.to(device) for t in self.ids],
             self.worker,
+            self.keys,
         )
 
 
@@ -81,4 +83,5 @@ def collate(samples: list) -> Batch:
         img.append(torch.cat([torch.full((len(v.ids),), b, dtype=torch.int64) for b, v in enumerate(vs)]))
         ids.append(torch.cat([torch.as_tensor(v.ids, dtype=torch.int64) for v in vs]))
     info = get_worker_info()
-    return Batch(views, rois, img, ids, info.id if info else 0)
+    keys = [str(getattr(s, "key", getattr(s, "index", ""))) for s in samples]
+    return Batch(views, rois, img, ids, info.id if info else 0, keys)

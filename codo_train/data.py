@@ -22,6 +22,9 @@ class DataPosition:
     epoch: int = 0
     consumed: list[int] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "consumed": list(self.consumed)}
+
     def advance(self, worker: int) -> None:
         self.consumed += [0] * (worker + 1 - len(self.consumed))
         self.consumed[worker] += 1
@@ -44,12 +47,26 @@ def endless_batches(dataset: ShardDataset, batch_size: int, workers: int,
         dataset.set_epoch(position.epoch)
 
 
-def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition) -> Iterator[Batch]:
-    """Batches of online samples: batch b holds samples b*B .. (b+1)*B-1 (every index defines a sample,
-    so there are no epochs), from `position` on."""
-    start = sum(position.consumed) * batch_size
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-                        sampler=range(start, len(dataset)))
+class _RankIndices:
+    """Sample indices for one rank: batch b of rank r holds samples (b * world + r) * B + 0..B-1."""
+
+    def __init__(self, first_batch: int, batch_size: int, rank: int, world: int):
+        self.first, self.size, self.rank, self.world = first_batch, batch_size, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        b = self.first
+        while True:
+            base = (b * self.world + self.rank) * self.size
+            yield from range(base, base + self.size)
+            b += 1
+
+
+def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition,
+                   rank: int = 0, world: int = 1) -> Iterator[Batch]:
+    """Batches of online samples, disjoint across ranks (every index defines a sample, so there are no
+    epochs), from `position` on."""
+    sampler = _RankIndices(sum(position.consumed), batch_size, rank, world)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate, sampler=sampler)
     for batch in loader:
         position.advance(0)
         yield batch

@@ -1,14 +1,17 @@
 """train(cfg): the CoDo pretraining loop, read top to bottom."""
 
 import contextlib
+import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from codo_aug.config import SynthConfig
 from codo_aug.dataset import CoDoDataset
@@ -16,8 +19,10 @@ from codo_aug.errors import InputError, RunError
 from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
+from .distributed import Dist
 from .data import DataPosition, endless_batches, normalise, online_batches
 from .models.codo import CoDoModel
 from .momentum import momentum_at, update_momentum
@@ -75,24 +80,24 @@ def _prepare_out(out: Path, overwrite: bool, run_config: dict) -> dict | None:
 
 
 def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, run_config: dict,
-                step: int, position: DataPosition) -> dict:
+                step: int, positions: list[dict]) -> dict:
     """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {"step": step, "config": run_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scaler": scaler.state_dict(), "rng": rng, "data": {"epoch": position.epoch, "consumed": list(position.consumed)}}
+            "scaler": scaler.state_dict(), "rng": rng, "data": positions}
 
 
 def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer,
-             scaler: torch.amp.GradScaler) -> tuple[int, DataPosition]:
+             scaler: torch.amp.GradScaler, rank: int) -> tuple[int, DataPosition]:
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng"]["cpu"])
     if "cuda" in ckpt["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return ckpt["step"], DataPosition(ckpt["data"]["epoch"], list(ckpt["data"]["consumed"]))
+    return ckpt["step"], DataPosition(**ckpt["data"][rank])
 
 
 def _keep_metrics_until(path: Path, step: int) -> float:
@@ -137,18 +142,43 @@ def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device,
     return losses, targets
 
 
-def _dataset(cfg: TrainConfig, synth: SynthConfig) -> tuple[CoDoDataset | ShardDataset, dict]:
+def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset | ShardDataset, dict]:
     """The training data (online synthesis or shards), opened and checked, and what config.json records of it."""
     if cfg.online:
         return CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62), {"synth": synth.to_dict()}
     paths = expand_shards(cfg.shards)
-    return ShardDataset(paths, rank=0, world_size=1, seed=cfg.seed), {"shard_files": paths}
+    return ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed), {"shard_files": paths}
 
 
-def _stream(cfg: TrainConfig, dataset, position: DataPosition) -> Iterator:
+def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist) -> Iterator:
     if cfg.online:
-        return online_batches(dataset, cfg.batch_size, cfg.workers, position)
+        return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world)
     return endless_batches(dataset, cfg.batch_size, cfg.workers, position)
+
+
+def _wrap(model: CoDoModel, device: torch.device, d: Dist) -> torch.nn.Module:
+    """Under torchrun: SyncBN on GPUs, and DistributedDataParallel (which averages the gradients)."""
+    if d.world == 1:
+        return model
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    with warnings.catch_warnings():  # broadcast_buffers=False is what we mean: rank-local queues and BN stats
+        warnings.simplefilter("ignore", FutureWarning)
+        # an FPN level that no box of a batch is assigned to leaves its output conv without a gradient
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                       broadcast_buffers=False, find_unused_parameters=True)
+
+
+def _rank_record(out: Path, model: CoDoModel, seen: list[str], d: Dist) -> None:
+    """Under torchrun, each rank notes a digest of its weights and the samples it read (RUN/ranks/)."""
+    if d.world == 1:
+        return
+    digest = hashlib.sha256()  # parameters only: BN statistics and key queues are rank-local by design
+    for _, p in sorted(model.named_parameters()):
+        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+    (out / "ranks").mkdir(exist_ok=True)
+    (out / "ranks" / f"rank-{d.rank}.json").write_text(json.dumps({"rank": d.rank, "params_sha256": digest.hexdigest(),
+                                                                    "samples": seen}) + "\n")
 
 
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
@@ -159,12 +189,25 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     inputs are checked, `on_step(metrics)` after every step.
     """
     synth = synth or SynthConfig()
-    dataset, data_info = _dataset(cfg, synth)
-    device = _device(cfg.device)
+    _device(cfg.device)
+    d = distributed.init(cfg.device)
+    try:
+        return _train(cfg, on_step, on_start, synth, d)
+    finally:
+        distributed.close(d)
+
+
+def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable[[int], None],
+           synth: SynthConfig, d: Dist) -> TrainResult:
+    dataset, data_info = _dataset(cfg, synth, d)
+    device = distributed.device_for(cfg.device, d)
     out = Path(cfg.out)
     run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {})}
-    ckpt = _prepare_out(out, cfg.overwrite, run_config)
-    torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch
+    ckpt = _prepare_out(out, cfg.overwrite, run_config) if d.main else None
+    distributed.barrier(d)
+    if not d.main and (out / CHECKPOINT).exists():
+        ckpt = load_checkpoint(out / CHECKPOINT)
+    torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
     model = CoDoModel(cfg.arch, levels=cfg.levels, image_level=cfg.image_weight > 0,
                       queue_size=cfg.queue_size if cfg.loss == "infonce" else 0).to(device).train()
     level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)}, "image": cfg.image_weight}
@@ -173,14 +216,17 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.named_trainable())
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    first, position = _restore(ckpt, model, opt, scaler) if ckpt else (0, DataPosition())
-    batches = _stream(cfg, dataset, position)
-    (out / "config.json").write_text(json.dumps({**cfg.to_dict(), **data_info}, indent=2) + "\n")
-    loss_value = _keep_metrics_until(out / "metrics.jsonl", first)
+    first, position = _restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
+    net = _wrap(model, device, d)
+    batches = _stream(cfg, dataset, position, d)
+    if d.main:
+        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), **data_info}, indent=2) + "\n")
+    loss_value = _keep_metrics_until(out / "metrics.jsonl", first) if d.main else math.nan
+    seen: list[str] = []
     on_start(cfg.steps)
     for _ in range(first):
         on_step({})
-    with open(out / "metrics.jsonl", "a", buffering=1) as metrics:
+    with open(out / "metrics.jsonl", "a", buffering=1) if d.main else contextlib.nullcontext() as metrics:
         for step in range(first, cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
@@ -191,8 +237,9 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
             for _ in range(cfg.accumulate):
                 t1 = time.perf_counter()
                 batch = next(batches).to(device)
+                seen += batch.keys or []
                 t_data += time.perf_counter() - t1
-                losses, keys = _forward(model, batch, cfg, device, loss_fn)
+                losses, keys = _forward(net, batch, cfg, device, loss_fn)
                 loss = total_loss(losses, level_weights)
                 scaler.scale(loss / cfg.accumulate).backward()
                 for k, v in losses.items():
@@ -212,8 +259,12 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
                       "samples_per_s": cfg.global_batch / elapsed, "data_wait": t_data / elapsed}
             if device.type == "cuda":
                 record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-            metrics.write(json.dumps(record) + "\n")
+            if d.main:
+                metrics.write(json.dumps(record) + "\n")
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                save_atomic(_checkpoint(model, opt, scaler, run_config, step + 1, position), out / CHECKPOINT)
+                positions = distributed.gather(position.to_dict(), d)
+                if d.main:
+                    save_atomic(_checkpoint(model, opt, scaler, run_config, step + 1, positions), out / CHECKPOINT)
+    _rank_record(out, model, seen, d)
     return TrainResult(out, cfg.steps, loss_value, first)
