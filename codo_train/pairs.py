@@ -23,8 +23,8 @@ def view_pairs(num_views: int, all_pairs: bool = False) -> list[tuple[int, int]]
     return [(0, j) for j in range(1, num_views)]
 
 
-def byol_pair(pred: torch.Tensor, target: torch.Tensor, branch: str) -> torch.Tensor:
-    return byol_loss(pred, target)
+def byol_pair(pred: torch.Tensor, target: torch.Tensor, branch: str, reduce: bool = True) -> torch.Tensor:
+    return byol_loss(pred, target, reduce)
 
 
 def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
@@ -54,3 +54,21 @@ def total_loss(losses: dict[str, torch.Tensor], level_weights: dict[str, float])
     weights = [level_weights.get(k.split("/")[0], 1.0) if "/" in k else 1.0 for k in losses]
     stacked = torch.stack(list(losses.values()))
     return (stacked * stacked.new_tensor(weights)).sum() / sum(weights)
+
+
+@torch.no_grad()
+def level_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
+                 img: list[torch.Tensor], ids: list[torch.Tensor], levels: list[torch.Tensor], loss: Callable = byol_pair,
+                 all_pairs: bool = False) -> dict[str, float]:
+    """For the `size` branch: the mean per-row loss of matched instances by the FPN level of the
+    query RoI ({'p2': ..., 'p5': ...}), for metrics."""
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    for a, b in view_pairs(len(preds), all_pairs):
+        ia, ib = match_instances(img[a], ids[a], img[b], ids[b])
+        for q, k, rows_q, rows_k, lv in ((a, b, ia, ib, levels[a][ia]), (b, a, ib, ia, levels[b][ib])):
+            per_row = loss(preds[q]["size"][rows_q], targets[k]["size"][rows_k], "size", reduce=False)
+            for level, value in zip(lv.tolist(), per_row.tolist()):
+                sums[level] = sums.get(level, 0.0) + value
+                counts[level] = counts.get(level, 0) + 1
+    return {f"p{lvl}": sums[lvl] / counts[lvl] for lvl in sorted(sums)}

@@ -22,14 +22,14 @@ from codo_aug.shards.reader import expand_shards
 from . import distributed
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
-from .distributed import Dist
 from .data import DataPosition, endless_batches, normalise, online_batches
+from .distributed import Dist
+from .losses.infonce import infonce_loss
 from .models.codo import CoDoModel
+from .models.levels import LEVELS, assign_levels
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
-from .models.levels import LEVELS
-from .losses.infonce import infonce_loss
-from .pairs import byol_pair, pair_losses, total_loss
+from .pairs import byol_pair, level_losses, pair_losses, total_loss
 from .schedules import lr_at
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -120,13 +120,14 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
     """loss(pred, target, branch): BYOL's, or InfoNCE against the branch's key queue."""
     if cfg.loss == "infonce":
-        return lambda p, z, branch: infonce_loss(p, z, model.queues[branch].keys, cfg.temperature)
+        return lambda p, z, branch, reduce=True: infonce_loss(p, z, model.queues[branch].keys, cfg.temperature, reduce)
     return byol_pair
 
 
-def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device,
-             loss_fn: Callable) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
-    """Per view-pair losses of one micro-batch, and the target projections (the keys to queue)."""
+def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.device,
+             loss_fn: Callable) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
+    """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
+    by FPN level (metrics)."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
     with _autocast(cfg, device):
@@ -135,11 +136,18 @@ def _forward(model: CoDoModel, batch, cfg: TrainConfig, device: torch.device,
     def f32(branches):
         return [{k: v.float() for k, v in d.items()} for d in branches]
 
-    targets = f32(targets)
-    losses = pair_losses(f32(preds), targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
+    preds, targets = f32(preds), f32(targets)
+    losses = pair_losses(preds, targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
-    return losses, targets
+    if cfg.levels == "size":
+        reference = float(max(v.shape[-1] for v in views))
+        levels = [assign_levels(torch.cat(r), reference) for r in batch.rois]
+        by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
+    else:
+        by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items() if k.startswith(f"p{lvl}/")]).mean())
+                    for lvl in LEVELS}
+    return losses, targets, by_level
 
 
 def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset | ShardDataset, dict]:
@@ -233,17 +241,19 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            t_data, totals = 0.0, {}
+            t_data, totals, levels = 0.0, {}, {}
             for _ in range(cfg.accumulate):
                 t1 = time.perf_counter()
                 batch = next(batches).to(device)
                 seen += batch.keys or []
                 t_data += time.perf_counter() - t1
-                losses, keys = _forward(net, batch, cfg, device, loss_fn)
+                losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
                 loss = total_loss(losses, level_weights)
                 scaler.scale(loss / cfg.accumulate).backward()
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v.item() / cfg.accumulate
+                for k, v in by_level.items():
+                    levels[k] = levels.get(k, 0.0) + v / cfg.accumulate
             loss_value = total_loss({k: torch.tensor(v) for k, v in totals.items()}, level_weights).item()
             if not math.isfinite(loss_value):
                 raise RunError(f"step {step + 1}: loss is {loss_value}; stopped, the last good checkpoint is "
@@ -255,7 +265,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             m = momentum_at(step, cfg.steps, cfg.momentum_base)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0
-            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals,
+            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals, "levels": levels,
                       "samples_per_s": cfg.global_batch / elapsed, "data_wait": t_data / elapsed}
             if device.type == "cuda":
                 record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30

@@ -18,7 +18,7 @@ from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
 from codo_train.losses.infonce import KeyQueue, infonce_loss
-from codo_train.pairs import match_instances, pair_losses, total_loss, view_pairs
+from codo_train.pairs import level_losses, match_instances, pair_losses, total_loss, view_pairs
 from codo_train.schedules import lr_at
 
 from .helpers import cli
@@ -179,3 +179,18 @@ def test_all_pairs_and_the_image_level_branch():
     losses = pair_losses(views, views, img, ids, all_pairs=True)
     assert sorted(losses) == ["0-1", "0-2", "1-2", "image/0-1", "image/0-2", "image/1-2"]
     assert all(v.item() == pytest.approx(0.0) for v in losses.values())
+
+
+def test_level_losses_group_matched_rows_by_the_query_roi_level():
+    e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    # one image, instances 0 and 1 in both views; view 0 pools them at P2 and P4, view 1 at P2 and P3
+    preds = [{"size": torch.stack([e0, e0])}, {"size": torch.stack([e0, e1])}]
+    targets = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e0, e0])}]
+    img, ids = [torch.zeros(2, dtype=torch.long)] * 2, [torch.tensor([0, 1])] * 2
+    levels = [torch.tensor([2, 4]), torch.tensor([2, 3])]
+    by_level = level_losses(preds, targets, img, ids, levels)
+    # 0->1: id0 e0.e0 -> 0 (P2), id1 e0 vs e0 -> 0 (P4); 1->0: id0 e0.e0 -> 0 (P2), id1 e1 vs e1 -> 0 (P3)
+    assert by_level == {"p2": 0.0, "p3": 0.0, "p4": 0.0}
+    targets[1]["size"] = torch.stack([-e0, e1])  # now view 0's queries meet opposite / orthogonal keys
+    by_level = level_losses(preds, targets, img, ids, levels)
+    assert by_level["p2"] == pytest.approx((4.0 + 0.0) / 2) and by_level["p4"] == pytest.approx(2.0)

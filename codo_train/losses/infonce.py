@@ -5,13 +5,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def infonce_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Mean cross-entropy of picking each row's own key among it and the queued negatives."""
+def infonce_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float,
+                 reduce: bool = True) -> torch.Tensor:
+    """Cross-entropy of picking each row's own key among it and the queued negatives (mean, or per row)."""
     q = F.normalize(query, dim=-1)
     k = F.normalize(key.detach(), dim=-1)
     positive = (q * k).sum(dim=-1, keepdim=True)
     logits = torch.cat([positive, q @ queue.T], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+    labels = torch.zeros(len(q), dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits, labels, reduction="mean" if reduce else "none")
 
 
 class KeyQueue(nn.Module):
