@@ -100,6 +100,12 @@ def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer,
     return ckpt["step"], DataPosition(**ckpt["data"][rank])
 
 
+def _check_world(ckpt: dict | None, d: Dist) -> None:
+    if ckpt is not None and len(ckpt["data"]) != d.world:
+        raise InputError(f"the checkpoint was written by {len(ckpt['data'])} process(es); resume it with the same "
+                         f"number (this run has {d.world})")
+
+
 def _keep_metrics_until(path: Path, step: int) -> float:
     """Drop metric lines past `step` (written after the checkpoint a run resumes from); the last loss kept."""
     if not path.exists():
@@ -215,6 +221,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     distributed.barrier(d)
     if not d.main and (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out / CHECKPOINT)
+    _check_world(ckpt, d)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
     model = CoDoModel(cfg.arch, levels=cfg.levels, image_level=cfg.image_weight > 0,
                       queue_size=cfg.queue_size if cfg.loss == "infonce" else 0).to(device).train()
