@@ -1,5 +1,7 @@
 """`codo-train`: CoDo pretraining of a detector-aligned ResNet-FPN."""
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -7,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from codo_aug.config import SynthConfig
+from codo_aug.errors import InputError
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import exit_codes, new_app, progress, setup_logging, stderr
@@ -81,6 +84,33 @@ def export(
         from codo_train.export.write import export as export_weights  # torch loads here
 
         stderr.print(str(export_weights(run, format_, part, out)))
+
+
+@app.command()
+def probe(
+    run: Annotated[Path, typer.Argument(help="A run folder (uses checkpoints/last.pt) or a checkpoint file.")],
+    instances: Annotated[str, typer.Option("--instances", help="Instances to probe, KIND[:PATH] (held out from training).")],
+    backgrounds: Annotated[str, typer.Option("--backgrounds", help="Backgrounds not used for training, KIND[:PATH].")],
+    num_instances: Annotated[int, typer.Option("--num-instances", help="Instances, each pasted on two backgrounds.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the pastes and of the random baseline.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Background invariance: retrieve each instance across two backgrounds (top-1/top-5, box-head features),
+    for the checkpoint and a randomly initialised model of the same architecture."""
+    with exit_codes(PROG):
+        if num_instances < 2:
+            raise InputError(f"invalid num_instances={num_instances}: must be >= 2")
+        from codo_train.evaluate.probe import run_probe  # torch loads here
+
+        path = run / "checkpoints" / "last.pt" if run.is_dir() else run
+        result = run_probe(path, instances, backgrounds, num_instances, seed)
+        if as_json:
+            print(json.dumps(dataclasses.asdict(result), indent=2))
+            return
+        print(f"instances: {result.instances} (each on two backgrounds)")
+        print(f"{'model':<14}{'top-1':>8}{'top-5':>8}")
+        for name, acc in (("checkpoint", result.checkpoint), ("random init", result.random_init)):
+            print(f"{name:<14}{acc['top1']:>8.3f}{acc['top5']:>8.3f}")
 
 
 def main() -> None:

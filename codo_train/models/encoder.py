@@ -66,6 +66,12 @@ class Encoder(nn.Module):
         #: The optional image-level term: average-pooled P5 through its own projector.
         self.image_projector = mlp(FPN_CHANNELS, proj_hidden, proj_dim) if image_level else None
 
+    def box_features(self, images: torch.Tensor, rois: list[torch.Tensor],
+                     reference: float = CANONICAL) -> dict[str, torch.Tensor]:
+        """Box-head features (N x 1024) of the RoIs, per pooling branch: what a detector's head sees."""
+        pooled = pool_levels(self.backbone(images), rois, images.shape[-1], self.levels, reference)
+        return {name: self.box_head(x) for name, x in pooled.items()}
+
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
         pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)

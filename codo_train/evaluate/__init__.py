@@ -1,0 +1,1 @@
+"""Evaluation: how background-invariant the learned object features are, and how they transfer."""
