@@ -3,7 +3,6 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import InputError
 from .settings import build
 from .settings import require as _check
 

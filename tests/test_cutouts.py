@@ -1,6 +1,5 @@
 """Cutout modes: ILSVRC/VOC xml boxes, GrabCut seeded by a box, forced rects, and size filters."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
