@@ -113,6 +113,37 @@ def probe(
             print(f"{name:<14}{acc['top1']:>8.3f}{acc['top5']:>8.3f}")
 
 
+@app.command()
+def finetune(
+    weights: Annotated[str, typer.Option("--weights", help="A `codo-train export --format torchvision` file, or none.")],
+    coco: Annotated[str, typer.Option("--coco", help="Training set: INSTANCES_JSON[:IMAGES_DIR].")],
+    val: Annotated[str, typer.Option("--val", help="Validation set: INSTANCES_JSON[:IMAGES_DIR].")],
+    iters: Annotated[int, typer.Option("--iters", help="Training iterations.")] = 1000,
+    arch: Annotated[str, typer.Option("--arch", help=f"Backbone of the weights: {', '.join(ARCHS)}.")] = "resnet50",
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per iteration.")] = 2,
+    min_size: Annotated[int, typer.Option("--min-size", help="Shorter image side the detector resizes to.")] = 512,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the head initialisation and data order.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the COCOeval stats as JSON at the end.")] = False,
+) -> None:
+    """Fine-tune torchvision's Mask R-CNN v2 (Faster R-CNN v2 without masks) from exported weights, then
+    evaluate with pycocotools COCOeval (the standard 12-number summary for bbox and segm)."""
+    with exit_codes(PROG):
+        if iters < 1 or batch_size < 1 or arch not in ARCHS:
+            raise InputError(f"invalid finetune options: iters={iters}, batch_size={batch_size} (>= 1), "
+                             f"arch={arch!r} (one of {', '.join(ARCHS)})")
+        from codo_train.evaluate.finetune import CocoSplit
+        from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
+
+        train_split, val_split = CocoSplit.parse(coco, "--coco"), CocoSplit.parse(val, "--val")
+        with progress("finetune") as (start, advance):
+            stats = run_finetune(None if weights == "none" else Path(weights), train_split, val_split, iters, arch,
+                                 device, batch_size, seed=seed, min_size=min_size, on_iter=lambda i, loss: advance(),
+                                 on_start=start)
+        if as_json:
+            print(json.dumps(stats, indent=2))
+
+
 def main() -> None:
     app(prog_name=PROG)
 

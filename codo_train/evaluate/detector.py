@@ -1,0 +1,49 @@
+"""torchvision's Mask R-CNN v2 (or Faster R-CNN v2 without masks) over any of our ResNet-FPN
+backbones, built exactly as `maskrcnn_resnet50_fpn_v2` builds its own, so exported weights load."""
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
+from torchvision.models.detection.rpn import RPNHead
+
+from codo_aug.errors import InputError
+
+from ..models.encoder import FPN_CHANNELS, build_backbone, build_box_head
+
+DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
+
+
+def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768) -> nn.Module:
+    """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 with `num_classes` (background included)."""
+    backbone = build_backbone(arch)
+    anchors = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
+    kwargs = dict(rpn_anchor_generator=anchors, rpn_head=RPNHead(FPN_CHANNELS, 3, conv_depth=2),
+                  box_head=build_box_head(), min_size=min_size, max_size=max_size)
+    if masks:
+        return MaskRCNN(backbone, num_classes=num_classes, mask_head=MaskRCNNHeads(
+            FPN_CHANNELS, [256] * 4, 1, norm_layer=nn.BatchNorm2d), **kwargs)
+    return FasterRCNN(backbone, num_classes=num_classes, **kwargs)
+
+
+def load_pretrained(detector: nn.Module, path) -> dict:
+    """Load a `codo-train export --format torchvision` file; InputError naming what does not fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no weights file at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise InputError(f"{path} is not a readable weights file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not a state dict (export it with codo-train export --format torchvision)")
+    own = detector.state_dict()
+    unexpected = sorted(k for k in state if k not in own)
+    shapes = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
+    missing = sorted(k for k in own if k.startswith(DETECTOR_PARTS[:1]) and k not in state)
+    if unexpected or shapes or missing:
+        what = [f"{len(x)} {name} ({', '.join(x[:2])}...)" for x, name in
+                ((missing, "missing"), (shapes, "of other shapes"), (unexpected, "unexpected")) if x]
+        raise InputError(f"{path} does not fit this detector's backbone: {'; '.join(what)} key(s)")
+    detector.load_state_dict(state, strict=False)
+    return {"loaded": len(state)}

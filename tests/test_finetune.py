@@ -1,0 +1,57 @@
+"""Detection fine-tuning: exported weights load into the detector, training runs, COCOeval reports."""
+
+import json
+
+import pytest
+import torch
+
+from codo_train.evaluate.detector import build_detector
+from codo_train.models.codo import CoDoModel
+
+from .helpers import cli
+
+
+@pytest.fixture(scope="module")
+def coco_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "set"
+    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "6",
+        "--set", "view_sizes=[128, 96]", check=True)
+    return f"{out / 'annotations' / 'instances.json'}:{out / 'images'}"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ftw")
+    torch.manual_seed(0)
+    torch.save({"step": 1, "config": {"arch": "resnet18"}, "model": CoDoModel("resnet18", 64, 16).state_dict()},
+               d / "last.pt")
+    cli("codo-train", "export", str(d / "last.pt"), "--out", str(d / "tv.pth"), check=True)
+    return d / "tv.pth"
+
+
+def test_detector_matches_torchvision_v2_names_for_resnet50():
+    from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
+
+    ours = {k: v.shape for k, v in build_detector("resnet50", 91, masks=True).state_dict().items()}
+    theirs = {k: v.shape for k, v in maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None).state_dict().items()}
+    assert ours == theirs
+
+
+@pytest.mark.slow
+def test_finetune_from_exported_weights_prints_cocoeval(coco_set, exported):
+    proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
+               "--iters", "2", "--arch", "resnet18", "--min-size", "128", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stdout
+    stats = json.loads(proc.stdout[proc.stdout.rindex("\n{") + 1:])
+    assert set(stats) == {"bbox", "segm"} and all(len(v) == 12 for v in stats.values())
+    assert all(-1.0 <= x <= 1.0 for v in stats.values() for x in v)
+
+
+def test_weights_of_another_architecture_are_refused_in_one_line(coco_set, exported):
+    proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
+               "--iters", "1", "--arch", "resnet50", "--min-size", "128")
+    assert proc.returncode == 2 and "does not fit this detector's backbone:" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    bad = cli("codo-train", "finetune", "--weights", "none", "--coco", "/no/such.json", "--val", coco_set, "--iters", "1")
+    assert bad.returncode == 2 and "no instances json at /no/such.json" in bad.stderr
