@@ -15,14 +15,19 @@ def save_atomic(obj: dict, path: Path) -> None:
         torch.save(obj, fh)
 
 
+def read_torch_file(path: Path, what: str, weights_only: bool = False):
+    """torch.load of `path` on the CPU; InputError naming the file (as `what`) when missing or unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except FileNotFoundError:
+        raise InputError(f"no {what} at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise InputError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from None
+
+
 def load_checkpoint(path: Path) -> dict:
     """A codo checkpoint (a dict with 'model'); InputError naming the file when it is missing or unreadable."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise InputError(f"no checkpoint at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise InputError(f"{path} is not a readable codo checkpoint ({type(exc).__name__}: {exc})") from None
+    ckpt = read_torch_file(path, "codo checkpoint")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise InputError(f"{path} is not a codo checkpoint (no 'model' weights)")
     return ckpt

@@ -75,7 +75,7 @@ def test_mmdet_file_uses_mmdet_names(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [(b"", "is not a readable codo checkpoint"),
-                                              (None, "no checkpoint at")])
+                                              (None, "no codo checkpoint at")])
 def test_unreadable_checkpoints_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "x.pt"
     if content is not None:

@@ -1,7 +1,6 @@
 """torchvision's Mask R-CNN v2 (or Faster R-CNN v2 without masks) over any of our ResNet-FPN
 backbones, built exactly as `maskrcnn_resnet50_fpn_v2` builds its own, so exported weights load."""
 
-import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -10,6 +9,7 @@ from torchvision.models.detection.rpn import RPNHead
 
 from codo_aug.errors import InputError
 
+from ..checkpoint import read_torch_file
 from ..models.encoder import FPN_CHANNELS, build_backbone, build_box_head
 
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
@@ -29,12 +29,7 @@ def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512
 
 def load_pretrained(detector: nn.Module, path) -> dict:
     """Load a `codo-train export --format torchvision` file; InputError naming what does not fit."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"no weights file at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise InputError(f"{path} is not a readable weights file ({type(exc).__name__}: {exc})") from None
+    state = read_torch_file(path, "weights file", weights_only=True)
     if not isinstance(state, dict):
         raise InputError(f"{path} is not a state dict (export it with codo-train export --format torchvision)")
     own = detector.state_dict()
