@@ -58,6 +58,7 @@ class ShardDataset(IterableDataset):
         self.rank, self.world_size = _dist_default(rank, world_size)
         self.shuffle, self.seed, self.photometric = shuffle, seed, photometric
         self.epoch = 0
+        self._skip: tuple[int, list[int]] = (-1, [])  # (epoch, records to skip per worker), see resume()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -88,7 +89,7 @@ class ShardDataset(IterableDataset):
         if self.shuffle > 1:
             slot = self.rank * workers + worker
             raw = shuffled(raw, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))
-        epoch, skip = getattr(self, "_skip", (-1, []))
+        epoch, skip = self._skip
         if epoch == self.epoch and worker < len(skip):
             raw = itertools.islice(raw, skip[worker], None)  # skipped records are never decoded
         for key, members in raw:

@@ -63,8 +63,7 @@ class CocoDetection(Dataset):
 
     def _anns(self, image_id: int) -> list[dict]:
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False))
-        return [a for a in anns if a["category_id"] in getattr(self, "label", {a["category_id"]: 0})
-                and a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
+        return [a for a in anns if a["category_id"] in self.label and a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
 
     def __len__(self) -> int:
         return len(self.ids)
