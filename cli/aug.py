@@ -27,7 +27,7 @@ SPEC_HELP = f"Source as KIND[:PATH], KIND one of {', '.join(KINDS)}."
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")]
 InstancesOpt = Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)]
 BackgroundsOpt = Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or [synth]).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or \\[synth]).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")]
 
 

@@ -1,8 +1,10 @@
 """`codo-train`: CoDo pretraining of a detector-aligned ResNet-FPN."""
 
+import contextlib
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,25 +39,26 @@ def run(
     accumulate: Annotated[Optional[int], typer.Option("--accumulate", help="Micro-batches per step. [default: 1]")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help=f"One of {', '.join(OPTIMIZERS)}. [default: sgd]")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Base rate for a global batch of 256. [default: 0.3]")] = None,
+    objective: Annotated[Optional[str], typer.Option("--objective", help="codo (object-level, RoIs) or image (image-level BYOL baseline: same views, no boxes). [default: codo]")] = None,
     amp: Annotated[Optional[str], typer.Option("--amp", help=f"Mixed precision: {', '.join(AMP)}. [default: none]")] = None,
     channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="NHWC memory layout.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes. [default: 0]")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for initialisation and data order. [default: 0]")] = None,
     save_every: Annotated[Optional[int], typer.Option("--save-every", help="Write checkpoints/last.pt every K steps. [default: 100]")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of run settings (top level or [train]).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of run settings (top level or \\[train]).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh instead of resuming the run in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Train on synthesised shards; writes the resolved config, per-step metrics and checkpoints.
 
-    Settings come from --config ([train]; [synth] for online synthesis), then --set, then the options
+    Settings come from --config (\\[train]; \\[synth] for online synthesis), then --set, then the options
     given here. Run the same command again to resume from the last checkpoint.
     """
     setup_logging(verbose)
     with exit_codes(PROG):
         given = dict(shards=shards, instances=instances, backgrounds=backgrounds, out=str(out) if out else None, steps=steps, arch=arch, device=device,
-                     batch_size=batch_size, accumulate=accumulate, optimizer=optimizer, lr=lr, amp=amp,
+                     batch_size=batch_size, accumulate=accumulate, optimizer=optimizer, lr=lr, objective=objective, amp=amp,
                      channels_last=channels_last, workers=workers, seed=seed, save_every=save_every)
         values = read_settings(config, set_, "train")
         values.update({k: v for k, v in given.items() if v is not None}, overwrite=overwrite)
@@ -123,22 +126,25 @@ def finetune(
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per iteration.")] = 2,
     min_size: Annotated[int, typer.Option("--min-size", help="Shorter image side the detector resizes to.")] = 512,
+    lr: Annotated[float, typer.Option("--lr", help="SGD rate for 16 images, scaled to --batch-size (detectron2's 0.02).")] = 0.02,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the head initialisation and data order.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the COCOeval stats as JSON at the end.")] = False,
 ) -> None:
     """Fine-tune torchvision's Mask R-CNN v2 (Faster R-CNN v2 without masks) from exported weights, then
     evaluate with pycocotools COCOeval (the standard 12-number summary for bbox and segm)."""
     with exit_codes(PROG):
-        if iters < 1 or batch_size < 1 or arch not in ARCHS:
+        if iters < 1 or batch_size < 1 or arch not in ARCHS or not 0 < lr <= 10:
             raise InputError(f"invalid finetune options: iters={iters}, batch_size={batch_size} (>= 1), "
-                             f"arch={arch!r} (one of {', '.join(ARCHS)})")
+                             f"arch={arch!r} (one of {', '.join(ARCHS)}), lr={lr} (in (0, 10])")
         from codo_train.evaluate.finetune import CocoSplit
         from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
 
         train_split, val_split = CocoSplit.parse(coco, "--coco"), CocoSplit.parse(val, "--val")
-        with progress("finetune") as (start, advance):
+        # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
+        summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+        with progress("finetune") as (start, advance), summaries:
             stats = run_finetune(None if weights == "none" else Path(weights), train_split, val_split, iters, arch,
-                                 device, batch_size, seed=seed, min_size=min_size, on_iter=lambda i, loss: advance(),
+                                 device, batch_size, lr, seed=seed, min_size=min_size, on_iter=lambda i, loss: advance(),
                                  on_start=start)
         if as_json:
             print(json.dumps(stats, indent=2))

@@ -11,6 +11,7 @@ LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.lev
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
 LOSSES = ("byol", "infonce")
+OBJECTIVES = ("codo", "image")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class TrainConfig:
     `lr` is the base rate for a global batch of 256 (batch_size x accumulate), scaled linearly
     (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. `levels` = 'size'
     pools each box at its FPN level (SoCo), 'all' at every level with one loss per level weighted by
-    `level_weights` (InsLoc); `image_weight` > 0 adds an image-level term. Pairs are (view 0, view j)
+    `level_weights` (InsLoc); `image_weight` > 0 adds an image-level term. `objective` = 'image'
+    trains that image-level term alone (no RoIs, box head untouched): the image-level BYOL baseline. Pairs are (view 0, view j)
     both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or InfoNCE against a queue of
     `queue_size` momentum keys per branch at `temperature` 0.2 (MoCo). The target
     network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
@@ -43,6 +45,7 @@ class TrainConfig:
     levels: str = "size"
     level_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     image_weight: float = 0.0
+    objective: str = "codo"
     all_pairs: bool = False
     loss: str = "byol"
     queue_size: int = 65536
@@ -76,6 +79,8 @@ class TrainConfig:
         _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
                "level_weights", self.level_weights, "4 weights >= 0 (P2..P5), not all 0")
         _check(self.image_weight >= 0, "image_weight", self.image_weight, ">= 0 (0: no image-level term)")
+        _check(self.objective in OBJECTIVES, "objective", self.objective,
+               f"one of {', '.join(OBJECTIVES)} (image: image-level BYOL baseline)")
         _check(self.loss in LOSSES, "loss", self.loss, f"one of {', '.join(LOSSES)}")
         _check(self.queue_size >= 1, "queue_size", self.queue_size, ">= 1")
         _check(0 < self.temperature <= 10, "temperature", self.temperature, "in (0, 10]")

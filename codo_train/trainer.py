@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data import DataPosition, endless_batches, normalise, online_batches
 from .distributed import Dist
 from .losses.infonce import infonce_loss
-from .models.codo import CoDoModel
+from .models.codo import CoDoModel, model_for
 from .models.levels import LEVELS, assign_levels
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
@@ -146,7 +146,9 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
     losses = pair_losses(preds, targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
-    if cfg.levels == "size":
+    if cfg.objective == "image":
+        by_level = {}
+    elif cfg.levels == "size":
         reference = float(max(v.shape[-1] for v in views))
         levels = [assign_levels(torch.cat(r), reference) for r in batch.rois]
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
@@ -223,9 +225,9 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
         ckpt = load_checkpoint(out / CHECKPOINT)
     _check_world(ckpt, d)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
-    model = CoDoModel(cfg.arch, levels=cfg.levels, image_level=cfg.image_weight > 0,
-                      queue_size=cfg.queue_size if cfg.loss == "infonce" else 0).to(device).train()
-    level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)}, "image": cfg.image_weight}
+    model = model_for(cfg.to_dict()).to(device).train()
+    level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)},
+                     "image": cfg.image_weight if cfg.objective == "codo" else 1.0}
     loss_fn = _loss_fn(cfg, model)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

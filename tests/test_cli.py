@@ -23,6 +23,12 @@ def test_help_lists_the_commands(prog, words):
     assert proc.returncode == 0 and words in proc.stdout
 
 
+@pytest.mark.parametrize("args, section", [(("codo-aug", "synth"), "[synth]"), (("codo-train", "run"), "[train]")])
+def test_help_shows_the_config_file_section(args, section):
+    proc = cli(*args, "--help", env={"COLUMNS": "200"})
+    assert proc.returncode == 0 and f"(top level or {section})" in proc.stdout
+
+
 def make_photos(folder, n=3):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):

@@ -42,8 +42,8 @@ def test_finetune_from_exported_weights_prints_cocoeval(coco_set, exported):
     proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
                "--iters", "2", "--arch", "resnet18", "--min-size", "128", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stdout
-    stats = json.loads(proc.stdout[proc.stdout.rindex("\n{") + 1:])
+    assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stderr
+    stats = json.loads(proc.stdout)  # stdout is the JSON alone; COCOeval's summaries went to stderr
     assert set(stats) == {"bbox", "segm"} and all(len(v) == 12 for v in stats.values())
     assert all(-1.0 <= x <= 1.0 for v in stats.values() for x in v)
 

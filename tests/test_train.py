@@ -14,6 +14,7 @@ from codo_aug import InputError, View
 from codo_aug.dataset import collate
 from codo_train import TrainConfig
 from codo_train.losses.byol import byol_loss
+from codo_train.models.codo import model_for
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
@@ -155,6 +156,27 @@ def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18", "--batch-size", "2",
         "--out", str(run), "--overwrite", check=True)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_image_objective_trains_the_backbone_on_whole_views_only(sample_shards, tmp_path):
+    run = tmp_path / "image"
+    cli("codo-train", "run", "--shards", str(sample_shards), "--objective", "image", "--steps", "3", "--arch",
+        "resnet18", "--batch-size", "4", "--lr", "5", "--out", str(run), check=True)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [sorted(m["pairs"]) for m in lines] == [["image/0-1", "image/0-2"]] * 3 and lines[0]["levels"] == {}
+    assert all(math.isfinite(m["loss"]) and 0 <= m["loss"] <= 4 for m in lines)
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
+    torch.manual_seed(0)  # the trainer's initialisation for seed 0
+    init = model_for({"arch": "resnet18", "objective": "image"}).state_dict()
+    assert state.keys() == init.keys() and not any(k.startswith("queues.") for k in state)
+    moved = {k for k in state if k.startswith("online.") and not torch.equal(state[k], init[k])}
+    assert any(k.startswith("online.backbone.body.") for k in moved)
+    assert any(k.startswith("online.image_projector.") for k in moved)
+    assert not any(k.startswith(("online.box_head.", "online.projector.")) for k in moved)  # no RoI was pooled
+    assert TrainConfig(shards="x", out="y", objective="image").objective == "image"
+    with pytest.raises(InputError, match="invalid objective='boxes'"):
+        TrainConfig(shards="x", out="y", objective="boxes")
 
 
 def test_infonce_against_hand_values_and_the_queue_ring():

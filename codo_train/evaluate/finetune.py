@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader, Dataset
 
-from codo_aug.errors import InputError
+from codo_aug.errors import InputError, RunError
 from codo_aug.sources.decode import BadImage, decode
 
 from .detector import build_detector, load_pretrained
@@ -152,7 +152,7 @@ def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, iters: int,
                            [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets])
             loss = sum(losses.values())
             if not math.isfinite(loss.item()):
-                raise InputError(f"fine-tuning diverged at iteration {step + 1} (loss {loss.item()}); lower --lr")
+                raise RunError(f"fine-tuning diverged at iteration {step + 1} (loss {loss.item()}); lower --lr")
             opt.zero_grad()
             loss.backward()
             opt.step()

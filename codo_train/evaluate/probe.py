@@ -15,7 +15,7 @@ from codo_aug.sources.spec import open_source
 
 from ..checkpoint import load_checkpoint
 from ..data import normalise
-from ..models.codo import CoDoModel
+from ..models.codo import CoDoModel, model_for
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
 #: instance's scale and place) changes between the views.
@@ -73,8 +73,7 @@ def load_model(path, device: str = "cpu") -> tuple[CoDoModel, str]:
     ckpt = load_checkpoint(path)
     config = ckpt.get("config", {})
     arch = config.get("arch", "resnet50")
-    model = CoDoModel(arch, levels="size", image_level=config.get("image_weight", 0) > 0,
-                      queue_size=config.get("queue_size", 0) if config.get("loss") == "infonce" else 0)
+    model = model_for({**config, "levels": "size"})  # box-head weights are the same in either levels mode
     state = ckpt["model"]
     own = model.state_dict()
     shapes = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]

@@ -14,15 +14,16 @@ class CoDoModel(nn.Module):
     """`online` and `predictor` learn; `target` follows `online` by momentum and gets no gradient."""
 
     def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
-                 image_level: bool = False, queue_size: int = 0):
+                 image_level: bool = False, queue_size: int = 0, objects: bool = True):
         super().__init__()
-        self.online = Encoder(arch, proj_hidden, proj_dim, levels, image_level)
+        self.online = Encoder(arch, proj_hidden, proj_dim, levels, image_level, objects)
         self.predictor = mlp(proj_dim, proj_hidden, proj_dim)
         self.target = copy.deepcopy(self.online)
         for p in self.target.parameters():
             p.requires_grad_(False)
         #: InfoNCE key queues, one per branch (only with queue_size > 0).
-        branches = (["size"] if levels == "size" else [f"p{k}" for k in LEVELS]) + (["image"] if image_level else [])
+        branches = ((["size"] if levels == "size" else [f"p{k}" for k in LEVELS]) if objects else []) + (
+            ["image"] if image_level else [])
         self.queues = nn.ModuleDict({b: KeyQueue(queue_size, proj_dim) for b in branches} if queue_size else {})
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -44,3 +45,12 @@ class CoDoModel(nn.Module):
         with torch.no_grad():
             targets = [self.target(v, r, reference) for v, r in zip(views, rois)]
         return preds, targets
+
+
+def model_for(settings: dict) -> CoDoModel:
+    """The model a run's settings describe (TrainConfig.to_dict(), as checkpoints keep them)."""
+    objects = settings.get("objective", "codo") == "codo"
+    return CoDoModel(settings.get("arch", "resnet50"), levels=settings.get("levels", "size"),
+                     image_level=not objects or settings.get("image_weight", 0) > 0,
+                     queue_size=settings.get("queue_size", 0) if settings.get("loss") == "infonce" else 0,
+                     objects=objects)

@@ -51,15 +51,17 @@ class Encoder(nn.Module):
     """Images and per-image RoIs -> projected RoI embeddings, per pooling branch.
 
     `levels` = 'size' gives {'size': N x D} (each RoI pooled at its FPN level); 'all' gives
-    {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels.
+    {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels. Without
+    `objects` (the image-level baseline) the RoI branches are skipped and only {'image': B x D} is given.
     """
 
     def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
-                 image_level: bool = False):
+                 image_level: bool = False, objects: bool = True):
         super().__init__()
         if levels not in LEVEL_MODES:
             raise ValueError(f"levels must be one of {LEVEL_MODES}, got {levels!r}")
         self.levels = levels
+        self.objects = objects
         self.backbone = build_backbone(arch)
         self.box_head = build_box_head()
         self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
@@ -74,8 +76,10 @@ class Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
-        pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)
-        out = {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
+        out = {}
+        if self.objects:
+            pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)
+            out = {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
         if self.image_projector is not None:
             out["image"] = self.image_projector(features["3"].mean(dim=(2, 3)))
         return out
