@@ -127,25 +127,24 @@ def finetune(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per iteration.")] = 2,
     min_size: Annotated[int, typer.Option("--min-size", help="Shorter image side the detector resizes to.")] = 512,
     lr: Annotated[float, typer.Option("--lr", help="SGD rate for 16 images, scaled to --batch-size (detectron2's 0.02).")] = 0.02,
+    rois_per_image: Annotated[int, typer.Option("--rois-per-image", help="RoIs that train the box head per image.")] = 512,
+    proposals: Annotated[int, typer.Option("--proposals", help="RPN proposals kept (0: torchvision's 2000 train / 1000 test).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the head initialisation and data order.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the COCOeval stats as JSON at the end.")] = False,
 ) -> None:
     """Fine-tune torchvision's Mask R-CNN v2 (Faster R-CNN v2 without masks) from exported weights, then
     evaluate with pycocotools COCOeval (the standard 12-number summary for bbox and segm)."""
     with exit_codes(PROG):
-        if iters < 1 or batch_size < 1 or arch not in ARCHS or not 0 < lr <= 10:
-            raise InputError(f"invalid finetune options: iters={iters}, batch_size={batch_size} (>= 1), "
-                             f"arch={arch!r} (one of {', '.join(ARCHS)}), lr={lr} (in (0, 10])")
-        from codo_train.evaluate.finetune import CocoSplit
+        from codo_train.evaluate.finetune import CocoSplit, FinetuneConfig
         from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
 
+        cfg = FinetuneConfig(iters, arch, device, batch_size, lr, seed, min_size, rois_per_image, proposals)
         train_split, val_split = CocoSplit.parse(coco, "--coco"), CocoSplit.parse(val, "--val")
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with progress("finetune") as (start, advance), summaries:
-            stats = run_finetune(None if weights == "none" else Path(weights), train_split, val_split, iters, arch,
-                                 device, batch_size, lr, seed=seed, min_size=min_size, on_iter=lambda i, loss: advance(),
-                                 on_start=start)
+            stats = run_finetune(None if weights == "none" else Path(weights), train_split, val_split, cfg,
+                                 on_iter=lambda i, loss: advance(), on_start=start)
         if as_json:
             print(json.dumps(stats, indent=2))
 

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from codo_aug.errors import InputError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -32,6 +34,13 @@ def init(device: str) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), local)
+
+
+def require_device(name: str) -> torch.device:
+    """The named device, or InputError when it is CUDA and this machine has none."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return torch.device(name)
 
 
 def device_for(name: str, d: Dist) -> torch.device:

@@ -45,12 +45,6 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return torch.device(name)
-
-
 RUN_FILES = ("config.json", "metrics.jsonl", str(CHECKPOINT))
 #: Settings that do not change what a run computes: a resumed run may differ in them.
 _VOLATILE = ("overwrite", "save_every")
@@ -205,7 +199,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     inputs are checked, `on_step(metrics)` after every step.
     """
     synth = synth or SynthConfig()
-    _device(cfg.device)
+    distributed.require_device(cfg.device)
     d = distributed.init(cfg.device)
     try:
         return _train(cfg, on_step, on_start, synth, d)

@@ -48,6 +48,30 @@ def test_finetune_from_exported_weights_prints_cocoeval(coco_set, exported):
     assert all(-1.0 <= x <= 1.0 for v in stats.values() for x in v)
 
 
+def test_head_budget_options_reach_the_detector():
+    default = build_detector("resnet18", 4, masks=False)
+    small = build_detector("resnet18", 4, masks=False, rois_per_image=128, proposals=300)
+    assert default.roi_heads.fg_bg_sampler.batch_size_per_image == 512
+    assert default.rpn._post_nms_top_n == {"training": 2000, "testing": 1000}
+    assert small.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    assert small.rpn._post_nms_top_n == {"training": 300, "testing": 300}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--iters", "0"), "invalid iters=0: must be >= 1"),
+    (("--lr", "0"), "invalid lr=0.0: must be in (0, 10]"),
+    (("--arch", "vgg"), "invalid arch='vgg'"),
+    (("--proposals", "-1"), "invalid proposals=-1"),
+    (("--device", "cuda"), "--device cuda: CUDA is not available"),
+])
+def test_bad_finetune_options_are_one_line_errors(coco_set, args, needle):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = cli("codo-train", "finetune", "--weights", "none", "--coco", coco_set, "--val", coco_set, *args)
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_weights_of_another_architecture_are_refused_in_one_line(coco_set, exported):
     proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
                "--iters", "1", "--arch", "resnet50", "--min-size", "128")

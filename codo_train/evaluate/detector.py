@@ -15,12 +15,20 @@ from ..models.encoder import FPN_CHANNELS, build_backbone, build_box_head
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
 
 
-def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768) -> nn.Module:
-    """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 with `num_classes` (background included)."""
+def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768,
+                   rois_per_image: int = 512, proposals: int = 0) -> nn.Module:
+    """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 with `num_classes` (background included).
+
+    `rois_per_image` RoIs train the box head per image and `proposals` (0: torchvision's 2,000 in
+    training, 1,000 in testing) leave the RPN; the 4conv1fc head's cost scales with both.
+    """
     backbone = build_backbone(arch)
     anchors = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
     kwargs = dict(rpn_anchor_generator=anchors, rpn_head=RPNHead(FPN_CHANNELS, 3, conv_depth=2),
-                  box_head=build_box_head(), min_size=min_size, max_size=max_size)
+                  box_head=build_box_head(), min_size=min_size, max_size=max_size,
+                  box_batch_size_per_image=rois_per_image)
+    if proposals:
+        kwargs.update(rpn_post_nms_top_n_train=proposals, rpn_post_nms_top_n_test=proposals)
     if masks:
         return MaskRCNN(backbone, num_classes=num_classes, mask_head=MaskRCNNHeads(
             FPN_CHANNELS, [256] * 4, 1, norm_layer=nn.BatchNorm2d), **kwargs)

@@ -15,8 +15,11 @@ from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader, Dataset
 
 from codo_aug.errors import InputError, RunError
+from codo_aug.settings import require
 from codo_aug.sources.decode import BadImage, decode
 
+from ..config import ARCHS
+from ..distributed import require_device
 from .detector import build_detector, load_pretrained
 
 
@@ -121,27 +124,54 @@ def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device) 
     return stats
 
 
-def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, iters: int, arch: str = "resnet50",
-             device: str = "cpu", batch_size: int = 2, lr: float = 0.02, seed: int = 0, min_size: int = 512,
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A fine-tuning run: SGD at `lr` for 16 images scaled to `batch_size` (detectron2's 0.02 recipe),
+    linear warm-up; the detector's input size and head budget (see `build_detector`)."""
+
+    iters: int = 1000
+    arch: str = "resnet50"
+    device: str = "cpu"
+    batch_size: int = 2
+    lr: float = 0.02
+    seed: int = 0
+    min_size: int = 512
+    rois_per_image: int = 512
+    proposals: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.iters >= 1, "iters", self.iters, ">= 1")
+        require(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
+        require(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device, "cpu or cuda[:N]")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        require(0 < self.lr <= 10, "lr", self.lr, "in (0, 10]")
+        require(32 <= self.min_size <= 4096, "min_size", self.min_size, "in 32..4096")
+        require(self.rois_per_image >= 1, "rois_per_image", self.rois_per_image, ">= 1")
+        require(self.proposals >= 0, "proposals", self.proposals, ">= 0 (0: torchvision's defaults)")
+
+
+def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, cfg: FinetuneConfig,
              on_iter: Callable[[int, float], None] = lambda i, loss: None,
              on_start: Callable[[int], None] = lambda iters: None) -> dict[str, list[float]]:
-    """Fine-tune a detector (from `weights`, or random init for None) for `iters` iterations and evaluate on `val`.
+    """Fine-tune a detector (from `weights`, or random init for None) for `cfg.iters` iterations and evaluate on `val`.
 
     `on_start(iters)` is called once data and weights are loaded, `on_iter(i, loss)` after each iteration.
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(cfg.seed)
     train_data = CocoDetection(train)
     val_data = CocoDetection(val, train_data.categories)
-    dev = torch.device(device)
-    model = build_detector(arch, len(train_data.categories) + 1, train_data.masks, min_size, int(min_size * 1.5))
+    dev = require_device(cfg.device)
+    model = build_detector(cfg.arch, len(train_data.categories) + 1, train_data.masks, cfg.min_size,
+                           int(cfg.min_size * 1.5), cfg.rois_per_image, cfg.proposals)
     if weights is not None:
         load_pretrained(model, weights)
     model.to(dev).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    base = lr * batch_size / 16  # the detectron2 / torchvision recipe: 0.02 for 16 images
+    base = cfg.lr * cfg.batch_size / 16
     opt = torch.optim.SGD(params, lr=base, momentum=0.9, weight_decay=1e-4)
-    loader = DataLoader(train_data, batch_size=batch_size, shuffle=True, collate_fn=_collate,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(train_data, batch_size=cfg.batch_size, shuffle=True, collate_fn=_collate,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    iters = cfg.iters
     step, warmup = 0, max(1, min(100, iters // 5))
     on_start(iters)
     while step < iters:
