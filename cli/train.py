@@ -129,6 +129,7 @@ def finetune(
     lr: Annotated[float, typer.Option("--lr", help="SGD rate for 16 images, scaled to --batch-size (detectron2's 0.02).")] = 0.02,
     rois_per_image: Annotated[int, typer.Option("--rois-per-image", help="RoIs that train the box head per image.")] = 512,
     proposals: Annotated[int, typer.Option("--proposals", help="RPN proposals kept (0: torchvision's 2000 train / 1000 test).")] = 0,
+    freeze_bn: Annotated[bool, typer.Option("--freeze-bn", help="Keep the ResNet's BatchNorm at the loaded statistics (torchvision's FrozenBatchNorm2d recipe).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the head initialisation and data order.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the COCOeval stats as JSON at the end.")] = False,
 ) -> None:
@@ -138,7 +139,7 @@ def finetune(
         from codo_train.evaluate.finetune import CocoSplit, FinetuneConfig
         from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
 
-        cfg = FinetuneConfig(iters, arch, device, batch_size, lr, seed, min_size, rois_per_image, proposals)
+        cfg = FinetuneConfig(iters, arch, device, batch_size, lr, seed, min_size, rois_per_image, proposals, freeze_bn)
         train_split, val_split = CocoSplit.parse(coco, "--coco"), CocoSplit.parse(val, "--val")
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()

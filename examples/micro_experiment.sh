@@ -29,6 +29,7 @@ ITERS=${ITERS:-120}                        # fine-tuning iterations of 2 images
 FT_LR=${FT_LR:-0.08}                       # fine-tuning SGD rate for 16 images (4x detectron2's: short runs)
 SEED=${SEED:-0}
 DEVICE=${DEVICE:-cpu}                      # cuda: pretrain and fine-tune on a GPU
+WORKERS=${WORKERS:-1}                      # synthesis processes feeding pretraining
 
 for dir in "$DATA/tuxpaint" "$DATA/scratch"; do
   [ -d "$dir" ] || { echo "micro_experiment: no $dir; run scripts/fetch_test_data.sh (or set DATA)" >&2; exit 2; }
@@ -73,7 +74,7 @@ coco_set val val "$FT_VAL" "$((SEED + 2))"
 # 3. Pretraining: CoDo and the image-level baseline, same data, backbone, steps and seed.
 for objective in codo image; do
   codo-train run --instances "$instances/pretrain" --backgrounds "$backgrounds/pretrain" --objective "$objective" \
-    --arch resnet18 --steps "$STEPS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED" --workers 1 --device "$DEVICE" \
+    --arch resnet18 --steps "$STEPS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED" --workers "$WORKERS" --device "$DEVICE" \
     --out "$OUT/runs/$objective"
   [ -s "$OUT/runs/$objective/weights.pt" ] || codo-train export "$OUT/runs/$objective" --out "$OUT/runs/$objective/weights.pt"
 done

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from codo_train.evaluate.detector import build_detector
+from codo_train.evaluate.detector import build_detector, freeze_batchnorm
 from codo_train.models.codo import CoDoModel
 
 from .helpers import cli
@@ -57,12 +57,26 @@ def test_head_budget_options_reach_the_detector():
     assert small.rpn._post_nms_top_n == {"training": 300, "testing": 300}
 
 
+def test_frozen_batchnorm_keeps_the_resnets_statistics_and_affine_through_training():
+    torch.manual_seed(0)
+    model = build_detector("resnet18", 3, masks=False, min_size=64, max_size=96).train()
+    body = model.backbone.body
+    assert freeze_batchnorm(body) == 20  # resnet18: stem 1 + 8 blocks x 2 + 3 downsamples
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    target = {"boxes": torch.tensor([[8.0, 8.0, 40.0, 40.0]]), "labels": torch.tensor([1])}
+    sum(model([torch.rand(3, 64, 64)], [target]).values()).backward()
+    assert all(torch.equal(v, body.state_dict()[k]) for k, v in before.items())  # running stats untouched
+    assert body.bn1.weight.grad is None and body.conv1.weight.grad is not None
+    assert [m.training for m in model.backbone.fpn.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+
+
 @pytest.mark.parametrize("args, needle", [
     (("--iters", "0"), "invalid iters=0: must be >= 1"),
     (("--lr", "0"), "invalid lr=0.0: must be in (0, 10]"),
     (("--arch", "vgg"), "invalid arch='vgg'"),
     (("--proposals", "-1"), "invalid proposals=-1"),
     (("--device", "cuda"), "--device cuda: CUDA is not available"),
+    (("--freeze-bn",), "--freeze-bn keeps loaded statistics: it needs --weights"),
 ])
 def test_bad_finetune_options_are_one_line_errors(coco_set, args, needle):
     if "cuda" in args and torch.cuda.is_available():

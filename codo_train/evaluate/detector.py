@@ -35,6 +35,17 @@ def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512
     return FasterRCNN(backbone, num_classes=num_classes, **kwargs)
 
 
+def freeze_batchnorm(module: nn.Module) -> int:
+    """Fix every BatchNorm2d under `module` at its loaded statistics and affine values (what
+    torchvision's FrozenBatchNorm2d does for pretrained backbones); call after `.train()`. Returns
+    how many layers were frozen."""
+    layers = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in layers:
+        bn.eval()
+        bn.requires_grad_(False)
+    return len(layers)
+
+
 def load_pretrained(detector: nn.Module, path) -> dict:
     """Load a `codo-train export --format torchvision` file; InputError naming what does not fit."""
     state = read_torch_file(path, "weights file", weights_only=True)

@@ -20,7 +20,7 @@ from codo_aug.sources.decode import BadImage, decode
 
 from ..config import ARCHS
 from ..distributed import require_device
-from .detector import build_detector, load_pretrained
+from .detector import build_detector, freeze_batchnorm, load_pretrained
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device) 
 @dataclass(frozen=True)
 class FinetuneConfig:
     """A fine-tuning run: SGD at `lr` for 16 images scaled to `batch_size` (detectron2's 0.02 recipe),
-    linear warm-up; the detector's input size and head budget (see `build_detector`)."""
+    linear warm-up; the detector's input size and head budget (see `build_detector`); `freeze_bn`
+    keeps the ResNet's BatchNorm at the loaded weights' statistics instead of re-estimating them
+    from each small batch."""
 
     iters: int = 1000
     arch: str = "resnet50"
@@ -138,6 +140,7 @@ class FinetuneConfig:
     min_size: int = 512
     rois_per_image: int = 512
     proposals: int = 0
+    freeze_bn: bool = False
 
     def __post_init__(self) -> None:
         require(self.iters >= 1, "iters", self.iters, ">= 1")
@@ -166,6 +169,10 @@ def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, cfg: Finetu
     if weights is not None:
         load_pretrained(model, weights)
     model.to(dev).train()
+    if cfg.freeze_bn:
+        if weights is None:
+            raise InputError("--freeze-bn keeps loaded statistics: it needs --weights (random init has none)")
+        freeze_batchnorm(model.backbone.body)
     params = [p for p in model.parameters() if p.requires_grad]
     base = cfg.lr * cfg.batch_size / 16
     opt = torch.optim.SGD(params, lr=base, momentum=0.9, weight_decay=1e-4)
