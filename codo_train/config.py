@@ -22,8 +22,8 @@ class TrainConfig:
     (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. `levels` = 'size'
     pools each box at its FPN level (SoCo), 'all' at every level with one loss per level weighted by
     `level_weights` (InsLoc); `image_weight` > 0 adds an image-level term. `objective` = 'image'
-    trains that image-level term alone (no RoIs, box head untouched): the image-level BYOL baseline. Pairs are (view 0, view j)
-    both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or InfoNCE against a queue of
+    trains that image-level term alone (no RoIs, box head untouched): the image-level BYOL baseline.
+    Pairs are (view 0, view j) both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or InfoNCE against a queue of
     `queue_size` momentum keys per branch at `temperature` 0.2 (MoCo). The target
     network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
     """
