@@ -139,7 +139,8 @@ def finetune(
         from codo_train.evaluate.finetune import CocoSplit, FinetuneConfig
         from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
 
-        cfg = FinetuneConfig(iters, arch, device, batch_size, lr, seed, min_size, rois_per_image, proposals, freeze_bn)
+        cfg = FinetuneConfig(iters=iters, arch=arch, device=device, batch_size=batch_size, lr=lr, seed=seed,
+                             min_size=min_size, rois_per_image=rois_per_image, proposals=proposals, freeze_bn=freeze_bn)
         train_split, val_split = CocoSplit.parse(coco, "--coco"), CocoSplit.parse(val, "--val")
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
@@ -154,5 +155,5 @@ def main() -> None:
     app(prog_name=PROG)
 
 
-if __name__ == "__main__":  # python -m codo_cli.aug, or from a checkout: python -m cli.aug
+if __name__ == "__main__":  # python -m codo_cli.train, or from a checkout: python -m cli.train
     main()

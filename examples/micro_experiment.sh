@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Micro experiment: does CoDo pretraining beat random init and an image-level BYOL baseline?
 #
-# CPU-sized: 21 min on 2 cores here (docs/results.md). Splits the real data of DATA.md (tuxpaint cutouts, scratch
-# backgrounds; fetch them with scripts/fetch_test_data.sh) into a pretraining part and a held-out
+# CPU-sized: 21 min on 2 cores here (docs/results.md). Splits the real data of DATA.md (tuxpaint
+# cutouts, scratch backgrounds; fetch them with scripts/fetch_test_data.sh) into a pretraining and a held-out
 # part (classes HELDOUT_CLASSES, every third background); pretrains a resnet18-FPN twice on the first
 # part (CoDo, then --objective image with the same steps and views); probes background invariance
 # and fine-tunes Mask R-CNN v2 from each (and from random init) on a COCO set synthesised from the
@@ -38,7 +38,8 @@ mkdir -p "$OUT/results"
 split="$OUT/data"
 
 # 1. Split: of each held-out class every third file to fine-tuning val, the others to its train;
-#    the other classes to pretraining; every third background (sorted) held out. Files are copied flat into one folder per class.
+#    the other classes to pretraining; every third background (sorted) held out. Files are copied
+#    flat into one folder per class.
 if [ ! -e "$split/.done" ]; then
   rm -rf "$split"
   declare -A held=()  # files of each held-out class so far
@@ -74,8 +75,8 @@ coco_set val val "$FT_VAL" "$((SEED + 2))"
 # 3. Pretraining: CoDo and the image-level baseline, same data, backbone, steps and seed.
 for objective in codo image; do
   codo-train run --instances "$instances/pretrain" --backgrounds "$backgrounds/pretrain" --objective "$objective" \
-    --arch resnet18 --steps "$STEPS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED" --workers "$WORKERS" --device "$DEVICE" \
-    --out "$OUT/runs/$objective"
+    --arch resnet18 --steps "$STEPS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED" \
+    --workers "$WORKERS" --device "$DEVICE" --out "$OUT/runs/$objective"
   [ -s "$OUT/runs/$objective/weights.pt" ] || codo-train export "$OUT/runs/$objective" --out "$OUT/runs/$objective/weights.pt"
 done
 
@@ -94,12 +95,13 @@ for init in random image codo; do
   [ -s "$result" ] || { codo-train finetune --weights "$weights" --arch resnet18 \
     --coco "$OUT/coco/train/annotations/instances.json:$OUT/coco/train/images" \
     --val "$OUT/coco/val/annotations/instances.json:$OUT/coco/val/images" \
-    --iters "$ITERS" --lr "$FT_LR" --min-size "$FT_SIZE" --rois-per-image 128 --proposals 300 --seed "$SEED" --device "$DEVICE" --json > "$result.tmp" \
+    --iters "$ITERS" --lr "$FT_LR" --min-size "$FT_SIZE" --rois-per-image 128 --proposals 300 \
+    --seed "$SEED" --device "$DEVICE" --json > "$result.tmp" \
     && mv "$result.tmp" "$result"; }
 done
 
 # 6. The table.
-python - "$OUT" <<'PY'
+python3 - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
 

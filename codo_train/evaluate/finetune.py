@@ -160,6 +160,8 @@ def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, cfg: Finetu
 
     `on_start(iters)` is called once data and weights are loaded, `on_iter(i, loss)` after each iteration.
     """
+    if cfg.freeze_bn and weights is None:
+        raise InputError("--freeze-bn keeps loaded statistics: it needs --weights (random init has none)")
     torch.manual_seed(cfg.seed)
     train_data = CocoDetection(train)
     val_data = CocoDetection(val, train_data.categories)
@@ -170,18 +172,15 @@ def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, cfg: Finetu
         load_pretrained(model, weights)
     model.to(dev).train()
     if cfg.freeze_bn:
-        if weights is None:
-            raise InputError("--freeze-bn keeps loaded statistics: it needs --weights (random init has none)")
         freeze_batchnorm(model.backbone.body)
     params = [p for p in model.parameters() if p.requires_grad]
     base = cfg.lr * cfg.batch_size / 16
     opt = torch.optim.SGD(params, lr=base, momentum=0.9, weight_decay=1e-4)
     loader = DataLoader(train_data, batch_size=cfg.batch_size, shuffle=True, collate_fn=_collate,
                         generator=torch.Generator().manual_seed(cfg.seed))
-    iters = cfg.iters
-    step, warmup = 0, max(1, min(100, iters // 5))
-    on_start(iters)
-    while step < iters:
+    step, warmup = 0, max(1, min(100, cfg.iters // 5))
+    on_start(cfg.iters)
+    while step < cfg.iters:
         for images, targets in loader:
             for group in opt.param_groups:
                 group["lr"] = base * min(1.0, (step + 1) / warmup)
@@ -195,6 +194,6 @@ def finetune(weights: Path | None, train: CocoSplit, val: CocoSplit, cfg: Finetu
             opt.step()
             step += 1
             on_iter(step, loss.item())
-            if step >= iters:
+            if step >= cfg.iters:
                 break
     return evaluate(model, val_data, dev)
