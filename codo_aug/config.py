@@ -29,7 +29,10 @@ class SynthConfig:
     of the size with probability 0.5) and the asymmetric BYOL photometrics, as in SoCo (Wei et al.
     2021); rect cutouts with area U(0.2, 1) and aspect log-U[0.5, 2] as in InsLoc (Yang et al. 2021);
     hard and Gaussian-feathered blending from Cut, Paste and Learn (Dwibedi et al. 2017).
-    `jitter` holds one mode for all views or one per view.
+    `jitter` holds one mode for all views or one per view. Backgrounds narrower than
+    `min_background_side` are skipped and counted. When a sample asks for more instances than the
+    pool holds, it takes fewer, unless `repeat_instances` pastes repeats (sharing one id).
+    `balance_classes` draws a class uniformly, then an instance of it (else every instance alike).
     """
 
     view_sizes: tuple[int, ...] = (224, 224, 112)
@@ -41,6 +44,9 @@ class SynthConfig:
     rect_area: tuple[float, float] = (0.2, 1.0)
     rect_ratio: tuple[float, float] = (0.5, 2.0)
     min_instance_side: int = 8
+    min_background_side: int = 32
+    repeat_instances: bool = False
+    balance_classes: bool = False
     min_visibility: float = 0.3
     blend: tuple[str, ...] = ("hard", "gaussian")
     blend_weights: tuple[float, ...] = (0.5, 0.5)
@@ -71,6 +77,7 @@ class SynthConfig:
         _check_range("rect_area", self.rect_area, 0.05, 1.0)
         _check_range("rect_ratio", self.rect_ratio, 0.1, 10.0)
         _check(1 <= self.min_instance_side <= 1024, "min_instance_side", self.min_instance_side, "in 1..1024")
+        _check(1 <= self.min_background_side <= 4096, "min_background_side", self.min_background_side, "in 1..4096")
         _check(0.0 <= self.min_visibility <= 1.0, "min_visibility", self.min_visibility, "in 0..1")
         _check_modes("blend", self.blend, BLENDS)
         _check(len(self.blend_weights) == len(self.blend) and all(w >= 0 for w in self.blend_weights)

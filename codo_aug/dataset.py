@@ -1,4 +1,5 @@
-"""CoDoDataset (online, map-style) and the collate that batches multi-view samples for training."""
+"""CoDoDataset (online, map-style), the collate that batches multi-view samples for training, and
+`collate_views` for CoDoMultiView's outputs in other SSL code."""
 
 from dataclasses import dataclass
 
@@ -44,7 +45,8 @@ class CoDoDataset(Dataset):
         """The sample of `recipe`: ds.render(ds.recipe(i)) equals ds[i]."""
         sample = self.synth.render(recipe)
         if sample is None:
-            raise ValueError(f"recipe {recipe.index}/{recipe.attempt} leaves no instance visible in every view")
+            raise ValueError(f"recipe {recipe.index}/{recipe.attempt} leaves no instance visible in every "
+                             "view")
         return sample
 
 
@@ -72,8 +74,14 @@ class Batch:
         )
 
 
-def collate(samples: list) -> Batch:
-    """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records)."""
+def collate(samples: list) -> Batch | None:
+    """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records).
+
+    Nones (samples passed over) are dropped; None when nothing is left.
+    """
+    samples = [s for s in samples if s is not None]
+    if not samples:
+        return None
     n_views = len(samples[0].views)
     views, rois, img, ids = [], [], [], []
     for j in range(n_views):
@@ -85,3 +93,23 @@ def collate(samples: list) -> Batch:
     info = get_worker_info()
     keys = [str(getattr(s, "key", getattr(s, "index", ""))) for s in samples]
     return Batch(views, rois, img, ids, info.id if info else 0, keys)
+
+
+def collate_views(samples: list) -> list | None:
+    """Batch CoDoMultiView outputs for a DataLoader: Nones are dropped; per view, the images stacked
+    (Bx3xSxS) and every other key a list over the batch (boxes and ids differ in length).
+
+    Dict views give one dict per view, (image, target) views one (images, targets) pair per view;
+    None when no sample of the batch had boxes.
+    """
+    kept = [s for s in samples if s is not None]
+    if not kept:
+        return None
+    batch = []
+    for views in zip(*kept):
+        if isinstance(views[0], tuple):
+            batch.append((torch.stack([image for image, _ in views]), [target for _, target in views]))
+        else:
+            batch.append({k: torch.stack([v[k] for v in views]) if k == "image" else [v[k] for v in views]
+                          for k in views[0]})
+    return batch

@@ -5,7 +5,8 @@ fails to decode is replaced by the next usable one. Either way sample *i* depend
 (config, sources, seed, i).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -13,12 +14,13 @@ import numpy as np
 from .config import SynthConfig
 from .errors import RunError
 from .params.recipe import Recipe
-from .params.sampler import sample_recipe
+from .params.sampler import class_members, sample_recipe
 from .render.compose import View, ViewRules, render_view
 from .sources.base import Source
 from .sources.skips import SkipLog
 from .sources.decode import DRAW_FAULTS, BadImage
 from .sources.spec import open_source
+
 
 @dataclass
 class Sample:
@@ -32,10 +34,18 @@ class Sample:
     background_files: list[str]
 
 
+def shared_ids(view: View, used: list[int]) -> View:
+    """`view` with each slot's id replaced by the first slot pasting the same item: one item is never
+    two instances (repeats, or a failed file replaced by one already drawn, are the same positive)."""
+    first = np.array([used.index(i) for i in used], dtype=np.int64)
+    return replace(view, ids=first[view.ids])
+
+
 class Synthesizer:
     """Renders samples from an instance source and a background source under one config and seed."""
 
-    def __init__(self, instances: Source, backgrounds: Source, config: SynthConfig | None = None, seed: int = 0):
+    def __init__(self, instances: Source, backgrounds: Source, config: SynthConfig | None = None,
+                 seed: int = 0):
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.instances = instances
@@ -50,13 +60,20 @@ class Synthesizer:
     @classmethod
     def from_specs(cls, instances: str, backgrounds: str, config: SynthConfig | None = None,
                    seed: int = 0) -> "Synthesizer":
-        """Open the `KIND[:PATH]` sources (instances filtered by the config's minimum size) and build one."""
+        """Open the `KIND[:PATH]` sources (each filtered by the config's minimum sides) and build one."""
         config = config or SynthConfig()
         return cls(open_source(instances, "instances", config.min_instance_side),
-                   open_source(backgrounds, "backgrounds"), config, seed)
+                   open_source(backgrounds, "backgrounds", config.min_background_side), config, seed)
+
+    @cached_property
+    def classes(self) -> list[np.ndarray]:
+        """Instance indices per class of the instance source (for `balance_classes`)."""
+        return class_members([it.label for it in self.instances.items])
 
     def recipe(self, index: int, attempt: int = 0) -> Recipe:
-        return sample_recipe(self.config, len(self.instances), len(self.backgrounds), self.seed, index, attempt)
+        classes = self.classes if self.config.balance_classes else None
+        return sample_recipe(self.config, len(self.instances), len(self.backgrounds), self.seed, index,
+                             attempt, classes)
 
     def _first_good(self, source, start: int, load: Callable[[int], np.ndarray]) -> tuple[int, np.ndarray]:
         """`load` of item `start`, or of the next items in turn when it fails (counted in render_skips).
@@ -85,15 +102,16 @@ class Synthesizer:
         cfg = self.config
         used, cutouts = [], []
         for d in recipe.instances:
-            i, cut = self._first_good(self.instances, d.source,
-                                      lambda i, d=d: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side))
+            i, cut = self._first_good(
+                self.instances, d.source,
+                lambda i, d=d: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side))
             used.append(i)
             cutouts.append(cut)
         views, background_files = [], []
         for draw in recipe.views:
             i, image = self._first_good(self.backgrounds, draw.background,
                                         lambda i, d=draw: self.backgrounds.background(i, d.size, d.crop[0]))
-            views.append(render_view(draw, image, cutouts, self.rules))
+            views.append(shared_ids(render_view(draw, image, cutouts, self.rules), used))
             background_files.append(self.backgrounds.items[i].path)
         common = set(views[0].ids.tolist())
         for v in views[1:]:
@@ -117,6 +135,6 @@ class Synthesizer:
             if sample is not None:
                 return sample
         raise RunError(
-            f"sample {index}: no instance stayed visible in all views in {self.config.max_attempts} attempts; "
-            "lower min_visibility or the instance count, or check the sources"
+            f"sample {index}: no instance stayed visible in all views in {self.config.max_attempts} "
+            "attempts; lower min_visibility or the instance count, or check the sources"
         )

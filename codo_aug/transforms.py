@@ -2,18 +2,19 @@
 
 `CoDoMultiView` has the shape of lightly's MultiViewTransformV2 (one sample in, one structure per
 view out) and composes with `torchvision.transforms.v2`: put v2 transforms before it (they see the
-source image and its boxes) or after it (they see a list of per-view dicts).
+source image and its boxes) or after it (they see the list of views).
 """
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import PIL.Image
 import torch
 from torchvision import tv_tensors
 from torchvision.ops import box_convert
+from torchvision.transforms.v2 import functional as F
 
 from .config import SynthConfig
-from .errors import InputError
 from .params.recipe import Recipe
 from .pipeline import Sample, Synthesizer
 from .sources.arrays import ArrayInstances
@@ -21,73 +22,137 @@ from .sources.base import Source
 from .sources.decode import BadImage
 from .sources.spec import open_source
 
+#: Indices drawn from torch's generator (calls without `index`) lie in [0, INDEX_RANGE).
+INDEX_RANGE = 2**62
 
-def _rgb(image: torch.Tensor) -> np.ndarray:
-    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.dtype != torch.uint8:
-        raise ValueError(f"image must be a 1- or 3-channel uint8 CxHxW tensor, got {tuple(image.shape)} {image.dtype}")
+
+def _rgb(image: Any) -> np.ndarray:
+    """HxWx3 uint8 of a PIL image or a 1- or 3-channel CxHxW tensor (float images are in [0, 1])."""
+    if isinstance(image, PIL.Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError("image must be a PIL image or a 1- or 3-channel CxHxW tensor, got "
+                         f"{type(image).__name__} {tuple(getattr(image, 'shape', ()))}")
+    image = F.to_dtype(image.as_subclass(torch.Tensor), torch.uint8, scale=True)
     return np.ascontiguousarray(image.expand(3, -1, -1).permute(1, 2, 0).numpy())
 
 
 def _xyxy(boxes: torch.Tensor) -> np.ndarray:
+    """Nx4 float32 XYXY of BoundingBoxes in any format, or of a plain tensor taken as XYXY."""
+    boxes = torch.as_tensor(boxes)
     if isinstance(boxes, tv_tensors.BoundingBoxes) and boxes.format != tv_tensors.BoundingBoxFormat.XYXY:
         boxes = box_convert(boxes.as_subclass(torch.Tensor), boxes.format.name.lower(), "xyxy")
     return boxes.as_subclass(torch.Tensor).reshape(-1, 4).float().numpy()
 
 
+def _detection(inputs: tuple) -> tuple[dict | None, bool]:
+    """The sample as one dict (image, boxes, optional masks and labels), and whether it came as a pair.
+
+    A pair's target without 'boxes' (torchvision's COCO wrapper for an image without annotations)
+    gives None; a dict must hold 'image' and 'boxes'.
+    """
+    sample = inputs if len(inputs) > 1 else inputs[0]
+    if isinstance(sample, (tuple, list)) and len(sample) == 2 and isinstance(sample[1], dict):
+        image, target = sample
+        return ({**target, "image": image} if "boxes" in target else None), True
+    if not isinstance(sample, dict) or "image" not in sample or "boxes" not in sample:
+        raise ValueError("CoDoMultiView needs a dict with 'image' and 'boxes', or an (image, target) pair")
+    return sample, False
+
+
+def _names(labels: Any, n: int) -> list[str]:
+    """The n input boxes' classes as strings ('' without labels): what `balance_classes` draws among."""
+    if labels is None:
+        return [""] * n
+    return [str(x) for x in (labels.tolist() if isinstance(labels, torch.Tensor) else labels)]
+
+
+def _pick(labels: Any, source: torch.Tensor) -> Any:
+    """The labels of input boxes `source`: a tensor for tensor labels, else a list."""
+    if isinstance(labels, torch.Tensor):
+        return labels.as_subclass(torch.Tensor)[source]
+    return [labels[k] for k in source.tolist()]
+
+
 class CoDoMultiView(torch.nn.Module):
     """Paste the boxed (or masked) objects of a sample onto backgrounds, in every view of `config`.
 
-    Input: a dict with 'image' (tv_tensors.Image, uint8 CxHxW), 'boxes' (tv_tensors.BoundingBoxes,
-    any format), optional 'masks' (tv_tensors.Mask, NxHxW) and 'labels'. Output: one dict per view
-    with 'image', 'boxes' (exact), 'rois' (jittered), both XYXY on the view's canvas, 'masks'
-    (visible parts), 'ids' (instance ids, stable across views: equal ids are positives), 'source'
-    (the input box each instance came from) and, when given, its 'labels'. Draws are keyed by (seed, index): pass `index` for replayable views; without it a
-    per-transform call counter is used.
+    Input: a dict with 'image' (tv_tensors.Image or plain CxHxW tensor, uint8 or float in [0, 1], or
+    a PIL image), 'boxes' (tv_tensors.BoundingBoxes in any format, or a plain Nx4 XYXY tensor),
+    optional 'masks' (NxHxW) and 'labels'; or the (image, target) pair of
+    `torchvision.datasets.wrap_dataset_for_transforms_v2`, target holding those keys.
+
+    Output: for a dict, one dict per view with 'image' (tv_tensors.Image uint8), 'boxes' (exact)
+    and 'rois' (jittered), both XYXY BoundingBoxes on the view's canvas, 'masks' (visible parts),
+    'ids' (stable across views: equal ids are positives), 'source' (the input box each instance came
+    from), 'labels' when given, and 'index' (the draw: pass it back as `index` to replay). For a
+    pair, one (image, target) pair per view, target holding the rest. Other input keys are dropped.
+
+    A sample with no box of at least `min_instance_side` px (or a wrapped COCO image without
+    annotations) gives None: `codo_aug.dataset.collate_views` drops it from a batch. `view_transform`
+    (e.g. v2.ToDtype) is applied to each view's dict or pair: a v2.Compose called with two arguments,
+    as a wrapped dataset calls its `transforms`, cannot pass None on, so put CoDoMultiView last there.
+
+    Draws: `index` (or a `recipe`) replays exactly; without them each call draws its index from
+    torch's generator, as torchvision's random transforms do, so DataLoader workers and epochs differ
+    and `torch.manual_seed` repeats a run.
     """
 
-    def __init__(self, backgrounds: str | Source = "sample", config: SynthConfig | None = None, seed: int = 0):
+    def __init__(self, backgrounds: str | Source = "sample", config: SynthConfig | None = None, seed: int = 0,
+                 view_transform: Callable | None = None):
         super().__init__()
         self.config = config or SynthConfig()
-        self.backgrounds = open_source(backgrounds, "backgrounds") if isinstance(backgrounds, str) else backgrounds
+        self.view_transform = view_transform
+        if isinstance(backgrounds, str):
+            backgrounds = open_source(backgrounds, "backgrounds", self.config.min_background_side)
+        self.backgrounds = backgrounds
         self.seed = seed
-        self._calls = 0
 
-    def _synth(self, sample: dict[str, Any]) -> Synthesizer:
-        if "image" not in sample or "boxes" not in sample:
-            raise ValueError("CoDoMultiView needs a dict with 'image' and 'boxes'")
-        rgb = _rgb(sample["image"])
+    def _synth(self, sample: dict[str, Any]) -> Synthesizer | None:
+        """A Synthesizer over the sample's boxes as instances; None when none is large enough."""
         masks = sample.get("masks")
-        masks = None if masks is None else masks.as_subclass(torch.Tensor).bool().numpy()
+        masks = None if masks is None else torch.as_tensor(masks).as_subclass(torch.Tensor).bool().numpy()
         boxes = _xyxy(sample["boxes"])
+        names = _names(sample.get("labels"), len(boxes))
         try:
-            instances = ArrayInstances.from_image(rgb, boxes, masks, [""] * len(boxes), self.config.min_instance_side)
-        except BadImage as bad:
-            raise InputError(f"CoDoMultiView: {bad}") from None
+            instances = ArrayInstances.from_image(_rgb(sample["image"]), boxes, masks, names,
+                                                  self.config.min_instance_side)
+        except BadImage:  # no box of at least min_instance_side px
+            return None
         return Synthesizer(instances, self.backgrounds, self.config, self.seed)
 
-    def make_params(self, sample: dict[str, Any], index: int) -> Recipe:
-        """The recipe of this sample under `index` (replay it with `forward(sample, recipe=...)`)."""
-        return self._synth(sample).sample(index).recipe
+    def make_params(self, sample: Any, index: int) -> Recipe | None:
+        """The recipe of `sample` (a dict or pair) under `index`, None when it has no usable box;
+        `forward(sample, recipe=...)` replays it."""
+        detection, _ = _detection((sample,))
+        synth = None if detection is None else self._synth(detection)
+        return None if synth is None else synth.sample(index).recipe
 
-    def forward(self, sample: dict[str, Any], index: int | None = None, recipe: Recipe | None = None) -> list[dict]:
-        synth = self._synth(sample)
+    def forward(self, *inputs: Any, index: int | None = None, recipe: Recipe | None = None) -> list | None:
+        detection, pair = _detection(inputs)
+        synth = None if detection is None else self._synth(detection)
+        if synth is None:
+            return None
         if recipe is not None:
             out = synth.render(recipe)
             if out is None:
                 raise ValueError("recipe leaves no instance visible in every view")
         else:
             if index is None:
-                index, self._calls = self._calls, self._calls + 1
+                index = int(torch.randint(INDEX_RANGE, ()))
             out = synth.sample(index)
-        return self.to_tv(out, synth.instances.origin, sample.get("labels"))
+        views = self.to_tv(out, synth.instances.origin, detection.get("labels"))
+        views = [(view.pop("image"), view) for view in views] if pair else views
+        return views if self.view_transform is None else [self.view_transform(view) for view in views]
 
     @staticmethod
-    def to_tv(sample: Sample, origin: list[int], labels: torch.Tensor | None = None) -> list[dict]:
+    def to_tv(sample: Sample, origin: list[int], labels: Any = None) -> list[dict]:
         """Per-view dicts of tv_tensors from a rendered sample; `origin[k]` = input box of instance k."""
         views = []
         for v in sample.views:
             size = tuple(v.image.shape[:2])
-            source = torch.tensor([origin[sample.recipe.instances[i].source] for i in v.ids], dtype=torch.int64)
+            source = torch.tensor([origin[sample.recipe.instances[i].source] for i in v.ids],
+                                  dtype=torch.int64)
             view = {
                 "image": tv_tensors.Image(torch.from_numpy(v.image).permute(2, 0, 1).contiguous()),
                 "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(v.boxes), format="XYXY", canvas_size=size),
@@ -95,8 +160,10 @@ class CoDoMultiView(torch.nn.Module):
                 "masks": tv_tensors.Mask(torch.from_numpy(v.masks)),
                 "ids": torch.from_numpy(v.ids),
                 "source": source,
+                "index": sample.index,
             }
             if labels is not None:
-                view["labels"] = torch.as_tensor(labels)[source]
+                view["labels"] = _pick(labels, source)
             views.append(view)
         return views
+

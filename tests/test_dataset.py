@@ -18,7 +18,8 @@ def ds() -> CoDoDataset:
 
 def same(a, b) -> bool:
     return all(
-        np.array_equal(x.image, y.image) and np.array_equal(x.boxes, y.boxes) and np.array_equal(x.rois, y.rois)
+        np.array_equal(x.image, y.image) and np.array_equal(x.boxes, y.boxes)
+        and np.array_equal(x.rois, y.rois)
         and np.array_equal(x.ids, y.ids) and np.array_equal(x.masks, y.masks)
         for x, y in zip(a.views, b.views)
     )
@@ -61,5 +62,12 @@ def test_collate_batches_views_for_training(ds):
         assert [len(r) for r in batch.rois[j]] == [len(ds[0].views[j].ids), len(ds[1].views[j].ids)]
 
 
+def test_collate_drops_samples_passed_over(ds):
+    batch = collate([None, ds[0], None])
+    assert [tuple(v.shape) for v in batch.views] == [(1, 3, 224, 224), (1, 3, 224, 224), (1, 3, 112, 112)]
+    assert batch.keys == ["0"] and collate([None]) is None
+
+
 def test_config_is_kept(ds):
-    assert CoDoDataset(config=SynthConfig(view_sizes=(64, 32)), length=1)[0].views[1].image.shape == (32, 32, 3)
+    small = CoDoDataset(config=SynthConfig(view_sizes=(64, 32)), length=1)
+    assert small[0].views[1].image.shape == (32, 32, 3)

@@ -12,7 +12,8 @@ from codo_aug.params.sampler import sample_recipe
 
 @pytest.fixture(scope="module")
 def synth() -> Synthesizer:
-    return Synthesizer(open_source("sample", "instances"), open_source("sample", "backgrounds"), SynthConfig(), seed=7)
+    return Synthesizer(open_source("sample", "instances"), open_source("sample", "backgrounds"),
+                       SynthConfig(), seed=7)
 
 
 def test_recipe_depends_only_on_seed_and_index():
@@ -83,13 +84,15 @@ def test_config_rejects_values_naming_field_and_range():
 
 
 def test_blend_mix_follows_its_weights():
-    cfg = SynthConfig(blend=("hard", "gaussian", "poisson", "motion"), blend_weights=(3, 1, 0, 1), instances=(2, 2))
+    cfg = SynthConfig(blend=("hard", "gaussian", "poisson", "motion"), blend_weights=(3, 1, 0, 1),
+                      instances=(2, 2))
     modes = [p.blend for i in range(400) for v in sample_recipe(cfg, 27, 7, 0, i).views for p in v.pastes]
     share = {m: modes.count(m) / len(modes) for m in ("hard", "gaussian", "poisson", "motion")}
     assert share["poisson"] == 0
-    assert abs(share["hard"] - 0.6) < 0.04 and abs(share["gaussian"] - 0.2) < 0.04 and abs(share["motion"] - 0.2) < 0.04
-    gaussian = [p.blend_args for i in range(50) for v in sample_recipe(cfg, 27, 7, 0, i).views for p in v.pastes
-                if p.blend == "gaussian"]
+    assert abs(share["hard"] - 0.6) < 0.04 and abs(share["gaussian"] - 0.2) < 0.04
+    assert abs(share["motion"] - 0.2) < 0.04
+    gaussian = [p.blend_args for i in range(50) for v in sample_recipe(cfg, 27, 7, 0, i).views
+                for p in v.pastes if p.blend == "gaussian"]
     assert all(len(a) == 1 and 0.5 <= a[0] <= 2.0 for a in gaussian)
 
 

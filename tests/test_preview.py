@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from codo_aug import SynthConfig, Synthesizer, open_source
-from codo_aug.preview import BOX_COLOUR, GAP, ROI_COLOUR, cell_origin, preview_grid
+from codo_aug.preview import BOX_COLOUR, GAP, ROI_COLOUR, caption, cell_origin, draw_view, preview_grid
 
 from .helpers import cli
 
@@ -30,6 +30,21 @@ def test_grid_size_and_edges():
                 assert tuple(grid[oy + int(ry1), ox + mid]) == ROI_COLOUR
                 checked_rois += 1
     assert checked_rois >= 3
+
+
+def test_boxes_are_captioned_with_id_and_class_name():
+    assert caption(1, ["chair", "person"]) == "1 person"
+    assert caption(0) == "0" and caption(0, [""]) == "0"  # no class name: the id alone
+    synth = Synthesizer(open_source("sample", "instances"), open_source("sample", "backgrounds"), CFG, seed=5)
+    sample = synth.sample(0)
+    v = sample.views[0]
+    named = draw_view(v.image, v.boxes, v.rois, v.ids, sample.labels)
+    ys, xs = np.nonzero((named != draw_view(v.image, v.boxes, v.rois, v.ids)).any(axis=2))
+    x1, y1 = v.boxes[0][:2].astype(int)
+    id_width = cv2.getTextSize(f"{v.ids[0]} ", cv2.FONT_HERSHEY_PLAIN, 0.8, 1)[0][0]
+    # the class name is drawn in the box colour on the caption's line, after the id
+    assert (named[ys, xs] == BOX_COLOUR).all(axis=1).sum() > 30
+    assert xs.min() >= x1 + 2 + id_width - 1 and y1 <= ys.min() and ys.max() <= y1 + 14
 
 
 def test_cli_writes_the_png(tmp_path):

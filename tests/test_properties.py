@@ -1,4 +1,5 @@
-"""Property tests (hypothesis) for RoI jitter and flips: floors hold, RoIs stay in the view and on the instance."""
+"""Property tests (hypothesis) for RoI jitter and flips: floors hold, RoIs stay in the view and on the
+instance."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -50,8 +51,9 @@ def test_flipped_views_keep_boxes_and_rois_on_the_instance(scale, u, v, d, trunc
     rules = ViewRules(min_visibility=0.0, max_truncation=trunc, iou_floor=0.5)
     deltas = tuple(x * 0.2 - 0.1 for x in d) if mode == "relative" else d
     bg = np.full((64, 64, 3), 30, np.uint8)
-    views = [render_view(ViewDraw(96, 0, (1.0, 0.0, 0.0), flip, (PasteDraw(0, scale, u, v),), mode, (deltas,)), bg, [cut],
-                         rules) for flip in (False, True)]
+    draws = [ViewDraw(96, 0, (1.0, 0.0, 0.0), flip, (PasteDraw(0, scale, u, v),), mode, (deltas,))
+             for flip in (False, True)]
+    views = [render_view(draw, bg, [cut], rules) for draw in draws]
     plain, flipped = views
     assert plain.ids.tolist() == flipped.ids.tolist()
     if len(plain.ids) == 0:
@@ -60,7 +62,8 @@ def test_flipped_views_keep_boxes_and_rois_on_the_instance(scale, u, v, d, trunc
     assert np.allclose(flipped.boxes, flip_boxes_horizontal(plain.boxes, 96))
     assert np.allclose(flipped.rois, flip_boxes_horizontal(plain.rois, 96))
     for view in views:
-        assert np.array_equal(mask_to_box(view.masks[0]), view.boxes[0])  # the box is tight on the visible object
+        # the box is tight on the visible object
+        assert np.array_equal(mask_to_box(view.masks[0]), view.boxes[0])
         red = view.image[view.masks[0]]
         assert (red[:, 0] > 128).all()  # and the object is where the mask says (alpha > 127: mostly red)
         assert (view.rois >= 0).all() and (view.rois <= 96).all()

@@ -50,7 +50,8 @@ def sample_photo(rng: np.random.Generator, policy: PhotoPolicy | None, size: int
     if policy is None:
         return PhotoDraw()
     b, c, s, h = policy.strength
-    factors = (rng.uniform(1 - b, 1 + b), rng.uniform(1 - c, 1 + c), rng.uniform(1 - s, 1 + s), rng.uniform(-h, h))
+    factors = (rng.uniform(1 - b, 1 + b), rng.uniform(1 - c, 1 + c), rng.uniform(1 - s, 1 + s),
+               rng.uniform(-h, h))
     order = tuple(int(i) for i in rng.permutation(4))
     jitter = rng.random() < policy.jitter_p
     gray = bool(rng.random() < policy.gray_p)
@@ -58,4 +59,5 @@ def sample_photo(rng: np.random.Generator, policy: PhotoPolicy | None, size: int
     sigma = rng.uniform(*policy.sigma) * size / REFERENCE_SIZE
     solarize = bool(rng.random() < policy.solarize_p)
     colour = dict(zip(("brightness", "contrast", "saturation", "hue"), map(_f, factors))) if jitter else {}
-    return PhotoDraw(**colour, order=order, grayscale=gray, blur_sigma=_f(sigma) if blur else 0.0, solarize=solarize)
+    return PhotoDraw(**colour, order=order, grayscale=gray, blur_sigma=_f(sigma) if blur else 0.0,
+                     solarize=solarize)

@@ -55,7 +55,8 @@ class PhotoDraw:
 
 @dataclass(frozen=True)
 class ViewDraw:
-    """One view: size, background (index and square crop (area, u, v)), flip, pastes, RoI jitter, photometrics.
+    """One view: size, background (index and square crop (area, u, v)), flip, pastes, RoI jitter,
+    photometrics.
 
     `pastes` are in paste order (later ones on top). `jitter[slot]` holds four draws whose meaning
     depends on `jitter_mode`: relative deltas (dx1, dy1, dw, dh), or iou draws (area, split, left, top).

@@ -1,6 +1,8 @@
-"""Draw a Recipe from (config, source sizes, seed, index, attempt): no pixels are read."""
+"""Draw a Recipe from (config, source sizes and classes, seed, index, attempt): no pixels are read."""
 
+import bisect
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,20 +42,72 @@ def _jitter(rng: np.random.Generator, cfg: SynthConfig, mode: str) -> tuple[floa
     return tuple(_f(d) for d in rng.random(4))
 
 
-def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int,
-                  seed: int, index: int, attempt: int = 0) -> Recipe:
-    """The recipe of sample `index`; a new `attempt` gives an independent redraw."""
-    if num_instances < 1 or num_backgrounds < 1:
-        raise ValueError("sources must hold at least one instance and one background")
-    rng = rng_for(seed, RECIPE_STREAM, index, attempt)
-    k = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
-    chosen = rng.choice(num_instances, size=k, replace=num_instances < k)
+def class_members(labels: Sequence[str]) -> list[np.ndarray]:
+    """Instance indices of each class (classes in name order): what `balance_classes` draws from."""
+    names = sorted(set(labels))
+    order = {name: c for c, name in enumerate(names)}
+    members: list[list[int]] = [[] for _ in names]
+    for i, label in enumerate(labels):
+        members[order[label]].append(i)
+    return [np.asarray(m, dtype=np.int64) for m in members]
+
+
+def _balanced(rng: np.random.Generator, classes: Sequence[np.ndarray], k: int) -> list[int]:
+    """k distinct instances, each from a class drawn uniformly among those with instances left.
+
+    The j-th untaken member of a class is found by stepping over its taken positions (kept sorted),
+    so a draw costs O(k) whatever the class sizes.
+    """
+    open_classes = list(range(len(classes)))
+    taken: dict[int, list[int]] = {}
+    picks = []
+    for _ in range(k):
+        c = open_classes[int(rng.integers(len(open_classes)))]
+        skip = taken.setdefault(c, [])
+        j = int(rng.integers(len(classes[c]) - len(skip)))
+        for p in skip:
+            j += p <= j
+        bisect.insort(skip, j)
+        picks.append(int(classes[c][j]))
+        if len(skip) == len(classes[c]):
+            open_classes.remove(c)
+    return picks
+
+
+def _instances(rng: np.random.Generator, cfg: SynthConfig, k: int, num_instances: int,
+               classes: Sequence[np.ndarray] | None) -> tuple[InstanceDraw, ...]:
+    """k instance slots, distinct while the pool lasts; past it, with `repeat_instances`, copies of
+    drawn slots (the same instance and rect, so they share one id), else fewer slots."""
+    unique = min(k, num_instances)
+    if cfg.balance_classes:
+        if classes is None:
+            raise ValueError("balance_classes needs the instance classes (class_members of the labels)")
+        chosen = _balanced(rng, classes, unique)
+    else:
+        chosen = rng.choice(num_instances, size=unique, replace=False)
     lr_low, lr_high = math.log(cfg.rect_ratio[0]), math.log(cfg.rect_ratio[1])
-    instances = tuple(
+    drawn = tuple(
         InstanceDraw(int(c), (_f(rng.uniform(*cfg.rect_area)), _f(rng.uniform(lr_low, lr_high)),
                               _f(rng.random()), _f(rng.random())))
         for c in chosen
     )
+    if not cfg.repeat_instances or unique == k:
+        return drawn
+    return drawn + tuple(drawn[int(r)] for r in rng.integers(unique, size=k - unique))
+
+
+def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, seed: int, index: int,
+                  attempt: int = 0, classes: Sequence[np.ndarray] | None = None) -> Recipe:
+    """The recipe of sample `index`; a new `attempt` gives an independent redraw.
+
+    `classes` (from `class_members`) is needed with `balance_classes` only.
+    """
+    if num_instances < 1 or num_backgrounds < 1:
+        raise ValueError("sources must hold at least one instance and one background")
+    rng = rng_for(seed, RECIPE_STREAM, index, attempt)
+    wanted = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
+    instances = _instances(rng, cfg, wanted, num_instances, classes)
+    k = len(instances)
     n_views = len(cfg.view_sizes)
     backgrounds = rng.choice(num_backgrounds, size=n_views, replace=num_backgrounds < n_views)
     views = []

@@ -10,7 +10,8 @@ SIZE_BINS = 10  # instance size sqrt(w*h) / view size, in tenths
 
 
 def collect_stats(paths: list[str]) -> dict:
-    """Samples, views, instances per view, instance size and source class histograms."""
+    """Samples, views, instances per view, instance size and source class histograms (classes
+    most common first, with every class counted)."""
     samples, views = 0, 0
     per_view: Counter = Counter()
     sizes: Counter = Counter()
@@ -30,7 +31,8 @@ def collect_stats(paths: list[str]) -> dict:
         "samples": samples,
         "views": views,
         "instances_per_view": {str(k): per_view[k] for k in sorted(per_view)},
-        "instance_size": {f"{b / SIZE_BINS:.1f}-{(b + 1) / SIZE_BINS:.1f}": sizes[b] for b in range(SIZE_BINS)},
+        "instance_size": {f"{b / SIZE_BINS:.1f}-{(b + 1) / SIZE_BINS:.1f}": sizes[b]
+                          for b in range(SIZE_BINS)},
         "source_classes": dict(classes.most_common()),
     }
 
@@ -42,18 +44,30 @@ def _json_members(paths: list[str]):
                 yield key, members["json"]
 
 
+def class_spread(counts: dict[str, int]) -> str:
+    """'N classes, MIN..MAX each': how even the per-class counts are (balance_classes evens them)."""
+    if not counts:
+        return "no classes"
+    return f"{len(counts)} classes, {min(counts.values())}..{max(counts.values())} each"
+
+
 def format_stats(stats: dict, width: int = 40, top: int = 20) -> str:
-    """A plain-text report with bar charts."""
+    """A plain-text report with bar charts; the class chart shows the `top` most common classes,
+    and the least common ones too when there are more."""
     lines = [f"shards: {stats['shards']}   samples: {stats['samples']}   views: {stats['views']}"]
 
-    def chart(title: str, counts: dict) -> None:
+    def chart(title: str, counts: dict, peak: int = 0) -> None:
         lines.append(f"\n{title}")
-        peak = max(counts.values(), default=0) or 1
+        peak = peak or max(counts.values(), default=0) or 1
         for label, n in counts.items():
             lines.append(f"  {label:>24} {n:8d} {'#' * round(width * n / peak)}")
 
     chart("instances per view", stats["instances_per_view"])
     chart("instance size (sqrt(box area) / view size)", stats["instance_size"])
-    classes = dict(list(stats["source_classes"].items())[:top])
-    chart(f"source classes (top {min(top, len(stats['source_classes']))} of {len(stats['source_classes'])})", classes)
+    ranked = list(stats["source_classes"].items())
+    spread = class_spread(stats["source_classes"])
+    chart(f"source classes ({spread}; top {min(top, len(ranked))})", dict(ranked[:top]))
+    tail = ranked[max(top, len(ranked) - top // 4):]
+    if tail:
+        chart(f"least common source classes (last {len(tail)})", dict(tail), ranked[0][1])
     return "\n".join(lines)
