@@ -7,6 +7,7 @@ written. Node r of N writes the shards s with s % N == r.
 """
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
 from .shards.index import INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry
 from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_json_atomic, write_shard
+from .sources.base import CUT_BY
+from .sources.skips import SkipLog
 from .version import __version__
 
 FORMATS = ("webdataset", "coco")
@@ -70,18 +73,42 @@ class SynthJob:
         return range(shard * self.shard_size, min((shard + 1) * self.shard_size, self.num_samples))
 
 
+#: How the synth summary names each `Item.cut_by` kind of instance.
+CUT_WORDS = {"box": "from boxes", "mask": "from masks", "rect": "random rects"}
+
+
 @dataclass
 class SynthReport:
-    """What this run wrote and found: its shards (written now or before), skips, and `_info.json` when complete."""
+    """What this run wrote and found: its shards (written now or before), the instance pool's cutout
+    kinds (`Item.cut_by` counts), every file and annotation skipped, and the index when complete."""
 
+    out: Path
+    format: str
     shards: list[ShardStats]
     resumed: int
-    skipped: int
+    cut_by: dict[str, int]
+    skips: SkipLog
     info: dict | None
 
     @property
     def samples(self) -> int:
         return sum(s.samples for s in self.shards)
+
+    @property
+    def skipped(self) -> int:
+        return self.skips.total
+
+    def summary(self) -> str:
+        """The one line `codo-aug synth` prints: what was written where, where the instances come from,
+        and the files and annotations skipped."""
+        unit = "part(s)" if self.format == "coco" else "shard(s)"
+        resumed = f" ({self.resumed} already there)" if self.resumed else ""
+        kinds = ", ".join(f"{self.cut_by[k]} {CUT_WORDS[k]}" for k in CUT_BY)
+        index = coco_export.INSTANCES.as_posix() if self.format == "coco" else INFO_FILE
+        see = f" (see {index})" if self.skips.total else ""
+        pending = "" if self.info else "; other nodes' parts still missing, so the index is not written yet"
+        return (f"wrote {self.samples} samples in {len(self.shards)} {unit}{resumed} to {self.out}; "
+                f"instances: {kinds}; {self.skips.summary()}{see}{pending}")
 
 
 def job_identity(job: SynthJob, synth: Synthesizer) -> dict:
@@ -106,7 +133,8 @@ def _old_outputs(out: Path) -> list[Path]:
     if not out.is_dir():
         return []
     found = [*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"),
-             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE), *coco_export.outputs(out)]
+             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE),
+             *coco_export.outputs(out)]
     return sorted(found)
 
 
@@ -114,17 +142,45 @@ def _differences(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, lies under a file or in a folder we cannot write, or is a
+    non-empty folder holding no codo job (--overwrite never touches files that are not codo's)."""
+    place = next(p for p in (out, *out.parents) if p.exists())
+    if not place.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory" if place == out
+                         else f"--out {out} lies under {place}, which is a file, not a directory")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot write in {place} (permission denied)")
+    if place == out and not (out / JOB_FILE).exists() and not _old_outputs(out):
+        entries = sorted(p.name for p in out.iterdir())
+        if entries:
+            more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
+            raise InputError(f"--out {out} is a non-empty folder that is not a codo job (it holds "
+                             f"{entries[0]!r}{more}); choose a new or empty directory "
+                             "(--overwrite only replaces codo's own files)")
+
+
+def _make_out(out: Path) -> None:
+    """Create --out; a place the checks could not foresee (a read-only mount, root on /proc) is an
+    input error."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+
+
 def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
-    """Open the sources and check `job.out`: new, the same job (resume), or refused. Writes nothing."""
-    if job.out.exists() and not job.out.is_dir():
-        raise InputError(f"--out {job.out} exists and is not a directory")
+    """Check `job.out`, open the sources, and check that `job.out` is new, the same job (resume), or
+    replaced with --overwrite; else refuse. Writes nothing."""
+    _check_out(job.out)
     synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
     identity = job_identity(job, synth)
     if job.overwrite or not _old_outputs(job.out):
         return synth, identity
     old = read_json(job.out / JOB_FILE)
     if old is None:
-        raise InputError(f"--out {job.out} holds shards of an unknown job; choose a new directory or pass --overwrite")
+        raise InputError(f"--out {job.out} holds shards of an unknown job; "
+                         "choose a new directory or pass --overwrite")
     differs = _differences(old, identity)
     if differs:
         raise InputError(f"--out {job.out} holds a different job (differs in: {', '.join(differs)}); "
@@ -184,9 +240,9 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Write this node's missing shards (in `job.workers` processes), then `_info.json` if all exist."""
     synth, identity = prepare(job)
+    _make_out(job.out)
     for old in (_old_outputs(job.out) if job.overwrite else []):
         old.unlink()
-    job.out.mkdir(parents=True, exist_ok=True)
     for tmp in job.out.glob(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
         tmp.unlink()
     if read_json(job.out / JOB_FILE) is None:
@@ -208,9 +264,12 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
             for _ in range(shard_stats.samples):
                 on_sample()
     info = _finish(job, synth, identity)
-    skipped = synth.instances.skipped.total + synth.backgrounds.skipped.total + synth.render_skips.total
     resumed = [ShardStats(shard_name(s), len(job.shard_samples(s)), 0, "") for s in done]
-    return SynthReport(sorted(stats + resumed, key=lambda s: s.name), len(done), skipped, info)
+    skips = SkipLog()
+    for log in (synth.instances.skipped, synth.backgrounds.skipped, synth.render_skips):
+        skips.merge(log.reasons)
+    return SynthReport(job.out, job.format, sorted(stats + resumed, key=lambda s: s.name), len(done),
+                       synth.instances.cut_by_counts(), skips, info)
 
 
 @dataclass
@@ -229,7 +288,8 @@ def plan_synth(job: SynthJob, probe: int = 8) -> Plan:
     n = min(probe, job.num_samples)
     t0 = time.perf_counter()
     size = sum(len(data) for i in range(n)
-               for _, data in encode_sample(synth.sample(i), job.seed, job.image_format, job.config.jpeg_quality))
+               for _, data in encode_sample(synth.sample(i), job.seed, job.image_format,
+                                            job.config.jpeg_quality))
     per_sample = (time.perf_counter() - t0) / n
     samples = sum(len(job.shard_samples(s)) for s in job.my_shards())
     return Plan(samples, len(job.my_shards()), int(size / n * samples * 1.01),

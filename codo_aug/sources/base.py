@@ -27,15 +27,29 @@ class Item:
     mask: Callable[[int, int], np.ndarray] | None = None
     box: tuple[float, float, float, float] | None = None
 
+    @property
+    def cut_by(self) -> str:
+        """Where the instance's outline comes from: 'box' (an xml box), 'mask' (alpha or a COCO mask)
+        or 'rect' (a random rect of the image)."""
+        if self.box is not None:
+            return "box"
+        return "mask" if self.cutout in ("alpha", "mask") else "rect"
+
+
+#: The values of `Item.cut_by`, in the order summaries list them.
+CUT_BY = ("box", "mask", "rect")
+
 
 @dataclass
 class Source:
-    """A checked pool of items under `root`; `kind` and `root` say where it came from."""
+    """A checked pool of items under `root` for `role` ('instances' or 'backgrounds'); `kind` and `root`
+    say where it came from."""
 
     kind: str
     root: Path
     items: list[Item]
     skipped: SkipLog
+    role: str = "instances"
 
     def __len__(self) -> int:
         return len(self.items)
@@ -44,8 +58,18 @@ class Source:
     def labels(self) -> list[str]:
         return sorted({it.label for it in self.items})
 
+    def cut_by_counts(self) -> dict[str, int]:
+        """How many items are cut by an xml box, by a mask (alpha or COCO), by a random rect."""
+        counts = dict.fromkeys(CUT_BY, 0)
+        for item in self.items:
+            counts[item.cut_by] += 1
+        return counts
+
     def describe(self) -> dict:
-        return {"kind": self.kind, "root": str(self.root), "items": len(self.items), "skipped": self.skipped.to_dict()}
+        """Where the source came from, its size, (for instances) how its items are cut, and its skips."""
+        cut_by = {"cut_by": self.cut_by_counts()} if self.role == "instances" else {}
+        return {"kind": self.kind, "root": str(self.root), "items": len(self.items), **cut_by,
+                "skipped": self.skipped.to_dict()}
 
     def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
         """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode.
@@ -60,7 +84,8 @@ class Source:
 
         return decode(str(self.root / self.items[i].path), draft=least if size else None)
 
-    def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto", min_side: int = 1) -> np.ndarray:
+    def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto",
+               min_side: int = 1) -> np.ndarray:
         """Item `i` cut out as an RGBA array cropped to the object.
 
         `how`: 'auto' takes the item's alpha or mask, else its xml box, else the random `rect`

@@ -52,7 +52,8 @@ def grabcut(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """
     h, w = rgb.shape[:2]
     scale = min(1.0, GRABCUT_SIDE / max(h, w))
-    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
     x1, y1 = int(box[0] * scale), int(box[1] * scale)
     x2, y2 = min(sw, int(np.ceil(box[2] * scale))), min(sh, int(np.ceil(box[3] * scale)))
@@ -61,7 +62,8 @@ def grabcut(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     mask = np.zeros((sh, sw), np.uint8)
     cv2.setRNGSeed(0)
     cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, (x1, y1, x2 - x1, y2 - y1),
-                np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64), GRABCUT_ITERS, cv2.GC_INIT_WITH_RECT)
+                np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64), GRABCUT_ITERS,
+                cv2.GC_INIT_WITH_RECT)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     if fg.sum() < GRABCUT_MIN_FILL * (x2 - x1) * (y2 - y1):
         return crop_box(rgb, box)

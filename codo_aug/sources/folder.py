@@ -1,4 +1,9 @@
-"""`folder` (any image tree; RGBA alpha is the mask) and `imagenet` (ROOT/<class>/*) sources."""
+"""`folder` (any image tree; RGBA alpha is the mask) and `imagenet` (ROOT/<class>/*) sources.
+
+ImageNet boxes come from the official separate box tree `ILSVRC2012_bbox_train_v2/<wnid>/<stem>.xml`
+(beside the image root, or given as `imagenet:IMAGES:BOXES`), from `<stem>.xml` beside the image,
+or from Kaggle's `Annotations/` twin of `Data/`.
+"""
 
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -6,10 +11,13 @@ from pathlib import Path
 
 from ..errors import InputError
 from .base import Item, Source, scan
+from .paths import split_paths
 from .skips import SkipLog
 from .decode import BadImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+#: The folder name of ImageNet's official train box tree (ILSVRC2012_bbox_train_v2.tar.gz).
+BOX_TREE = "ILSVRC2012_bbox_train_v2"
 
 
 def list_images(root: Path) -> list[Path]:
@@ -24,11 +32,11 @@ def list_images(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _require_dir(kind: str, root: Path) -> None:
+def _require_dir(option: str, root: Path) -> None:
     if not root.exists():
-        raise InputError(f"{kind} source: path does not exist: {root}")
+        raise InputError(f"{option}: path does not exist: {root}")
     if not root.is_dir():
-        raise InputError(f"{kind} source: not a directory: {root}")
+        raise InputError(f"{option}: not a directory: {root}")
 
 
 def _nonempty(kind: str, root: Path, items: list, skipped: SkipLog) -> None:
@@ -42,28 +50,26 @@ def _folder_label(root: Path, path: Path) -> str:
     return "" if rel == Path(".") else rel.as_posix()
 
 
-def open_folder(root: Path, kind: str = "folder", min_side: int = 1) -> Source:
+def open_folder(root: Path, role: str = "instances", min_side: int = 1, kind: str = "folder") -> Source:
     """Every image under `root`; class = its folder relative to root; alpha images cut by alpha."""
-    _require_dir(kind, root)
+    _require_dir(f"{kind} source", root)
     skipped = SkipLog()
     items = scan(root, list_images(root), lambda p: _folder_label(root, p), skipped, min_side=min_side)
     _nonempty(kind, root, items, skipped)
-    return Source(kind, root, items, skipped)
+    return Source(kind, root, items, skipped, role)
 
 
-def xml_path(image: Path) -> Path | None:
-    """The VOC/ILSVRC box file of `image`: `<stem>.xml` beside it, or the ILSVRC twin
-    `.../Annotations/...` of `.../Data/...`; None when there is none."""
-    beside = image.with_suffix(".xml")
-    if beside.is_file():
-        return beside
+def xml_path(root: Path, rel: str, box_tree: Path | None = None) -> Path | None:
+    """The VOC/ILSVRC box file of image `root/rel`: `box_tree/<rel>.xml`, `<stem>.xml` beside the
+    image, or the ILSVRC twin `.../Annotations/...` of `.../Data/...`; None when there is none."""
+    image = root / rel
+    candidates = [box_tree / Path(rel).with_suffix(".xml")] if box_tree else []
+    candidates.append(image.with_suffix(".xml"))
     parts = image.parts
     if "Data" in parts:
         i = len(parts) - 1 - parts[::-1].index("Data")
-        twin = Path(*parts[:i], "Annotations", *parts[i + 1:]).with_suffix(".xml")
-        if twin.is_file():
-            return twin
-    return None
+        candidates.append(Path(*parts[:i], "Annotations", *parts[i + 1:]).with_suffix(".xml"))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def read_voc_boxes(path: Path) -> list[tuple[float, float, float, float]]:
@@ -81,10 +87,12 @@ def read_voc_boxes(path: Path) -> list[tuple[float, float, float, float]]:
         raise BadImage("bad-xml", str(path), str(exc)) from None
 
 
-def _with_boxes(root: Path, items: list[Item], skipped: SkipLog) -> list[Item]:
+def _with_boxes(root: Path, box_tree: Path | None, items: list[Item], skipped: SkipLog) -> list[Item]:
+    """One item per xml box of each image (a malformed xml is counted); images without boxes stay as
+    they are."""
     out = []
     for item in items:
-        xml = xml_path(root / item.path)
+        xml = xml_path(root, item.path, box_tree)
         boxes = []
         if xml is not None:
             try:
@@ -95,15 +103,32 @@ def _with_boxes(root: Path, items: list[Item], skipped: SkipLog) -> list[Item]:
     return out
 
 
-def open_imagenet(root: Path, min_side: int = 1) -> Source:
-    """ImageFolder layout ROOT/<class>/<image>: class = folder name, one instance per ILSVRC xml box
-    when there are boxes, else one InsLoc rect crop per image."""
-    _require_dir("imagenet", root)
+def _box_tree(root: Path, given: Path | None) -> Path | None:
+    """The official box tree: the one given, else `BOX_TREE` beside the image root when it is there."""
+    if given is not None:
+        _require_dir("imagenet source: box tree", given)
+        return given
+    beside = root.parent / BOX_TREE
+    return beside if beside.is_dir() else None
+
+
+def open_imagenet(text: str, role: str = "instances", min_side: int = 1) -> Source:
+    """`IMAGES[:BOXES]`, IMAGES in the ImageFolder layout IMAGES/<class>/<image>: class = folder name.
+
+    As instances, one item per ILSVRC xml box when the image has boxes, else one InsLoc rect crop.
+    """
+    root, given = split_paths(text, "imagenet source")
+    _require_dir("imagenet source", root)
+    box_tree = _box_tree(root, given)
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     paths = [p for d in classes for p in list_images(d)]
     if not paths:
-        raise InputError(f"imagenet source: no <class>/<image> files under {root} (expected ROOT/<class>/*.JPEG)")
+        raise InputError(f"imagenet source: no <class>/<image> files under {root} "
+                         "(expected ROOT/<class>/*.JPEG)")
     skipped = SkipLog()
-    items = scan(root, paths, lambda p: p.relative_to(root).parts[0], skipped, force_rect=True, min_side=min_side)
+    items = scan(root, paths, lambda p: p.relative_to(root).parts[0], skipped, force_rect=True,
+                 min_side=min_side)
     _nonempty("imagenet", root, items, skipped)
-    return Source("imagenet", root, _with_boxes(root, items, skipped), skipped)
+    if role == "instances":
+        items = _with_boxes(root, box_tree, items, skipped)
+    return Source("imagenet", root, items, skipped, role)
