@@ -18,7 +18,7 @@ from codo_aug.shards.stats import collect_stats, format_stats
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
 
-from .common import exit_codes, new_app, progress, setup_logging, stderr
+from .common import VersionOpt, exit_codes, new_app, progress, setup_logging, stderr
 from .config_files import read_settings
 
 PROG = "codo-aug"
@@ -37,7 +37,7 @@ def synth_config(config: Path | None, sets: list[str] | None) -> SynthConfig:
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: VersionOpt = False) -> None:
     """Synthesise background-invariant multi-view samples: instances pasted onto backgrounds."""
 
 
@@ -77,11 +77,7 @@ def synth(
             return
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
-        resumed = f" ({report.resumed} already there)" if report.resumed else ""
-        done = "" if report.info else "; other nodes' parts still missing, so the index is not written yet"
-        unit = "part(s)" if format_ == "coco" else "shard(s)"
-        stderr.print(f"wrote {report.samples} samples in {len(report.shards)} {unit}{resumed} to {out}; "
-                     f"{report.skipped} file(s) skipped" + (" (see _info.json)" if report.skipped else "") + done)
+        stderr.print(report.summary())
 
 
 @app.command()

@@ -4,14 +4,16 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Annotated, Any, Callable, Iterator
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from codo_aug.errors import InputError, RunError
+from codo_aug.version import __version__
 
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -21,7 +23,26 @@ EXIT_INPUT = 2
 
 def new_app(help_text: str) -> typer.Typer:
     """A typer app with our conventions: subcommands, no completion install, no pretty tracebacks."""
-    return typer.Typer(help=help_text, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    return typer.Typer(help=help_text, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False)
+
+
+def _print_version(ctx: typer.Context, value: bool) -> None:
+    """--version: 'PROG VERSION' on stdout, then exit before any command runs."""
+    if value:
+        print(f"{ctx.find_root().info_name} {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")]
+
+
+def given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """The `values` whose options were given on the command line, not left at their defaults: defaults
+    shown in --help must not override --config or --set."""
+    return {k: v for k, v in values.items()
+            if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"}
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -31,12 +52,14 @@ def setup_logging(verbose: bool = False) -> None:
         fmt = "%(message)s"
     else:
         handler, fmt = logging.StreamHandler(sys.stderr), "%(levelname)s %(message)s"
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=fmt, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=fmt, handlers=[handler],
+                        force=True)
 
 
 def fail(prog: str, message: str, code: int) -> None:
-    """Print one line 'PROG: error: MESSAGE' on stderr and exit with `code`."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """Print one line 'PROG: error: MESSAGE' on stderr (line breaks inside MESSAGE become spaces) and exit
+    with `code`."""
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -56,11 +79,13 @@ def exit_codes(prog: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the edge of the program: one line, not a traceback
         if os.environ.get("CODO_DEBUG"):
             raise
-        fail(prog, f"unexpected {type(exc).__name__}: {exc} (set CODO_DEBUG=1 for the traceback)", EXIT_RUNTIME)
+        fail(prog, f"unexpected {type(exc).__name__}: {exc} (set CODO_DEBUG=1 for the traceback)",
+             EXIT_RUNTIME)
 
 
 @contextmanager
-def progress(description: str, disable: bool = False) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+def progress(description: str,
+             disable: bool = False) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
     """A progress bar on stderr; yields (start(total), advance()). The bar appears only once
     `start` is called, so input errors found while setting up print alone."""
     bar = Progress(

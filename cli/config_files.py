@@ -7,24 +7,48 @@ from typing import Any
 from codo_aug.errors import InputError
 from codo_aug.settings import parse_value
 
+#: The tables a --config file may hold: engine settings and run settings.
+SECTIONS = ("synth", "train")
 
-def read_settings(config: Path | None, sets: list[str] | None, table: str) -> dict[str, Any]:
-    """Settings for `table`: the file's [table] (its top level when the file has no tables), then each --set."""
+
+def _read_toml(config: Path) -> dict[str, Any]:
+    """The parsed file; InputError naming it when it is missing, unreadable or not TOML."""
+    try:
+        return tomllib.loads(config.read_text())
+    except FileNotFoundError:
+        raise InputError(f"--config {config}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--config {config}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"--config {config}: not valid TOML ({exc})") from None
+
+
+def _section(config: Path, data: dict[str, Any], table: str, top_level: bool) -> dict[str, Any]:
+    """The file's [table]; a file without tables is all `table`'s settings when `top_level` allows it.
+
+    Unknown tables and settings beside tables are refused: they would otherwise be ignored in silence.
+    """
+    tables = sorted(k for k, v in data.items() if isinstance(v, dict))
+    if not tables:
+        return data if top_level else {}
+    known = " or ".join(f"[{s}]" for s in SECTIONS)
+    unknown = [f"[{t}]" for t in tables if t not in SECTIONS]
+    if unknown:
+        raise InputError(f"--config {config}: unknown section(s) {', '.join(unknown)} (known: {known})")
+    loose = sorted(k for k in data if k not in tables)
+    if loose:
+        raise InputError(f"--config {config}: setting(s) outside any section ({', '.join(loose)}) in a file "
+                         f"with sections; put them under {known}")
+    return data.get(table, {})
+
+
+def read_settings(config: Path | None, sets: list[str] | None, table: str,
+                  top_level: bool = True) -> dict[str, Any]:
+    """Settings for `table`: the file's [table] (with `top_level`, the whole file when it has no tables),
+    then each --set."""
     values: dict[str, Any] = {}
     if config is not None:
-        try:
-            data = tomllib.loads(config.read_text())
-        except FileNotFoundError:
-            raise InputError(f"--config {config}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--config {config}: cannot read it ({exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"--config {config}: not valid TOML ({exc})") from None
-        tables = any(isinstance(v, dict) for v in data.values())
-        section = data.get(table, {} if tables else data)  # a file of tables, or of plain settings
-        if not isinstance(section, dict):
-            raise InputError(f"--config {config}: [{table}] must be a table")
-        values.update(section)
+        values.update(_section(config, _read_toml(config), table, top_level))
     for item in sets or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

@@ -93,7 +93,8 @@ def test_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):
     out = tmp_path / "o"
     proc = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "6", "--backgrounds", f"folder:{bg}")
     assert proc.returncode == 0, proc.stderr
-    assert "wrote 6 samples in 1 shard(s)" in proc.stderr and "2 file(s) skipped" in proc.stderr
+    assert "wrote 6 samples in 1 shard(s)" in proc.stderr
+    assert "2 files skipped (unreadable: 1, zero-byte: 1)" in proc.stderr
     info = json.loads((out / "_info.json").read_text())
     skipped = info["sources"]["backgrounds"]["skipped"]
     assert skipped["total"] == 2 and skipped["by_reason"] == {"unreadable": 1, "zero-byte": 1}

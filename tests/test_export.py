@@ -83,3 +83,14 @@ def test_unreadable_checkpoints_are_one_line_errors(tmp_path, content, message):
     proc = cli("codo-train", "export", str(path), "--out", str(tmp_path / "o.pth"))
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.pth").exists()
+
+
+def test_out_naming_a_folder_or_under_a_file_is_one_line(checkpoint, tmp_path):
+    path, _ = checkpoint
+    (tmp_path / "file").write_text("")
+    for out, message in [(tmp_path, f"--out {tmp_path} is a folder; export writes one file: name it, e.g. "
+                                     f"--out {tmp_path / 'weights.pkl'}"),
+                         (tmp_path / "file" / "w.pkl", f"--out {tmp_path / 'file' / 'w.pkl'}: "
+                                                       f"{tmp_path / 'file'} is not a folder")]:
+        proc = cli("codo-train", "export", str(path), "--format", "detectron2", "--out", str(out))
+        assert proc.returncode == 2 and proc.stderr == f"codo-train: error: {message}\n"

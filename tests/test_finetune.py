@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from codo_train.evaluate.detector import build_detector, freeze_batchnorm
+from codo_aug.errors import InputError
+from codo_train.evaluate.detector import build_detector, freeze_batchnorm, read_weights
+from codo_train.export.write import export
 from codo_train.models.codo import CoDoModel
 
 from .helpers import cli
@@ -23,8 +25,8 @@ def coco_set(tmp_path_factory):
 def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("ftw")
     torch.manual_seed(0)
-    torch.save({"step": 1, "config": {"arch": "resnet18"}, "model": CoDoModel("resnet18", 64, 16).state_dict()},
-               d / "last.pt")
+    model = CoDoModel("resnet18", 64, 16).state_dict()
+    torch.save({"step": 1, "config": {"arch": "resnet18"}, "model": model}, d / "last.pt")
     cli("codo-train", "export", str(d / "last.pt"), "--out", str(d / "tv.pth"), check=True)
     return d / "tv.pth"
 
@@ -33,7 +35,8 @@ def test_detector_matches_torchvision_v2_names_for_resnet50():
     from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
     ours = {k: v.shape for k, v in build_detector("resnet50", 91, masks=True).state_dict().items()}
-    theirs = {k: v.shape for k, v in maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None).state_dict().items()}
+    reference = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None)
+    theirs = {k: v.shape for k, v in reference.state_dict().items()}
     assert ours == theirs
 
 
@@ -91,5 +94,39 @@ def test_weights_of_another_architecture_are_refused_in_one_line(coco_set, expor
                "--iters", "1", "--arch", "resnet50", "--min-size", "128")
     assert proc.returncode == 2 and "does not fit this detector's backbone:" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    bad = cli("codo-train", "finetune", "--weights", "none", "--coco", "/no/such.json", "--val", coco_set, "--iters", "1")
-    assert bad.returncode == 2 and "no instances json at /no/such.json" in bad.stderr
+    bad = cli("codo-train", "finetune", "--weights", "none", "--coco", "/no/such.json", "--val", coco_set,
+              "--iters", "1")
+    assert bad.returncode == 2 and "--coco: path does not exist: /no/such.json" in bad.stderr
+
+
+def export_hint(path) -> str:
+    return f"export it first: codo-train export {path} --format torchvision --out weights.pth"
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "run folder", "detectron2", "mmdet"])
+def test_what_is_not_torchvision_weights_is_named(exported, tmp_path, kind):
+    checkpoint = exported.parent / "last.pt"  # as `codo-train run` saves it: step, config, model
+    weights = {"checkpoint": checkpoint, "run folder": tmp_path / "run"}.get(kind, tmp_path / f"{kind}.out")
+    if kind == "run folder":
+        (weights / "checkpoints").mkdir(parents=True)
+        (weights / "checkpoints" / "last.pt").write_bytes(checkpoint.read_bytes())
+    elif kind != "checkpoint":
+        export(checkpoint, kind, "head", weights)
+    hint = export_hint(weights)
+    message = {"checkpoint": f"is a codo-train training checkpoint, not detector weights; {hint}",
+               "run folder": f"is a codo-train run folder, not detector weights; {hint}",
+               "detectron2": "is not a torch file (a detectron2 .pkl?); --weights takes the output of",
+               "mmdet": "is not a state dict of tensors (meta, state_dict...); --weights takes the output",
+               }[kind]
+    with pytest.raises(InputError) as error:
+        read_weights(weights)
+    assert str(error.value).startswith(f"{weights} {message}")
+
+
+def test_a_training_checkpoint_given_to_finetune_is_one_line(coco_set, exported):
+    checkpoint = exported.parent / "last.pt"
+    proc = cli("codo-train", "finetune", "--weights", str(checkpoint), "--coco", coco_set, "--val", coco_set,
+               "--arch", "resnet18")
+    assert proc.returncode == 2
+    assert proc.stderr == (f"codo-train: error: {checkpoint} is a codo-train training checkpoint, "
+                           f"not detector weights; {export_hint(checkpoint)}\n")

@@ -1,6 +1,10 @@
 """torchvision's Mask R-CNN v2 (or Faster R-CNN v2 without masks) over any of our ResNet-FPN
 backbones, built exactly as `maskrcnn_resnet50_fpn_v2` builds its own, so exported weights load."""
 
+import zipfile
+from pathlib import Path
+
+import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -9,7 +13,7 @@ from torchvision.models.detection.rpn import RPNHead
 
 from codo_aug.errors import InputError
 
-from ..checkpoint import read_torch_file
+from ..checkpoint import CHECKPOINT, read_torch_file
 from ..models.encoder import FPN_CHANNELS, build_backbone, build_box_head
 
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
@@ -46,11 +50,33 @@ def freeze_batchnorm(module: nn.Module) -> int:
     return len(layers)
 
 
-def load_pretrained(detector: nn.Module, path) -> dict:
-    """Load a `codo-train export --format torchvision` file; InputError naming what does not fit."""
+def _export_hint(path: Path) -> str:
+    return f"export it first: codo-train export {path} --format torchvision --out weights.pth"
+
+
+def read_weights(path: Path) -> dict:
+    """The tensors of a `codo-train export --format torchvision` file; one-line InputError for what is not
+    one: a run folder or training checkpoint (export it first), a detectron2 pickle, another dict."""
+    if path.is_dir():
+        if (path / CHECKPOINT).is_file():
+            raise InputError(f"{path} is a codo-train run folder, not detector weights; {_export_hint(path)}")
+        raise InputError(f"{path} is a folder; --weights takes the file `codo-train export` writes")
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes zip archives, pickle.dump not
+        raise InputError(f"{path} is not a torch file (a detectron2 .pkl?); --weights takes the output of "
+                         "`codo-train export --format torchvision`")
     state = read_torch_file(path, "weights file", weights_only=True)
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a state dict (export it with codo-train export --format torchvision)")
+    if isinstance(state, dict) and {"model", "step"} <= state.keys():
+        raise InputError(f"{path} is a codo-train training checkpoint, not detector weights; "
+                         f"{_export_hint(path)}")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        keys = ", ".join(sorted(map(str, state))[:3]) if isinstance(state, dict) else type(state).__name__
+        raise InputError(f"{path} is not a state dict of tensors ({keys}...); --weights takes the output of "
+                         "`codo-train export --format torchvision`")
+    return state
+
+
+def load_pretrained(detector: nn.Module, state: dict, path: Path) -> dict:
+    """Load `state` (from `read_weights(path)`) into `detector`; InputError naming what does not fit."""
     own = detector.state_dict()
     unexpected = sorted(k for k in state if k not in own)
     shapes = sorted(k for k in state if k in own and own[k].shape != state[k].shape)

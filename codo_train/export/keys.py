@@ -9,7 +9,7 @@ from typing import Callable
 
 from codo_aug.errors import InputError
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import CHECKPOINT, load_checkpoint
 
 PARTS = ("backbone", "fpn", "head")
 _PREFIXES = {
@@ -21,7 +21,7 @@ _PREFIXES = {
 
 def read_online(path: Path) -> dict:
     """The model weights of the checkpoint at `path` (a run folder means its checkpoints/last.pt)."""
-    return load_checkpoint(path / "checkpoints" / "last.pt" if path.is_dir() else path)["model"]
+    return load_checkpoint(path / CHECKPOINT if path.is_dir() else path)["model"]
 
 
 def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:

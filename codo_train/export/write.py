@@ -1,9 +1,11 @@
-"""`codo-train export`: a checkpoint's online weights -> a torchvision, detectron2 or mmdet file, with a report."""
+"""`codo-train export`: a checkpoint's online weights -> a torchvision, detectron2 or mmdet file, with a
+report of what went in."""
 
 import pickle
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -13,7 +15,22 @@ from codo_aug.errors import InputError
 from . import detectron2, mmdet
 from .keys import read_online, torchvision_weights
 
-FORMATS = ("torchvision", "detectron2", "mmdet")
+
+@dataclass(frozen=True)
+class Format:
+    """How a format converts torchvision-named weights, where its file keeps them, how it is written."""
+
+    convert: Callable[[dict], tuple[dict, list[str]]]  # -> (object to write, keys left out)
+    tensors: str  # key of the written object that holds the named tensors ('' for the object itself)
+    dump: Callable  # (object, binary file)
+    suffix: str
+
+
+FORMATS = {
+    "torchvision": Format(lambda w: (w, []), "", torch.save, ".pth"),
+    "detectron2": Format(detectron2.convert, "model", pickle.dump, ".pkl"),
+    "mmdet": Format(mmdet.convert, "state_dict", torch.save, ".pth"),
+}
 
 
 @dataclass
@@ -36,23 +53,34 @@ def _prefix(key: str, depth: int = 2) -> str:
     return ".".join(key.split(".")[:depth])
 
 
+def _refuse_folder(out: Path, fmt: Format) -> None:
+    """InputError when `out` names a folder: export writes one file."""
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; export writes one file: name it, e.g. "
+                         f"--out {out / ('weights' + fmt.suffix)}")
+
+
+def _make_parent(out: Path) -> None:
+    """Create `out`'s folder; InputError when a file is in the way or it may not be made."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"--out {out}: {out.parent} is not a folder") from None
+    except PermissionError:
+        raise InputError(f"--out {out}: cannot create {out.parent} (permission denied)") from None
+
+
 def export(checkpoint: Path, fmt: str, part: str, out: Path) -> ExportReport:
-    """Convert the online (not momentum) weights of `checkpoint` to `fmt` and write them to `out` atomically."""
+    """Convert the online (not momentum) weights of `checkpoint` to `fmt`; write them to `out` atomically."""
     if fmt not in FORMATS:
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
+    writer = FORMATS[fmt]
+    _refuse_folder(out, writer)
     weights, skipped = torchvision_weights(read_online(checkpoint), part)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    obj, dropped = writer.convert(weights)
+    _make_parent(out)
     with atomic_open(out) as fh:
-        if fmt == "detectron2":
-            obj, dropped = detectron2.convert(weights)
-            pickle.dump(obj, fh)
-            names = obj["model"]
-        elif fmt == "mmdet":
-            obj, dropped = mmdet.convert(weights)
-            torch.save(obj, fh)
-            names = obj["state_dict"]
-        else:
-            dropped, names = [], weights
-            torch.save(weights, fh)
+        writer.dump(obj, fh)
+    names = obj[writer.tensors] if writer.tensors else obj
     exported = Counter(_prefix(k, 3 if k.startswith("roi_head") else 2) for k in names)
     return ExportReport(out, exported, Counter(_prefix(k) for k in skipped + dropped))

@@ -1,0 +1,65 @@
+"""The CLIs keep their promises: --version, every default in `run --help`, config files read strictly,
+and user mistakes that exit 2 with one line."""
+
+import pytest
+import typer
+
+from codo_aug.version import __version__
+from codo_cli.common import fail
+
+from .helpers import cli
+
+
+def assert_one_line(proc, code: int, start: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(start), lines[0]
+
+
+@pytest.mark.parametrize("prog", ["codo-aug", "codo-train"])
+def test_version(prog):
+    proc = cli(prog, "--version")
+    assert proc.returncode == 0 and proc.stdout == f"{prog} {__version__}\n"
+
+
+def test_run_help_shows_every_default_of_train_config():
+    shown = cli("codo-train", "run", "--help", env={"COLUMNS": "300"}).stdout
+    for default in ("1000", "resnet50", "cpu", "32", "1", "sgd", "0.3", "codo", "none", "no-channels-last",
+                    "0", "100"):
+        assert f"[default: {default}]" in shown, default
+
+
+@pytest.mark.parametrize("args, start", [
+    ((), "codo-train: error: invalid steps=0"),  # the file's value, not --steps' default shown in --help
+    (("--steps", "5"), "codo-train: error: no shards match"),  # an option given wins over the file
+])
+def test_defaults_shown_in_help_do_not_override_the_config_file(tmp_path, args, start):
+    conf = tmp_path / "run.toml"
+    conf.write_text("steps = 0\n")  # a file of plain settings, no sections
+    proc = cli("codo-train", "run", "--config", str(conf), "--shards", str(tmp_path / "none"),
+               "--out", str(tmp_path / "r"), *args)
+    assert_one_line(proc, 2, start)
+
+
+@pytest.mark.parametrize("args", [("codo-aug", "synth"), ("codo-train", "run")])
+def test_an_unknown_config_section_is_refused_naming_the_known_ones(tmp_path, args):
+    conf = tmp_path / "c.toml"
+    conf.write_text("[synth]\nflip_p = 0.5\n[trian]\nsteps = 3\n")
+    proc = cli(*args, "--config", str(conf), "--out", str(tmp_path / "o"))
+    assert_one_line(proc, 2, f"{args[0]}: error: --config {conf}: unknown section(s) [trian] "
+                             "(known: [synth] or [train])")
+
+
+def test_settings_outside_the_sections_of_a_file_with_sections_are_refused(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text("steps = 3\n[synth]\nflip_p = 0.5\n")
+    proc = cli("codo-aug", "synth", "--config", str(conf), "--out", str(tmp_path / "o"))
+    assert_one_line(proc, 2, f"codo-aug: error: --config {conf}: setting(s) outside any section (steps)")
+
+
+def test_fail_prints_a_message_with_line_breaks_on_one_line(capsys):
+    with pytest.raises(typer.Exit) as exit_info:
+        fail("codo-train", "bad file (UnpicklingError: load failed.\n\nUnsupported operand 149)", 2)
+    assert exit_info.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert err == "codo-train: error: bad file (UnpicklingError: load failed. Unsupported operand 149)\n"
