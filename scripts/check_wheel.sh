@@ -43,8 +43,8 @@ EOF
 
 bin=$work/venv/bin
 set -x
-"$bin/codo-aug" --help > /dev/null
-"$bin/codo-train" --help > /dev/null
+"$bin/codo-aug" --version
+"$bin/codo-train" --version
 "$bin/codo-aug" synth --out shards --num-samples 8 --shard-size 4 --set 'view_sizes=[96, 96, 64]'
 "$bin/codo-aug" verify shards
 "$bin/codo-train" run --shards 'shards/*.tar' --steps 2 --arch resnet18 --batch-size 4 --device cpu --out run

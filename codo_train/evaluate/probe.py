@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError
 from codo_aug.pipeline import Synthesizer
-from codo_aug.sources.spec import open_source
 
 from ..checkpoint import load_checkpoint
 from ..data import normalise
@@ -39,8 +38,7 @@ class ProbeResult:
 
 def probe_views(instances: str, backgrounds: str, n: int, seed: int = 0) -> tuple[list, list]:
     """Two views of each of `n` instances (spread over the instance source), each on its own background."""
-    synth = Synthesizer(open_source(instances, "instances", PROBE_CONFIG.min_instance_side),
-                        open_source(backgrounds, "backgrounds"), PROBE_CONFIG, seed)
+    synth = Synthesizer.from_specs(instances, backgrounds, PROBE_CONFIG, seed)
     count = len(synth.instances)
     if n > count:
         raise InputError(f"--num-instances {n} exceeds the {count} instances of {instances}")
