@@ -11,12 +11,9 @@ merged into instances.json once complete.
 import json
 from pathlib import Path
 
-import numpy as np
-from pycocotools import mask as mask_utils
-
 from .atomic import atomic_open
 from .pipeline import Sample
-from .shards.format import encode_image, sample_key
+from .shards.format import encode_image, mask_rle, sample_key
 from .shards.writer import write_json_atomic
 
 IMAGES = "images"
@@ -45,11 +42,6 @@ def categories(labels: list[str]) -> list[dict]:
     return [{"id": i, "name": name or "object", "supercategory": ""} for name, i in category_ids(labels).items()]
 
 
-def _rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(x) for x in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
 def sample_records(sample: Sample, cat_ids: dict[str, int], quality: int) -> tuple[list, list, list]:
     """(image files, image entries, annotation entries) of one sample."""
     files, images, anns = [], [], []
@@ -65,7 +57,7 @@ def sample_records(sample: Sample, cat_ids: dict[str, int], quality: int) -> tup
             anns.append({
                 "id": (image_id - 1) * MAX_SLOTS + slot + 1, "image_id": image_id,
                 "category_id": cat_ids[sample.labels[slot]], "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "segmentation": _rle(mask), "area": float(mask.sum()), "iscrowd": 0,
+                "segmentation": mask_rle(mask), "area": float(mask.sum()), "iscrowd": 0,
                 "codo_sample": sample.index, "codo_instance": slot,
             })
     return files, images, anns

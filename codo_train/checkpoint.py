@@ -1,18 +1,47 @@
-"""Checkpoints written atomically: a crash mid-write never leaves a broken `last.pt`."""
+"""The run folder: config.json, metrics.jsonl and checkpoints/last.pt; the checkpoint's content and
+restore; the "same run?" check. Checkpoints are written atomically: a crash or a full disk mid-write
+never leaves a broken `last.pt`, and `--overwrite` removes codo's own files only."""
 
+import errno
+import json
+import math
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from codo_aug.atomic import atomic_open
-from codo_aug.errors import InputError
+from codo_aug.errors import InputError, RunError
+
+from .data import DataPosition
+
+CHECKPOINT = Path("checkpoints") / "last.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+RUN_FILES = (CONFIG, METRICS, str(CHECKPOINT))
+#: Settings that do not change what a run computes: a resumed run may differ in them.
+_VOLATILE = ("overwrite", "save_every", "max_bad_fraction")
+#: Keys every config.json codo writes holds: what marks a folder as a codo run.
+_CONFIG_KEYS = {"out", "steps", "arch", "batch_size"}
+#: Errors of a folder the user can fix: no permission, a file in the way, a read-only file system.
+_USER_ERRNOS = (errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EROFS)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save `obj` to `path` through a temporary file and a rename."""
+    """torch.save `obj` to `path` through a temporary file and a rename; RunError when the disk is
+    full, with the file at `path` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as fh:
-        torch.save(obj, fh)
+    try:
+        with atomic_open(path) as fh:
+            torch.save(obj, fh)
+    except (OSError, RuntimeError) as exc:
+        cause = exc if isinstance(exc, OSError) else exc.__context__  # torch's zip writer wraps the OSError
+        if isinstance(cause, OSError) and cause.errno in _NO_SPACE:
+            raise RunError(f"no space left on device while writing {path}; "
+                           "the last good checkpoint (if any) is kept") from None
+        raise
 
 
 def read_torch_file(path: Path, what: str, weights_only: bool = False):
@@ -26,8 +55,104 @@ def read_torch_file(path: Path, what: str, weights_only: bool = False):
 
 
 def load_checkpoint(path: Path) -> dict:
-    """A codo checkpoint (a dict with 'model'); InputError naming the file when it is missing or unreadable."""
+    """A codo checkpoint (a dict with 'model'); InputError naming the file when missing or unreadable."""
     ckpt = read_torch_file(path, "codo checkpoint")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise InputError(f"{path} is not a codo checkpoint (no 'model' weights)")
     return ckpt
+
+
+def is_codo_run(out: Path) -> bool:
+    """Whether `out` holds a codo run: a config.json that codo wrote."""
+    try:
+        config = json.loads((out / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and _CONFIG_KEYS <= config.keys()
+
+
+@contextmanager
+def _folder_errors(out: Path) -> Iterator[None]:
+    """OSErrors the user can fix, as a one-line InputError naming --out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _USER_ERRNOS:
+            raise
+        raise InputError(f"--out {out}: cannot write the run there ({exc.strerror}: {exc.filename})") \
+            from None
+
+
+def _same_run(out: Path, ckpt: dict, run_config: dict) -> None:
+    old, new = ({k: v for k, v in c.items() if k not in _VOLATILE}
+                for c in (ckpt.get("config", {}), run_config))
+    differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if differs:
+        raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "
+                         "run the same command to resume it, or choose a new directory or pass --overwrite")
+
+
+def _resume_or_clear(out: Path, overwrite: bool, run_config: dict) -> dict | None:
+    """The checkpoint of this run in `out`, if any and not `overwrite`; else codo's files there removed."""
+    if (out / CHECKPOINT).exists() and not overwrite:
+        ckpt = load_checkpoint(out / CHECKPOINT)
+        _same_run(out, ckpt, run_config)
+        return ckpt
+    for name in RUN_FILES:  # with --overwrite, or a run killed before its first checkpoint
+        (out / name).unlink(missing_ok=True)
+    return None
+
+
+def prepare_run(out: Path, overwrite: bool, run_config: dict, record: dict) -> dict | None:
+    """Make `out` ready and write its config.json (`record`); returns the checkpoint to resume from when
+    `out` holds this run. A non-empty folder that is not a codo run is refused, even with `overwrite`."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    with _folder_errors(out):
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()) and not is_codo_run(out):
+            raise InputError(f"--out {out} is a non-empty folder that is not a codo run; "
+                             "choose a new or an empty one")
+        ckpt = _resume_or_clear(out, overwrite, run_config)
+        (out / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+        (out / CHECKPOINT).parent.mkdir(exist_ok=True)
+    return ckpt
+
+
+def checkpoint_state(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                     run_config: dict, step: int, positions: list[dict]) -> dict:
+    """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {"step": step, "config": run_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(), "rng": rng, "data": positions}
+
+
+def restore(ckpt: dict, model: torch.nn.Module, opt: torch.optim.Optimizer,
+            scaler: torch.amp.GradScaler, rank: int) -> tuple[int, DataPosition]:
+    """Load `ckpt` into the model, optimizer, scaler and RNG; its step and this rank's data position."""
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"]["cpu"])
+    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return ckpt["step"], DataPosition.from_dict(ckpt["data"][rank], ckpt["config"]["batch_size"])
+
+
+def check_world(ckpt: dict | None, world: int) -> None:
+    """InputError unless `ckpt` (if any) was written by `world` processes."""
+    if ckpt is not None and len(ckpt["data"]) != world:
+        raise InputError(f"the checkpoint was written by {len(ckpt['data'])} process(es); resume it with "
+                         f"the same number (this run has {world})")
+
+
+def keep_metrics_until(path: Path, step: int) -> float:
+    """Drop metric lines past `step` (written after the checkpoint a run resumes from); the last loss kept."""
+    if not path.exists():
+        return math.nan
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    rows = [r for r in rows if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows[-1]["loss"] if rows else math.nan

@@ -55,6 +55,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     save_every: int = 100
+    max_bad_fraction: float = 0.01
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class TrainConfig:
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
+        _check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction", self.max_bad_fraction,
+               "in [0, 1] (the share of shard records that may fail to decode before the run stops)")
 
     @property
     def online(self) -> bool:

@@ -1,49 +1,138 @@
-"""Training input: endless batches from shards (epoch after epoch) and pixel normalisation."""
+"""Training input: endless batches from shards (epoch after epoch) or online synthesis, the position a
+resumed run continues from, and pixel normalisation.
 
-from dataclasses import dataclass, field
+Bad shard records are skipped, named in a warning and counted; too many of them stop the run.
+"""
+
+import logging
+from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from codo_aug.dataset import Batch, CoDoDataset, collate
 from codo_aug.errors import RunError
 from codo_aug.shards.dataset import ShardDataset
+from codo_aug.shards.reader import BadRecord
 
 #: torchvision's ImageNet pixel mean and std (RGB, 0..1): detectors fine-tuned from these weights use them.
 PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)
+#: A run stops when more than this fraction of the shard records it read are bad ...
+MAX_BAD_FRACTION = 0.01
+#: ... once it has read this many (fewer say little about the whole).
+MIN_RECORDS_CHECKED = 100
+
+log = logging.getLogger("codo_train")
+
+
+@dataclass
+class Delivery:
+    """What a DataLoader worker hands over: a batch of good records (None once its records are all
+    read) and the records it read for it, good and bad, bad ones listed."""
+
+    worker: int
+    read: int
+    bad: list[BadRecord]
+    batch: Batch | None
 
 
 @dataclass
 class DataPosition:
-    """Where the input stream stands: the epoch and the batches each DataLoader worker has delivered."""
+    """Where the input stream stands, for an exact resume: the epoch, the records (good and bad) each
+    worker has read in it, the worker whose delivery comes next, and the run's records read and bad
+    records met (every epoch counts its own), with the shard of the first bad one."""
 
     epoch: int = 0
-    consumed: list[int] = field(default_factory=list)
+    read: list[int] = field(default_factory=list)
+    next_worker: int = 0
+    records: int = 0
+    bad: int = 0
+    first_bad: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict, batch_size: int) -> "DataPosition":
+        """The position a checkpoint holds; older ones counted batches per worker ('consumed')."""
+        data = dict(data)
+        if "consumed" in data:
+            data["read"] = [n * batch_size for n in data.pop("consumed")]
+        return cls(**data)
 
     def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "consumed": list(self.consumed)}
+        return asdict(self)
 
-    def advance(self, worker: int) -> None:
-        self.consumed += [0] * (worker + 1 - len(self.consumed))
-        self.consumed[worker] += 1
+    def advance(self, worker: int, workers: int, read: int, bad: list[BadRecord]) -> None:
+        self.read += [0] * (worker + 1 - len(self.read))
+        self.read[worker] += read
+        self.next_worker = (worker + 1) % workers
+        self.records += read
+        self.bad += len(bad)
+        self.first_bad = self.first_bad or (bad[0].shard if bad else "")
+
+    def next_epoch(self) -> None:
+        self.epoch, self.read, self.next_worker = self.epoch + 1, [], 0
 
 
-def endless_batches(dataset: ShardDataset, batch_size: int, workers: int,
-                    position: DataPosition) -> Iterator[Batch]:
-    """Full batches, epoch after epoch, from `position` on; `position` is kept up to date as batches go out."""
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate, drop_last=True)
-    dataset.resume(position.epoch, [n * batch_size for n in position.consumed])
+class _Deliveries(IterableDataset):
+    """A worker's good records in batches, each with the records read for it; a last delivery without
+    a batch counts what was read after the last full batch."""
+
+    def __init__(self, dataset: ShardDataset, batch_size: int):
+        super().__init__()
+        self.dataset, self.batch_size = dataset, batch_size
+
+    def __iter__(self) -> Iterator[Delivery]:
+        worker, _ = self.dataset.this_worker()
+        good, read, bad = [], 0, []
+        for item in self.dataset.records():
+            read += 1
+            (bad if isinstance(item, BadRecord) else good).append(item)
+            if len(good) == self.batch_size:
+                yield Delivery(worker, read, bad, collate(good))
+                good, read, bad = [], 0, []
+        yield Delivery(worker, read, bad, None)
+
+
+def _account(d: Delivery, position: DataPosition, workers: int, warned: set[BadRecord],
+             max_bad_fraction: float) -> None:
+    """Move `position` past delivery `d`, warn once of each bad record, and RunError once enough
+    records were read and more than `max_bad_fraction` of them are bad."""
+    position.advance(d.worker, workers, d.read, d.bad)
+    for bad in d.bad:
+        if bad not in warned:
+            log.warning("skipped a bad sample: %s", bad)
+            warned.add(bad)
+    if position.records >= MIN_RECORDS_CHECKED and position.bad > max_bad_fraction * position.records:
+        raise RunError(f"{position.bad} of {position.records} shard records read are bad, more than "
+                       f"{max_bad_fraction:.1%}; the first is in {position.first_bad} (see the warnings)")
+
+
+def _no_batch(batch_size: int, position: DataPosition) -> str:
+    if position.bad:
+        return (f"no batch of {batch_size} good samples: {position.bad} of {position.records} shard records "
+                f"read are bad, the first in {position.first_bad} (see the warnings)")
+    return f"the shards hold fewer samples than one batch of {batch_size} (per worker)"
+
+
+def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, position: DataPosition,
+                    max_bad_fraction: float = MAX_BAD_FRACTION) -> Iterator[Batch]:
+    """Full batches of good records, epoch after epoch, from `position` on; `position` is kept up to
+    date as batches go out. Each bad record is named in a warning (once) and counted."""
+    loader = DataLoader(_Deliveries(dataset, batch_size), batch_size=None, num_workers=workers)
+    dataset.resume(position.epoch, position.read, position.next_worker)
+    warned: set[BadRecord] = set()
     while True:
+        started = any(position.read)  # resumed in an epoch that has delivered batches
         delivered = False
-        for batch in loader:
-            delivered = True
-            position.advance(batch.worker)
-            yield batch
-        if not delivered and not any(position.consumed):
-            raise RunError(f"the shards hold fewer samples than one batch of {batch_size} (per worker)")
-        position.epoch, position.consumed = position.epoch + 1, []
+        for d in loader:
+            _account(d, position, max(workers, 1), warned, max_bad_fraction)
+            if d.batch is not None:
+                delivered = True
+                yield d.batch
+        if not (delivered or started):
+            raise RunError(_no_batch(batch_size, position))
+        position.next_epoch()
         dataset.set_epoch(position.epoch)
 
 
@@ -65,10 +154,11 @@ def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position
                    rank: int = 0, world: int = 1) -> Iterator[Batch]:
     """Batches of online samples, disjoint across ranks (every index defines a sample, so there are no
     epochs), from `position` on."""
-    sampler = _RankIndices(sum(position.consumed), batch_size, rank, world)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate, sampler=sampler)
+    sampler = _RankIndices(sum(position.read) // batch_size, batch_size, rank, world)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+                        sampler=sampler)
     for batch in loader:
-        position.advance(0)
+        position.advance(0, 1, batch_size, [])
         yield batch
 
 
@@ -77,3 +167,4 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(PIXEL_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(PIXEL_STD, device=images.device).view(1, 3, 1, 1)
     return (images.float() / 255.0 - mean) / std
+

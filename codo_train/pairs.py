@@ -7,7 +7,8 @@ import torch
 from .losses.byol import byol_loss
 
 
-def match_instances(img_a: torch.Tensor, id_a: torch.Tensor, img_b: torch.Tensor, id_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def match_instances(img_a: torch.Tensor, id_a: torch.Tensor, img_b: torch.Tensor,
+                    id_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices (ia, ib) where view a's RoI ia and view b's RoI ib share image and instance id.
 
     An instance absent from either view (occluded, dropped) simply has no pair.
@@ -50,7 +51,7 @@ def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, to
 
 
 def total_loss(losses: dict[str, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
-    """Weighted mean of the pair losses; a branch's weight ('pK', 'image') applies to its terms (1 otherwise)."""
+    """Weighted mean of the pair losses; a branch's weight ('pK', 'image') applies to its terms (else 1)."""
     weights = [level_weights.get(k.split("/")[0], 1.0) if "/" in k else 1.0 for k in losses]
     stacked = torch.stack(list(losses.values()))
     return (stacked * stacked.new_tensor(weights)).sum() / sum(weights)
@@ -58,8 +59,8 @@ def total_loss(losses: dict[str, torch.Tensor], level_weights: dict[str, float])
 
 @torch.no_grad()
 def level_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
-                 img: list[torch.Tensor], ids: list[torch.Tensor], levels: list[torch.Tensor], loss: Callable = byol_pair,
-                 all_pairs: bool = False) -> dict[str, float]:
+                 img: list[torch.Tensor], ids: list[torch.Tensor], levels: list[torch.Tensor],
+                 loss: Callable = byol_pair, all_pairs: bool = False) -> dict[str, float]:
     """For the `size` branch: the mean per-row loss of matched instances by the FPN level of the
     query RoI ({'p2': ..., 'p5': ...}), for metrics."""
     sums: dict[int, float] = {}

@@ -15,12 +15,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from codo_aug.config import SynthConfig
 from codo_aug.dataset import CoDoDataset
-from codo_aug.errors import InputError, RunError
+from codo_aug.errors import RunError
 from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import (CHECKPOINT, METRICS, check_world, checkpoint_state, keep_metrics_until,
+                         load_checkpoint, prepare_run, restore, save_atomic)
 from .config import TrainConfig
 from .data import DataPosition, endless_batches, normalise, online_batches
 from .distributed import Dist
@@ -31,8 +32,6 @@ from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer
 from .pairs import byol_pair, level_losses, pair_losses, total_loss
 from .schedules import lr_at
-
-CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 @dataclass
@@ -45,71 +44,6 @@ class TrainResult:
     resumed_from: int = 0
 
 
-RUN_FILES = ("config.json", "metrics.jsonl", str(CHECKPOINT))
-#: Settings that do not change what a run computes: a resumed run may differ in them.
-_VOLATILE = ("overwrite", "save_every")
-
-
-def _identity(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in _VOLATILE}
-
-
-def _prepare_out(out: Path, overwrite: bool, run_config: dict) -> dict | None:
-    """Make the run folder ready; returns the checkpoint to resume from, if `out` holds this run."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    ckpt = None
-    if (out / CHECKPOINT).exists() and not overwrite:
-        ckpt = load_checkpoint(out / CHECKPOINT)
-        old, new = _identity(ckpt.get("config", {})), _identity(run_config)
-        differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if differs:
-            raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "
-                             "run the same command to resume it, or choose a new directory or pass --overwrite")
-    else:
-        for name in RUN_FILES:  # with --overwrite, or a run killed before its first checkpoint
-            (out / name).unlink(missing_ok=True)
-    (out / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
-    return ckpt
-
-
-def _checkpoint(model: CoDoModel, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, run_config: dict,
-                step: int, positions: list[dict]) -> dict:
-    """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {"step": step, "config": run_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scaler": scaler.state_dict(), "rng": rng, "data": positions}
-
-
-def _restore(ckpt: dict, model: CoDoModel, opt: torch.optim.Optimizer,
-             scaler: torch.amp.GradScaler, rank: int) -> tuple[int, DataPosition]:
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    scaler.load_state_dict(ckpt["scaler"])
-    torch.set_rng_state(ckpt["rng"]["cpu"])
-    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return ckpt["step"], DataPosition(**ckpt["data"][rank])
-
-
-def _check_world(ckpt: dict | None, d: Dist) -> None:
-    if ckpt is not None and len(ckpt["data"]) != d.world:
-        raise InputError(f"the checkpoint was written by {len(ckpt['data'])} process(es); resume it with the same "
-                         f"number (this run has {d.world})")
-
-
-def _keep_metrics_until(path: Path, step: int) -> float:
-    """Drop metric lines past `step` (written after the checkpoint a run resumes from); the last loss kept."""
-    if not path.exists():
-        return math.nan
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-    rows = [r for r in rows if r["step"] <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows[-1]["loss"] if rows else math.nan
-
-
 def _autocast(cfg: TrainConfig, device: torch.device):
     """bf16 (or fp16 on CUDA) autocast for the forward pass, or nothing."""
     if cfg.amp == "none":
@@ -120,12 +54,16 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
     """loss(pred, target, branch): BYOL's, or InfoNCE against the branch's key queue."""
     if cfg.loss == "infonce":
-        return lambda p, z, branch, reduce=True: infonce_loss(p, z, model.queues[branch].keys, cfg.temperature, reduce)
+        def infonce(p: torch.Tensor, z: torch.Tensor, branch: str, reduce: bool = True) -> torch.Tensor:
+            return infonce_loss(p, z, model.queues[branch].keys, cfg.temperature, reduce)
+
+        return infonce
     return byol_pair
 
 
 def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.device,
-             loss_fn: Callable) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
+             loss_fn: Callable
+             ) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
     """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
     by FPN level (metrics)."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -147,15 +85,17 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
         levels = [assign_levels(torch.cat(r), reference) for r in batch.rois]
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
     else:
-        by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items() if k.startswith(f"p{lvl}/")]).mean())
+        by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items()
+                                                  if k.startswith(f"p{lvl}/")]).mean())
                     for lvl in LEVELS}
     return losses, targets, by_level
 
 
 def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset | ShardDataset, dict]:
-    """The training data (online synthesis or shards), opened and checked, and what config.json records of it."""
+    """The training data (online synthesis or shards), opened and checked, and what config.json says of it."""
     if cfg.online:
-        return CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62), {"synth": synth.to_dict()}
+        online = CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62)
+        return online, {"synth": synth.to_dict()}
     paths = expand_shards(cfg.shards)
     return ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed), {"shard_files": paths}
 
@@ -163,7 +103,7 @@ def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset
 def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist) -> Iterator:
     if cfg.online:
         return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world)
-    return endless_batches(dataset, cfg.batch_size, cfg.workers, position)
+    return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction)
 
 
 def _wrap(model: CoDoModel, device: torch.device, d: Dist) -> torch.nn.Module:
@@ -187,12 +127,13 @@ def _rank_record(out: Path, model: CoDoModel, seen: list[str], d: Dist) -> None:
     for _, p in sorted(model.named_parameters()):
         digest.update(p.detach().cpu().contiguous().numpy().tobytes())
     (out / "ranks").mkdir(exist_ok=True)
-    (out / "ranks" / f"rank-{d.rank}.json").write_text(json.dumps({"rank": d.rank, "params_sha256": digest.hexdigest(),
-                                                                    "samples": seen}) + "\n")
+    note = {"rank": d.rank, "params_sha256": digest.hexdigest(), "samples": seen}
+    (out / "ranks" / f"rank-{d.rank}.json").write_text(json.dumps(note) + "\n")
 
 
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
-          on_start: Callable[[int], None] = lambda steps: None, synth: SynthConfig | None = None) -> TrainResult:
+          on_start: Callable[[int], None] = lambda steps: None,
+          synth: SynthConfig | None = None) -> TrainResult:
     """Pretrain for `cfg.steps` steps on the shards; write config, metrics and checkpoints to `cfg.out`.
 
     Resumes from `cfg.out`'s checkpoint when it holds this run. `on_start(steps)` is called once the
@@ -213,11 +154,11 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     device = distributed.device_for(cfg.device, d)
     out = Path(cfg.out)
     run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {})}
-    ckpt = _prepare_out(out, cfg.overwrite, run_config) if d.main else None
+    ckpt = prepare_run(out, cfg.overwrite, run_config, {**cfg.to_dict(), **data_info}) if d.main else None
     distributed.barrier(d)
     if not d.main and (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out / CHECKPOINT)
-    _check_world(ckpt, d)
+    check_world(ckpt, d.world)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
     model = model_for(cfg.to_dict()).to(device).train()
     level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)},
@@ -227,17 +168,15 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.named_trainable())
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    first, position = _restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
+    first, position = restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
     net = _wrap(model, device, d)
     batches = _stream(cfg, dataset, position, d)
-    if d.main:
-        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), **data_info}, indent=2) + "\n")
-    loss_value = _keep_metrics_until(out / "metrics.jsonl", first) if d.main else math.nan
+    loss_value = keep_metrics_until(out / METRICS, first) if d.main else math.nan
     seen: list[str] = []
     on_start(cfg.steps)
     for _ in range(first):
         on_step({})
-    with open(out / "metrics.jsonl", "a", buffering=1) if d.main else contextlib.nullcontext() as metrics:
+    with open(out / METRICS, "a", buffering=1) if d.main else contextlib.nullcontext() as metrics:
         for step in range(first, cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
@@ -268,8 +207,9 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             m = momentum_at(step, cfg.steps, cfg.momentum_base)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0
-            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals, "levels": levels,
-                      "samples_per_s": cfg.global_batch / elapsed, "data_wait": t_data / elapsed}
+            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals,
+                      "levels": levels, "samples_per_s": cfg.global_batch / elapsed,
+                      "data_wait": t_data / elapsed, "bad_samples": position.bad}
             if device.type == "cuda":
                 record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             if d.main:
@@ -278,6 +218,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
                 positions = distributed.gather(position.to_dict(), d)
                 if d.main:
-                    save_atomic(_checkpoint(model, opt, scaler, run_config, step + 1, positions), out / CHECKPOINT)
+                    state = checkpoint_state(model, opt, scaler, run_config, step + 1, positions)
+                    save_atomic(state, out / CHECKPOINT)
     _rank_record(out, model, seen, d)
     return TrainResult(out, cfg.steps, loss_value, first)

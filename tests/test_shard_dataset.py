@@ -60,3 +60,11 @@ def test_fresh_photometrics_change_per_epoch_and_keep_geometry(shards):
 def test_rank_checks(shards):
     with pytest.raises(ValueError, match="rank 2 must be in 0..world_size-1"):
         ShardDataset(shards, rank=2, world_size=2)
+
+
+def test_photometric_policy_is_checked(shards):
+    with pytest.raises(ValueError, match="invalid photometric='soco2': must be one of soco, mocov2, none or"):
+        ShardDataset(shards, rank=0, world_size=1, photometric="soco2")
+    stored = next(iter(ShardDataset(shards, rank=0, world_size=1, shuffle=0)))
+    as_stored = next(iter(ShardDataset(shards, rank=0, world_size=1, shuffle=0, photometric="none")))
+    assert np.array_equal(stored.views[0].image, as_stored.views[0].image)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from codo_aug import ShardDataset
+from codo_train.data import DataPosition
 
 from .helpers import BIN, cli
 
@@ -24,6 +25,11 @@ def test_resume_skips_exactly_the_records_already_read(sample_shards):
     assert [r.key for r in ds] == full[20:]
     ds.set_epoch(1)
     assert len(list(ds)) == 48, "the skip applies to the resumed epoch only"
+
+
+def test_a_checkpoint_that_counted_batches_resumes_at_the_same_records():
+    older = {"epoch": 2, "consumed": [3, 1]}  # batches per worker, before bad records were counted
+    assert DataPosition.from_dict(older, 4) == DataPosition(epoch=2, read=[12, 4])
 
 
 @pytest.mark.slow

@@ -2,22 +2,27 @@
 
 Shards are dealt round-robin to (rank, worker) slots after a per-epoch shuffle of their order, so
 in one epoch every sample is read exactly once across all ranks and workers; a buffer shuffles
-samples within a slot. The split and shuffles depend only on (seed, epoch).
+samples within a slot. The split and shuffles depend only on (seed, epoch). A record that cannot be
+used (or a shard that cannot be read on) is skipped with a warning; `records()` shows them.
 """
 
+import dataclasses
 import itertools
+import logging
 from typing import Iterator
 
 import numpy as np
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..config import PHOTOMETRICS
 from ..params.photometric import policy_for, sample_photo
-from ..render.compose import View
 from ..render.photometric import apply_photo
 from ..rng import PHOTO_STREAM, SHARD_ORDER_STREAM, SHUFFLE_STREAM, rng_for
 from .format import Record, decode_record
-from .reader import expand_shards, iter_members
+from .reader import BadRecord, expand_shards, read_shard
+
+log = logging.getLogger("codo_aug.shards")
 
 
 def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -44,21 +49,27 @@ def shuffled(items: Iterator, size: int, rng: np.random.Generator) -> Iterator:
 
 
 class ShardDataset(IterableDataset):
-    """Records (views, boxes, RoIs, ids, `__key__`) of WebDataset shards, one pass per epoch.
+    """Records (views, boxes, RoIs, ids, masks, `__key__`) of WebDataset shards, one pass per epoch.
 
     `rank`/`world_size` default to torch.distributed's. `shuffle` is the buffer size (0: keep order,
-    shards too). `photometric` ('soco', 'mocov2') applies fresh colour/blur/solarize draws per epoch,
-    for shards synthesised with `photometric = "none"`. Call `set_epoch` before each epoch.
+    shards too). `photometric` ('soco', 'mocov2'; 'none' or None: as stored) applies fresh colour/blur/
+    solarize draws per epoch, for shards synthesised with `photometric = "none"`. Call `set_epoch`
+    before each epoch.
     """
 
     def __init__(self, urls: str | list[str], rank: int | None = None, world_size: int | None = None,
                  shuffle: int = 1000, seed: int = 0, photometric: str | None = None):
         super().__init__()
+        if photometric is not None and photometric not in PHOTOMETRICS:
+            raise ValueError(f"invalid photometric={photometric!r}: must be one of "
+                             f"{', '.join(PHOTOMETRICS)} or None")
         self.paths = expand_shards(urls) if isinstance(urls, str) else list(urls)
         self.rank, self.world_size = _dist_default(rank, world_size)
-        self.shuffle, self.seed, self.photometric = shuffle, seed, photometric
+        self.shuffle, self.seed = shuffle, seed
+        self.photometric = None if photometric == "none" else photometric
         self.epoch = 0
-        self._skip: tuple[int, list[int]] = (-1, [])  # (epoch, records to skip per worker), see resume()
+        #: (epoch, records to skip per worker, first worker): see resume()
+        self._resume: tuple[int, list[int], int] = (-1, [], 0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -72,26 +83,54 @@ class ShardDataset(IterableDataset):
         return [self.paths[i] for k, i in enumerate(order) if k % slots == slot]
 
     def _fresh_photometrics(self, rec: Record) -> Record:
-        rng = rng_for(self.seed, PHOTO_STREAM, self.epoch, int(rec.meta["index"]))
-        views = [View(apply_photo(v.image, sample_photo(rng, policy_for(self.photometric, j), v.image.shape[0])),
-                      v.boxes, v.rois, v.ids) for j, v in enumerate(rec.views)]
+        index = rec.meta.get("index")
+        if not isinstance(index, int):
+            raise ValueError("the .json member has no sample 'index' (fresh photometrics are drawn by it)")
+        rng = rng_for(self.seed, PHOTO_STREAM, self.epoch, index)
+        views = [dataclasses.replace(v, image=apply_photo(
+                     v.image, sample_photo(rng, policy_for(self.photometric, j), v.image.shape[0])))
+                 for j, v in enumerate(rec.views)]
         return Record(rec.key, views, rec.meta)
 
-    def resume(self, epoch: int, skip: list[int]) -> None:
-        """Continue epoch `epoch` after the first `skip[w]` records of each worker w (as already read)."""
+    def resume(self, epoch: int, skip: list[int], first_worker: int = 0) -> None:
+        """Continue epoch `epoch` after the first `skip[w]` records (good and bad) of each worker w, with
+        worker `first_worker` in the DataLoader's first place (the one whose batch would have come next)."""
         self.epoch = epoch
-        self._skip = (epoch, list(skip))
+        self._resume = (epoch, list(skip), first_worker)
 
-    def __iter__(self) -> Iterator[Record]:
+    def this_worker(self) -> tuple[int, int]:
+        """(worker, workers) of the calling process: its DataLoader worker id, turned by `resume`'s
+        `first_worker` in the resumed epoch; (0, 1) outside a DataLoader worker."""
         info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        raw = ((key, members) for path in self.slot_shards(worker, workers) for key, members in iter_members(path))
+        if info is None:
+            return 0, 1
+        epoch, _, first = self._resume
+        return (info.id + first) % info.num_workers if epoch == self.epoch else info.id, info.num_workers
+
+    def _decode(self, path: str, key: str, members: dict[str, bytes]) -> Record | BadRecord:
+        try:
+            rec = decode_record(key, members)
+            return self._fresh_photometrics(rec) if self.photometric else rec
+        except ValueError as exc:
+            return BadRecord(path, key, str(exc))
+
+    def records(self) -> Iterator[Record | BadRecord]:
+        """This worker's records of the epoch in reading order, those that cannot be used as BadRecord;
+        after a `resume`, from the first record not yet read (those skipped are never decoded)."""
+        worker, workers = self.this_worker()
+        raw = (item for path in self.slot_shards(worker, workers) for item in read_shard(path))
         if self.shuffle > 1:
             slot = self.rank * workers + worker
             raw = shuffled(raw, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))
-        epoch, skip = self._skip
+        epoch, skip, _ = self._resume
         if epoch == self.epoch and worker < len(skip):
-            raw = itertools.islice(raw, skip[worker], None)  # skipped records are never decoded
-        for key, members in raw:
-            rec = decode_record(key, members)
-            yield self._fresh_photometrics(rec) if self.photometric else rec
+            raw = itertools.islice(raw, skip[worker], None)
+        for item in raw:
+            yield item if isinstance(item, BadRecord) else self._decode(*item)
+
+    def __iter__(self) -> Iterator[Record]:
+        for item in self.records():
+            if isinstance(item, BadRecord):
+                log.warning("skipped a bad sample: %s", item)
+                continue
+            yield item

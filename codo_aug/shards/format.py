@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from ..pipeline import Sample
 from ..render.compose import View
@@ -29,27 +30,47 @@ def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """RGB uint8 array of encoded JPEG/PNG bytes."""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    """RGB uint8 array of encoded JPEG/PNG bytes; ValueError when they do not decode."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if bgr is None:
         raise ValueError("undecodable image member")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def mask_rle(mask: np.ndarray) -> dict:
+    """COCO RLE of an HxW bool mask, its counts as ASCII so it goes into JSON as it is."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(x) for x in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_masks(rles: list[dict], height: int, width: int) -> np.ndarray:
+    """NxHxW bool masks of COCO RLEs with ASCII counts (as `mask_rle` writes them)."""
+    if not rles:
+        return np.zeros((0, height, width), bool)
+    coded = [{"size": r["size"], "counts": r["counts"].encode("ascii")} for r in rles]
+    return mask_utils.decode(coded).transpose(2, 0, 1).astype(bool)
 
 
 def _boxes(a: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 3) for x in row] for row in a]
 
 
+def view_meta(view: View) -> dict:
+    """A view's JSON: size, boxes, rois and ids, and the RLE of each instance's visible part when known."""
+    meta = {"size": int(view.image.shape[0]), "boxes": _boxes(view.boxes), "rois": _boxes(view.rois),
+            "ids": view.ids.tolist()}
+    if view.masks is not None:
+        meta["masks"] = [mask_rle(m) for m in view.masks]
+    return meta
+
+
 def sample_meta(sample: Sample, seed: int) -> dict:
-    """The JSON member: per-view boxes, rois and ids, instance classes, provenance and the recipe."""
+    """The JSON member: per-view boxes, rois, ids and masks, instance classes, provenance and the recipe."""
     return {
         "key": sample_key(sample.index),
         "index": sample.index,
         "seed": seed,
-        "views": [
-            {"size": int(v.image.shape[0]), "boxes": _boxes(v.boxes), "rois": _boxes(v.rois), "ids": v.ids.tolist()}
-            for v in sample.views
-        ],
+        "views": [view_meta(v) for v in sample.views],
         "labels": sample.labels,
         "instance_files": sample.instance_files,
         "background_files": sample.background_files,
@@ -60,7 +81,8 @@ def sample_meta(sample: Sample, seed: int) -> dict:
 def encode_sample(sample: Sample, seed: int, fmt: str = "jpg", quality: int = 95) -> list[tuple[str, bytes]]:
     """(member name, bytes) in record order: every view image, then the JSON."""
     key = sample_key(sample.index)
-    members = [(f"{key}.view{j}.{fmt}", encode_image(v.image, fmt, quality)) for j, v in enumerate(sample.views)]
+    members = [(f"{key}.view{j}.{fmt}", encode_image(v.image, fmt, quality))
+               for j, v in enumerate(sample.views)]
     meta = json.dumps(sample_meta(sample, seed), separators=(",", ":"), sort_keys=True).encode()
     members.append((f"{key}.json", meta))
     return members
@@ -68,7 +90,7 @@ def encode_sample(sample: Sample, seed: int, fmt: str = "jpg", quality: int = 95
 
 @dataclass
 class Record:
-    """A sample read back from a shard: its views (no masks) and the parsed JSON."""
+    """A sample read back from a shard: its views (with masks, where the shard holds them) and its JSON."""
 
     key: str
     views: list[View]
@@ -80,18 +102,46 @@ class Record:
         return self.key
 
 
+def _parse_meta(members: dict[str, bytes]) -> dict:
+    if "json" not in members:
+        raise ValueError(f"no .json member (has {', '.join(sorted(members)) or 'none'}): not a codo record")
+    try:
+        meta = json.loads(members["json"])
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"the .json member does not parse ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("views"), list):
+        raise ValueError("the .json member has no 'views' list: not a codo record")
+    return meta
+
+
+def _decode_view(j: int, v: dict, members: dict[str, bytes]) -> View:
+    data = next((members[f"view{j}.{fmt}"] for fmt in IMAGE_FORMATS if f"view{j}.{fmt}" in members), None)
+    if data is None:
+        raise ValueError(f"no view{j} image member")
+    try:
+        image = decode_image(data)
+    except (ValueError, cv2.error):
+        raise ValueError(f"the view{j} image member does not decode") from None
+    boxes = np.asarray(v["boxes"], dtype=np.float32).reshape(-1, 4)
+    rois = np.asarray(v["rois"], dtype=np.float32).reshape(-1, 4)
+    ids = np.asarray(v["ids"], dtype=np.int64)
+    masks = rle_masks(v["masks"], *image.shape[:2]) if "masks" in v else None
+    counts = {"boxes": len(boxes), "rois": len(rois), "ids": len(ids),
+              "masks": len(ids if masks is None else masks)}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"view{j} lists " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    if masks is not None and masks.shape[1:] != image.shape[:2]:
+        raise ValueError(f"view{j} has {masks.shape[1]}x{masks.shape[2]} masks "
+                         f"on a {image.shape[0]}x{image.shape[1]} image")
+    return View(image, boxes, rois, ids, masks)
+
+
 def decode_record(key: str, members: dict[str, bytes]) -> Record:
-    """Record from the member suffixes of one key ('view0.jpg', ..., 'json')."""
-    meta = json.loads(members["json"])
-    views = []
-    for j, v in enumerate(meta["views"]):
-        data = next((members[f"view{j}.{fmt}"] for fmt in IMAGE_FORMATS if f"view{j}.{fmt}" in members), None)
-        if data is None:
-            raise ValueError(f"record {key} lacks view{j}")
-        views.append(View(
-            decode_image(data),
-            np.asarray(v["boxes"], dtype=np.float32).reshape(-1, 4),
-            np.asarray(v["rois"], dtype=np.float32).reshape(-1, 4),
-            np.asarray(v["ids"], dtype=np.int64),
-        ))
+    """Record from the member suffixes of one key ('view0.jpg', ..., 'json'); ValueError saying what
+    is wrong when a member is missing, does not decode or is not codo's."""
+    meta = _parse_meta(members)
+    try:
+        views = [_decode_view(j, v, members) for j, v in enumerate(meta["views"])]
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise ValueError(f"the .json member is not a codo record ({type(exc).__name__}: {exc})") from None
     return Record(key, views, meta)

@@ -1,12 +1,29 @@
-"""Read WebDataset shards back: expand a pattern, iterate records grouped by key."""
+"""Read WebDataset shards back: expand a pattern, iterate records grouped by key, and say which
+records (or shards) cannot be read instead of stopping at them."""
 
 import glob
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from .format import Record, decode_record
+from .format import IMAGE_FORMATS, Record, decode_record
+
+#: Members of which a codo record has at least one: what tells a codo shard from another tar.
+_CODO_MEMBERS = {"json", *(f"view0.{fmt}" for fmt in IMAGE_FORMATS)}
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that cannot be used (`key`), or a shard that cannot be read on (`key` ''): where and why."""
+
+    shard: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"shard {self.shard}, key {self.key or '(none: the shard itself)'}: {self.reason}"
 
 
 def expand_shards(pattern: str) -> list[str]:
@@ -19,25 +36,46 @@ def expand_shards(pattern: str) -> list[str]:
     return paths
 
 
-def iter_members(path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {suffix: bytes}) for each record of one tar, members grouped by the key before the first dot."""
+def _grouped(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {suffix: bytes}) of a tar read as a stream, members grouped by the key before the first dot."""
     key, members = None, {}
-    try:
-        with tarfile.open(path, mode="r|") as tar:
-            for info in tar:
-                if not info.isfile():
-                    continue
-                name = Path(info.name).name
-                k, _, suffix = name.partition(".")
-                if k != key and members:
-                    yield key, members
-                    members = {}
-                key = k
-                members[suffix] = tar.extractfile(info).read()
-    except (tarfile.TarError, OSError) as exc:
-        raise InputError(f"shard {path} is unreadable: {exc}") from None
+    for info in tar:
+        if not info.isfile():
+            continue
+        k, _, suffix = Path(info.name).name.partition(".")
+        if k != key and members:
+            yield key, members
+            members = {}
+        key = k
+        members[suffix] = tar.extractfile(info).read()
     if members:
         yield key, members
+
+
+def iter_members(path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {suffix: bytes}) for each record of one tar; InputError when the tar cannot be read."""
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            yield from _grouped(tar)
+    except (tarfile.TarError, OSError) as exc:
+        raise InputError(f"shard {path} is unreadable: {exc}") from None
+
+
+def read_shard(path: str) -> Iterator[tuple[str, str, dict[str, bytes]] | BadRecord]:
+    """(path, key, members) for each record of one tar, then a BadRecord for the shard when it cannot
+    be read on (not a tar, truncated) or is not codo's (its first record has no codo member)."""
+    key = None
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for n, (key, members) in enumerate(_grouped(tar)):
+                if n == 0 and not _CODO_MEMBERS & members.keys():
+                    reason = f"not a codo shard (its first record, {key!r}, has no .json or view0 image)"
+                    yield BadRecord(path, "", reason)
+                    return
+                yield path, key, members
+    except (tarfile.TarError, OSError) as exc:
+        where = f" after key {key}" if key else ""
+        yield BadRecord(path, "", f"unreadable{where} ({type(exc).__name__}: {exc})")
 
 
 def iter_records(paths: list[str]) -> Iterator[Record]:

@@ -23,7 +23,8 @@ class Problem:
 def load_info(out: Path) -> dict:
     info = read_json(out / INFO_FILE)
     if info is None:
-        raise InputError(f"{out}: no {INFO_FILE}; not a finished codo shard folder (finish the job on every node)")
+        raise InputError(f"{out}: no {INFO_FILE}; not a finished codo shard folder "
+                         "(finish the job on every node)")
     return info
 
 
