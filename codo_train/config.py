@@ -11,7 +11,9 @@ LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.lev
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
 LOSSES = ("byol", "infonce")
-OBJECTIVES = ("codo", "image")
+OBJECTIVES = ("codo", "image", "supervised")
+LEVEL_RULES = ("fpn", "soco")  # which FPN level a box's size picks: codo_train.models.levels
+LR_SCALINGS = ("linear", "sqrt", "auto")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 10
     momentum_base: float = 0.99
     levels: str = "size"
+    level_rule: str = "fpn"
     level_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     image_weight: float = 0.0
     objective: str = "codo"
@@ -56,6 +59,9 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 100
     max_bad_fraction: float = 0.01
+    lr_scaling: str = "linear"
+    health_every: int = 20
+    tensorboard: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -76,6 +82,9 @@ class TrainConfig:
         _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
         _check(0 <= self.momentum_base < 1, "momentum_base", self.momentum_base, "in [0, 1)")
         _check(self.levels in LEVEL_MODES, "levels", self.levels, f"one of {', '.join(LEVEL_MODES)}")
+        _check(self.level_rule in LEVEL_RULES, "level_rule", self.level_rule, f"one of {', '.join(LEVEL_RULES)}")
+        _check(self.lr_scaling in LR_SCALINGS, "lr_scaling", self.lr_scaling, f"one of {', '.join(LR_SCALINGS)}")
+        _check(self.health_every >= 1, "health_every", self.health_every, ">= 1")
         object.__setattr__(self, "level_weights", tuple(float(w) for w in self.level_weights))
         _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
                "level_weights", self.level_weights, "4 weights >= 0 (P2..P5), not all 0")
