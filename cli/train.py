@@ -52,9 +52,13 @@ def run(
     batch_size: Annotated[int, _opt("--batch-size", "Samples per micro-batch.")] = DEFAULT["batch_size"],
     accumulate: Annotated[int, _opt("--accumulate", "Micro-batches per step.")] = DEFAULT["accumulate"],
     optimizer: Annotated[str, _opt("--optimizer", f"One of {', '.join(OPTIMIZERS)}.")] = DEFAULT["optimizer"],
-    lr: Annotated[float, _opt("--lr", "Base rate for a global batch of 256.")] = DEFAULT["lr"],
-    objective: Annotated[str, _opt("--objective", "codo (object-level, RoIs) or image (image-level BYOL "
-                                                  "baseline: same views, no boxes).")] = DEFAULT["objective"],
+    lr: Annotated[float, _opt("--lr", "Base rate for a global batch of 256, scaled to the batch in use by "
+                                      "lr_scaling (auto: linear from 256 up, square root below).")
+                  ] = DEFAULT["lr"],
+    objective: Annotated[str, _opt("--objective", "codo (object-level, RoIs), image (image-level BYOL "
+                                                  "baseline: same views, no boxes) or supervised (positive "
+                                                  "control: each RoI's instance class, cross-entropy).")
+                         ] = DEFAULT["objective"],
     amp: Annotated[str, _opt("--amp", f"Mixed precision: {', '.join(AMP)}.")] = DEFAULT["amp"],
     channels_last: Annotated[bool, _opt("--channels-last/--no-channels-last", "NHWC memory layout.")
                              ] = DEFAULT["channels_last"],
@@ -62,6 +66,9 @@ def run(
     seed: Annotated[int, _opt("--seed", "Seed for initialisation and data order.")] = DEFAULT["seed"],
     save_every: Annotated[int, _opt("--save-every", "Write checkpoints/last.pt every K steps.")
                           ] = DEFAULT["save_every"],
+    tensorboard: Annotated[bool, _opt("--tensorboard/--no-tensorboard", "Also write metrics as TensorBoard "
+                                                                        "event files to OUT/tensorboard.")
+                           ] = DEFAULT["tensorboard"],
     config: Annotated[Path | None, _opt("--config", "TOML file of run settings (top level or \\[train]).")
                       ] = None,
     set_: Annotated[list[str] | None, _opt("--set", "Override one setting: key=value (TOML value). "
@@ -82,7 +89,7 @@ def run(
                             steps=steps, arch=arch, device=device, batch_size=batch_size,
                             accumulate=accumulate, optimizer=optimizer, lr=lr, objective=objective, amp=amp,
                             channels_last=channels_last, workers=workers, seed=seed, save_every=save_every,
-                            overwrite=overwrite))
+                            tensorboard=tensorboard, overwrite=overwrite))
         cfg = TrainConfig.from_dict(values)
         from codo_train.trainer import train  # torch loads here, not for --help
 
@@ -98,6 +105,15 @@ def run(
 
 RunArg = Annotated[Path, typer.Argument(help="A run folder (uses checkpoints/last.pt) or a checkpoint file.")]
 COCO_HELP = "ROOT (the stock COCO layout) | JSON (images found as for `coco:` sources) | JSON:IMAGES."
+
+
+def _iterations(text: str) -> tuple[int, ...]:
+    """`--eval-at` 'I1,I2,...' as iterations; InputError when a part is not a whole number."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InputError(f"invalid eval_at={text!r}: must be comma-separated iterations, e.g. 500,1000") \
+            from None
 
 
 @app.command()
@@ -158,12 +174,24 @@ def finetune(
                                                   "test).")] = 0,
     freeze_bn: Annotated[bool, _opt("--freeze-bn", "Keep the ResNet's BatchNorm at the loaded statistics "
                                                    "(torchvision's FrozenBatchNorm2d recipe).")] = False,
+    schedule: Annotated[str, _opt("--schedule", "Rate after warm-up: step (x0.1 at 2/3 and 8/9 of --iters, "
+                                                "detectron2's 1x) or cosine.")] = "step",
+    eval_at: Annotated[str, _opt("--eval-at", "Also evaluate after these iterations: I1,I2,... (the last "
+                                              "always).")] = "",
+    weight_decay: Annotated[float, _opt("--weight-decay", "SGD weight decay (detectron2's 1e-4).")] = 1e-4,
+    predictor_init: Annotated[str, _opt("--predictor-init", "Box predictor init: detectron2 (N(0, 0.01) "
+                                                            "scores, N(0, 0.001) deltas) or torchvision.")
+                              ] = "detectron2",
+    box_head_bn: Annotated[bool, _opt("--box-head-bn", "BatchNorm after the box head's fc (InsLoc's "
+                                                       "fine-tuning head).")] = False,
     seed: Annotated[int, _opt("--seed", "Seed of the head initialisation and data order.")] = 0,
-    as_json: Annotated[bool, _opt("--json", "Print the COCOeval stats as JSON at the end.")] = False,
+    as_json: Annotated[bool, _opt("--json", "Print the COCOeval stats as JSON at the end: the final ones, "
+                                            "and each evaluation under \"iters\".")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (each skipped image).")] = False,
 ) -> None:
-    """Fine-tune torchvision's Mask R-CNN v2 (Faster R-CNN v2 without masks) from exported weights, then
-    evaluate with pycocotools COCOeval (the standard 12-number summary for bbox and segm).
+    """Fine-tune torchvision's Mask R-CNN v2 (Faster R-CNN v2 without masks) from exported weights, and
+    evaluate with pycocotools COCOeval (the standard 12-number summary for bbox and segm) after each
+    --eval-at iteration and at the end; a table of AP by iteration closes the output.
 
     Images whose upright (EXIF-applied) size differs from the json's, and missing or unreadable ones,
     are skipped with a warning before training starts.
@@ -176,15 +204,16 @@ def finetune(
 
         cfg = FinetuneConfig(iters=iters, arch=arch, device=device, batch_size=batch_size, lr=lr, seed=seed,
                              min_size=min_size, rois_per_image=rois_per_image, proposals=proposals,
-                             freeze_bn=freeze_bn)
+                             freeze_bn=freeze_bn, schedule=schedule, eval_at=_iterations(eval_at),
+                             weight_decay=weight_decay, predictor_init=predictor_init,
+                             box_head_bn=box_head_bn)
         train_files, val_files = locate_coco(coco, "--coco"), locate_val(val)
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with progress("finetune") as (start, advance), summaries:
-            stats = run_finetune(None if weights == "none" else Path(weights), train_files, val_files, cfg,
-                                 on_iter=lambda i, loss: advance(), on_start=start)
-        if as_json:
-            print(json.dumps(stats, indent=2))
+            result = run_finetune(None if weights == "none" else Path(weights), train_files, val_files, cfg,
+                                  on_iter=lambda i, loss: advance(), on_start=start)
+        print(json.dumps(result.to_dict(), indent=2) if as_json else result.table())
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from .settings import require as _check
 CUTOUTS = ("auto", "rect", "box", "grabcut")
 BLENDS = ("hard", "gaussian", "poisson", "motion")
 JITTERS = ("relative", "iou", "none")
+VIEW_CROPS = ("auto", "on", "off")
 PHOTOMETRICS = ("soco", "mocov2", "none")
 
 
@@ -29,6 +30,15 @@ class SynthConfig:
     of the size with probability 0.5) and the asymmetric BYOL photometrics, as in SoCo (Wei et al.
     2021); rect cutouts with area U(0.2, 1) and aspect log-U[0.5, 2] as in InsLoc (Yang et al. 2021);
     hard and Gaussian-feathered blending from Cut, Paste and Learn (Dwibedi et al. 2017).
+    `scale` (an instance's longer side / view size, log-uniform) spans 0.3 (SoCo's smallest
+    proposals, 0.3 of the image) to 1.6: above 1 the instance is larger than the view, which shows
+    a part of it cut by its edges, as SoCo's proposals are clipped to its random-resized crops.
+    With SoCo's level ranges this sends at least 10 % of the RoIs to each of P2..P5 on real cutouts
+    (the 112-px view never reaches P5, and P5 wants an object >= 86 % of a 224-px view).
+    `view_crop` draws, per view and instance, InsLoc's independent crop of the cutout (area
+    U(0.2, 1), aspect log-U[3/4, 4/3]; alpha and mask cropped with it), so views show different
+    parts of the object: 'auto' crops the cutouts that are filled rectangles (random rects, xml
+    boxes), whose pixels would otherwise be the same in every view, and leaves masked objects whole.
     `jitter` holds one mode for all views or one per view. Backgrounds narrower than
     `min_background_side` are skipped and counted. When a sample asks for more instances than the
     pool holds, it takes fewer, unless `repeat_instances` pastes repeats (sharing one id).
@@ -37,12 +47,15 @@ class SynthConfig:
 
     view_sizes: tuple[int, ...] = (224, 224, 112)
     instances: tuple[int, int] = (1, 2)
-    scale: tuple[float, float] = (0.35, 0.8)
+    scale: tuple[float, float] = (0.3, 1.6)
     max_truncation: float = 0.0
     background_area: tuple[float, float] = (0.3, 1.0)
     cutout: str = "auto"
     rect_area: tuple[float, float] = (0.2, 1.0)
     rect_ratio: tuple[float, float] = (0.5, 2.0)
+    view_crop: str = "auto"
+    view_crop_area: tuple[float, float] = (0.2, 1.0)
+    view_crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     min_instance_side: int = 8
     min_background_side: int = 32
     repeat_instances: bool = False
@@ -70,12 +83,15 @@ class SynthConfig:
                "view_sizes", self.view_sizes, "two or more sizes, each in 16..4096")
         _check(len(self.instances) == 2 and 1 <= self.instances[0] <= self.instances[1] <= 16,
                "instances", self.instances, "a pair [a, b] with 1 <= a <= b <= 16")
-        _check_range("scale", self.scale, 0.05, 1.0)
+        _check_range("scale", self.scale, 0.05, 2.0)
         _check(0.0 <= self.max_truncation <= 0.5, "max_truncation", self.max_truncation, "in 0..0.5")
         _check_range("background_area", self.background_area, 0.05, 1.0)
         _check(self.cutout in CUTOUTS, "cutout", self.cutout, f"one of {', '.join(CUTOUTS)}")
         _check_range("rect_area", self.rect_area, 0.05, 1.0)
         _check_range("rect_ratio", self.rect_ratio, 0.1, 10.0)
+        _check(self.view_crop in VIEW_CROPS, "view_crop", self.view_crop, f"one of {', '.join(VIEW_CROPS)}")
+        _check_range("view_crop_area", self.view_crop_area, 0.05, 1.0)
+        _check_range("view_crop_ratio", self.view_crop_ratio, 0.1, 10.0)
         _check(1 <= self.min_instance_side <= 1024, "min_instance_side", self.min_instance_side, "in 1..1024")
         _check(1 <= self.min_background_side <= 4096, "min_background_side", self.min_background_side, "in 1..4096")
         _check(0.0 <= self.min_visibility <= 1.0, "min_visibility", self.min_visibility, "in 0..1")
@@ -98,6 +114,11 @@ class SynthConfig:
     def jitter_mode(self, view: int) -> str:
         """The RoI jitter mode of view `view`."""
         return self.jitter[0] if len(self.jitter) == 1 else self.jitter[view]
+
+    def crops_views(self, rectangular: bool) -> bool:
+        """Whether each view draws its own crop of an instance whose cutout is (or is not) a filled
+        rectangle (Source.rectangular)."""
+        return self.view_crop == "on" or (self.view_crop == "auto" and rectangular)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -2,6 +2,7 @@
 `collate_views` for CoDoMultiView's outputs in other SSL code."""
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -54,7 +55,8 @@ class CoDoDataset(Dataset):
 class Batch:
     """Per view j: `views[j]` (Bx3xSxS uint8), `rois[j]` (each image's Nx4 RoIs), and for the
     concatenated RoIs `img[j]` (image index) and `ids[j]` (instance id): equal (img, id) pairs across
-    views are the positives."""
+    views are the positives. `labels[j]`, when the batch was collated with a class list, holds each
+    RoI's class as an index into it (the supervised control's targets)."""
 
     views: list[torch.Tensor]
     rois: list[list[torch.Tensor]]
@@ -62,6 +64,7 @@ class Batch:
     ids: list[torch.Tensor]
     worker: int = 0  # the DataLoader worker that made it (0 in the main process): for resuming
     keys: list[str] | None = None  # each sample's key (shards) or index (online)
+    labels: list[torch.Tensor] | None = None
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(
@@ -71,11 +74,41 @@ class Batch:
             [t.to(device) for t in self.ids],
             self.worker,
             self.keys,
+            None if self.labels is None else [t.to(device) for t in self.labels],
         )
 
 
-def collate(samples: list) -> Batch | None:
-    """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records).
+def _key(sample) -> str:
+    """A sample's key (shard records) or index (online samples)."""
+    return str(getattr(sample, "key", getattr(sample, "index", "")))
+
+
+def _slot_classes(sample) -> list[str]:
+    """The class of each instance slot (what the views' ids index): a Sample's `labels`, a shard
+    record's JSON 'labels'; ValueError naming the sample when it has none."""
+    labels = getattr(sample, "labels", None)
+    if labels is None:
+        labels = getattr(sample, "meta", {}).get("labels")
+    if not isinstance(labels, list):
+        raise ValueError(f"sample {_key(sample)} lists no instance classes ('labels'); shards written by "
+                         "codo-aug synth carry them")
+    return labels
+
+
+def _class_indices(sample, view, index: dict[str, int]) -> list[int]:
+    """Each of `view`'s RoIs' class as its position in the class list (`index`: name -> position)."""
+    labels = _slot_classes(sample)
+    names = [labels[i] if 0 <= i < len(labels) else None for i in view.ids.tolist()]
+    unknown = [name for name in names if name not in index]
+    if unknown:
+        raise ValueError(f"sample {_key(sample)}: instance class {unknown[0]!r} is not among the run's "
+                         f"{len(index)} classes")
+    return [index[name] for name in names]
+
+
+def collate(samples: list, classes: Sequence[str] | None = None) -> Batch | None:
+    """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records); with
+    `classes`, each RoI's class as an index into it (`Batch.labels`).
 
     Nones (samples passed over) are dropped; None when nothing is left.
     """
@@ -83,16 +116,20 @@ def collate(samples: list) -> Batch | None:
     if not samples:
         return None
     n_views = len(samples[0].views)
-    views, rois, img, ids = [], [], [], []
+    index = None if classes is None else {name: k for k, name in enumerate(classes)}
+    views, rois, img, ids, labels = [], [], [], [], []
     for j in range(n_views):
         vs = [s.views[j] for s in samples]
         views.append(torch.from_numpy(np.stack([v.image for v in vs])).permute(0, 3, 1, 2).contiguous())
         rois.append([torch.from_numpy(np.ascontiguousarray(v.rois, dtype=np.float32)) for v in vs])
         img.append(torch.cat([torch.full((len(v.ids),), b, dtype=torch.int64) for b, v in enumerate(vs)]))
         ids.append(torch.cat([torch.as_tensor(v.ids, dtype=torch.int64) for v in vs]))
+        if index is not None:
+            labels.append(torch.tensor([c for s, v in zip(samples, vs) for c in _class_indices(s, v, index)],
+                                       dtype=torch.int64))
     info = get_worker_info()
-    keys = [str(getattr(s, "key", getattr(s, "index", ""))) for s in samples]
-    return Batch(views, rois, img, ids, info.id if info else 0, keys)
+    return Batch(views, rois, img, ids, info.id if info else 0, [_key(s) for s in samples],
+                 labels if index is not None else None)
 
 
 def collate_views(samples: list) -> list | None:

@@ -70,10 +70,15 @@ class Synthesizer:
         """Instance indices per class of the instance source (for `balance_classes`)."""
         return class_members([it.label for it in self.instances.items])
 
+    @cached_property
+    def rectangular(self) -> list[bool]:
+        """Per instance: whether its cutout is a filled rectangle (for `view_crop` 'auto')."""
+        return [self.instances.rectangular(i, self.config.cutout) for i in range(len(self.instances))]
+
     def recipe(self, index: int, attempt: int = 0) -> Recipe:
         classes = self.classes if self.config.balance_classes else None
         return sample_recipe(self.config, len(self.instances), len(self.backgrounds), self.seed, index,
-                             attempt, classes)
+                             attempt, classes, self.rectangular)
 
     def _first_good(self, source, start: int, load: Callable[[int], np.ndarray]) -> tuple[int, np.ndarray]:
         """`load` of item `start`, or of the next items in turn when it fails (counted in render_skips).

@@ -1,11 +1,13 @@
 """Typed settings: build a frozen config dataclass from plain values (TOML, `--set key=value`).
 
-Each value is checked against the field's annotation (int, float, str, bool, tuples of them) so a
-wrong type fails in one line naming the field; range checks stay in the dataclass itself.
+Each value is checked against the field's annotation (int, float, str, bool, tuples of them, unions
+such as `float | str`) so a wrong type fails in one line naming the field; range checks stay in the
+dataclass itself.
 """
 
 import dataclasses
 import tomllib
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -40,8 +42,20 @@ def _scalar(kind: type, value: Any, name: str) -> Any:
     raise InputError(f"invalid {name}={value!r}: must be {_ONE[kind]}")
 
 
+def _union(kinds: tuple[type, ...], value: Any, name: str) -> Any:
+    """`value` as the first of `kinds` (e.g. float | str) it fits, or InputError listing them all."""
+    for kind in kinds:
+        try:
+            return _scalar(kind, value, name)
+        except InputError:
+            pass
+    raise InputError(f"invalid {name}={value!r}: must be {' or '.join(_ONE[k] for k in kinds)}")
+
+
 def coerce(hint: Any, value: Any, name: str) -> Any:
     """`value` converted to the annotation `hint`, or InputError naming `name`."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return _union(typing.get_args(hint), value, name)
     if typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
         if isinstance(value, str) and args[0] is str:

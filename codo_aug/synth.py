@@ -189,7 +189,10 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
 
 
 def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
-    return {"instances": {"spec": job.instances, **synth.instances.describe()},
+    """`_info.json`'s sources; the instances' sorted class names ('labels') are the vocabulary a
+    supervised run on the shards classifies into (codo_train.classes)."""
+    instances = synth.instances
+    return {"instances": {"spec": job.instances, **instances.describe(), "labels": instances.labels},
             "backgrounds": {"spec": job.backgrounds, **synth.backgrounds.describe()}}
 
 

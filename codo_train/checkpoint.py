@@ -2,6 +2,7 @@
 restore; the "same run?" check. Checkpoints are written atomically: a crash or a full disk mid-write
 never leaves a broken `last.pt`, and `--overwrite` removes codo's own files only."""
 
+import dataclasses
 import errno
 import json
 import math
@@ -12,16 +13,19 @@ from typing import Iterator
 import torch
 
 from codo_aug.atomic import atomic_open
+from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
 
+from .config import TrainConfig
 from .data import DataPosition
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
+TENSORBOARD = "tensorboard"  # event files, with --tensorboard
 RUN_FILES = (CONFIG, METRICS, str(CHECKPOINT))
 #: Settings that do not change what a run computes: a resumed run may differ in them.
-_VOLATILE = ("overwrite", "save_every", "max_bad_fraction")
+_VOLATILE = ("overwrite", "save_every", "max_bad_fraction", "health_every", "tensorboard")
 #: Keys every config.json codo writes holds: what marks a folder as a codo run.
 _CONFIG_KEYS = {"out", "steps", "arch", "batch_size"}
 #: Errors of a folder the user can fix: no permission, a file in the way, a read-only file system.
@@ -62,6 +66,11 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def load_run_checkpoint(path: Path) -> dict:
+    """load_checkpoint of `path`: a checkpoint file, or a run folder (its checkpoints/last.pt)."""
+    return load_checkpoint(path / CHECKPOINT if path.is_dir() else path)
+
+
 def is_codo_run(out: Path) -> bool:
     """Whether `out` holds a codo run: a config.json that codo wrote."""
     try:
@@ -83,9 +92,17 @@ def _folder_errors(out: Path) -> Iterator[None]:
             from None
 
 
+def _with_defaults(config: dict) -> dict:
+    """A checkpoint's run config with the settings it predates at their defaults (and so its synth table)."""
+    filled = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **config}
+    if "synth" in config:
+        filled["synth"] = {**SynthConfig().to_dict(), **config["synth"]}
+    return filled
+
+
 def _same_run(out: Path, ckpt: dict, run_config: dict) -> None:
     old, new = ({k: v for k, v in c.items() if k not in _VOLATILE}
-                for c in (ckpt.get("config", {}), run_config))
+                for c in (_with_defaults(ckpt.get("config", {})), run_config))
     differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if differs:
         raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "

@@ -6,6 +6,8 @@ from typing import Any
 from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
+from .schedules import auto_momentum_base, scale_lr
+
 ARCHS = ("resnet18", "resnet34", "resnet50")
 LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
@@ -20,14 +22,30 @@ LR_SCALINGS = ("linear", "sqrt", "auto")
 class TrainConfig:
     """A CoDo run (DESIGN.md section 2).
 
-    `lr` is the base rate for a global batch of 256 (batch_size x accumulate), scaled linearly
-    (Goyal et al. 2017); LARS with lr 1.0 and weight decay 1e-5 is SoCo's choice. `levels` = 'size'
+    Optimisation: `optimizer` 'lars' with `lr` 1.0 and `weight_decay` 1e-5 is SoCo's (Wei et al. 2021:
+    LARS of You et al. 2017, trust coefficient 1e-3, BN parameters and biases neither decayed nor
+    adapted): its per-tensor trust ratio moves every stage by a similar share of its norm, where SGD
+    moves the stem ~100x more than layer4 (issue 11's measurement; README "Optimisation"). 'sgd'
+    (momentum 0.9) suits SimSiam's lr 0.05 with weight_decay 1e-4 (Chen & He 2021); 'adamw' is an
+    option. `lr` is the rate for a global batch of 256 (batch_size x accumulate), scaled by
+    `lr_scaling`: 'linear' (Goyal et al. 2017), 'sqrt' (You et al. 2019), or 'auto', linear from 256 up
+    (where SoCo and BYOL tuned it) and sqrt below, where a linearly scaled LARS rate barely moves the
+    weights. `warmup_steps` of linear warm-up, then cosine decay (SoCo). `levels` = 'size'
     pools each box at its FPN level (SoCo), 'all' at every level with one loss per level weighted by
-    `level_weights` (InsLoc); `image_weight` > 0 adds an image-level term. `objective` = 'image'
+    `level_weights` (InsLoc); `level_rule` picks a box's level by its size: 'soco' (SoCo's ranges
+    48/96/192/224 px, the default: with SynthConfig's scales every level P2..P5 gets RoIs) or 'fpn'
+    (Lin et al. 2017, which at 224 px sends nearly every RoI to P2 and P3), both at the largest view's
+    scale. `image_weight` > 0 adds an image-level term. `objective` = 'image'
     trains that image-level term alone (no RoIs, box head untouched): the image-level BYOL baseline.
-    Pairs are (view 0, view j) both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or InfoNCE against a queue of
-    `queue_size` momentum keys per branch at `temperature` 0.2 (MoCo). The target
-    network's momentum rises from `momentum_base` = 0.99 to 1 on a cosine (BYOL, Grill et al. 2020).
+    Pairs are (view 0, view j) both ways (SoCo), or every pair with `all_pairs`. `loss` is BYOL's, or
+    InfoNCE against a queue of `queue_size` momentum keys per branch at `temperature` 0.2 (MoCo). The
+    target network's momentum rises from `momentum_base` to 1 on a cosine (BYOL, Grill et al. 2020); 'auto'
+    picks the base for the run's length: the target keeps at most 5 % of its initial weights by the
+    end, within [0.9, 0.996] (schedules.auto_momentum_base: 0.9 up to 60 steps, 0.95 at 120, 0.98 at
+    300, BYOL's 0.996 from 1,500; a fixed 0.99 leaves a 120-step run's target half random).
+    `health_every`: steps between the health figures in metrics.jsonl (each stage's drift, the
+    target's, the embeddings' std: codo_train.health); `tensorboard` also writes the metrics as
+    TensorBoard event files (RUN/tensorboard).
     """
 
     out: str = ""
@@ -39,13 +57,13 @@ class TrainConfig:
     device: str = "cpu"
     batch_size: int = 32
     accumulate: int = 1
-    optimizer: str = "sgd"
-    lr: float = 0.3
+    optimizer: str = "lars"
+    lr: float = 1.0
     weight_decay: float = 1e-5
     warmup_steps: int = 10
-    momentum_base: float = 0.99
+    momentum_base: float | str = "auto"
     levels: str = "size"
-    level_rule: str = "fpn"
+    level_rule: str = "soco"
     level_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     image_weight: float = 0.0
     objective: str = "codo"
@@ -59,7 +77,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 100
     max_bad_fraction: float = 0.01
-    lr_scaling: str = "linear"
+    lr_scaling: str = "auto"
     health_every: int = 20
     tensorboard: bool = False
     overwrite: bool = False
@@ -73,17 +91,22 @@ class TrainConfig:
         _check(bool(self.out), "out", self.out, "a run folder (--out or out = ...)")
         _check(self.steps >= 1, "steps", self.steps, ">= 1")
         _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
-        _check(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device, "cpu or cuda[:N]")
+        _check(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device,
+               "cpu or cuda[:N]")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         _check(self.accumulate >= 1, "accumulate", self.accumulate, ">= 1")
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 < self.lr <= 100, "lr", self.lr, "in (0, 100]")
         _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
         _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
-        _check(0 <= self.momentum_base < 1, "momentum_base", self.momentum_base, "in [0, 1)")
+        base = self.momentum_base
+        _check(base == "auto" or isinstance(base, float) and 0 <= base < 1, "momentum_base", base,
+               'in [0, 1), or "auto" (by the run\'s length)')
         _check(self.levels in LEVEL_MODES, "levels", self.levels, f"one of {', '.join(LEVEL_MODES)}")
-        _check(self.level_rule in LEVEL_RULES, "level_rule", self.level_rule, f"one of {', '.join(LEVEL_RULES)}")
-        _check(self.lr_scaling in LR_SCALINGS, "lr_scaling", self.lr_scaling, f"one of {', '.join(LR_SCALINGS)}")
+        _check(self.level_rule in LEVEL_RULES, "level_rule", self.level_rule,
+               f"one of {', '.join(LEVEL_RULES)}")
+        _check(self.lr_scaling in LR_SCALINGS, "lr_scaling", self.lr_scaling,
+               f"one of {', '.join(LR_SCALINGS)} (auto: linear from a batch of 256 up, square root below)")
         _check(self.health_every >= 1, "health_every", self.health_every, ">= 1")
         object.__setattr__(self, "level_weights", tuple(float(w) for w in self.level_weights))
         _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
@@ -95,7 +118,8 @@ class TrainConfig:
         _check(self.queue_size >= 1, "queue_size", self.queue_size, ">= 1")
         _check(0 < self.temperature <= 10, "temperature", self.temperature, "in (0, 10]")
         _check(self.amp in AMP, "amp", self.amp, f"one of {', '.join(AMP)}")
-        _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp, "bf16 or none on the CPU (fp16 needs CUDA)")
+        _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp,
+               "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
@@ -113,7 +137,13 @@ class TrainConfig:
 
     @property
     def scaled_lr(self) -> float:
-        return self.lr * self.global_batch / 256
+        """`lr` at this run's global batch, by `lr_scaling`."""
+        return scale_lr(self.lr, self.global_batch, self.lr_scaling)
+
+    @property
+    def momentum_start(self) -> float:
+        """The target's momentum at step 0: `momentum_base`, or the auto rule's base for `steps`."""
+        return auto_momentum_base(self.steps) if self.momentum_base == "auto" else self.momentum_base
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scaled_lr": self.scaled_lr}

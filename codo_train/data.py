@@ -6,7 +6,8 @@ Bad shard records are skipped, named in a warning and counted; too many of them 
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from functools import partial
+from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
@@ -75,12 +76,12 @@ class DataPosition:
 
 
 class _Deliveries(IterableDataset):
-    """A worker's good records in batches, each with the records read for it; a last delivery without
-    a batch counts what was read after the last full batch."""
+    """A worker's good records in batches (with `classes`, each RoI's class index), each with the
+    records read for it; a last delivery without a batch counts what was read after the last full batch."""
 
-    def __init__(self, dataset: ShardDataset, batch_size: int):
+    def __init__(self, dataset: ShardDataset, batch_size: int, classes: Sequence[str] | None = None):
         super().__init__()
-        self.dataset, self.batch_size = dataset, batch_size
+        self.dataset, self.batch_size, self.classes = dataset, batch_size, classes
 
     def __iter__(self) -> Iterator[Delivery]:
         worker, _ = self.dataset.this_worker()
@@ -89,7 +90,7 @@ class _Deliveries(IterableDataset):
             read += 1
             (bad if isinstance(item, BadRecord) else good).append(item)
             if len(good) == self.batch_size:
-                yield Delivery(worker, read, bad, collate(good))
+                yield Delivery(worker, read, bad, collate(good, self.classes))
                 good, read, bad = [], 0, []
         yield Delivery(worker, read, bad, None)
 
@@ -116,10 +117,12 @@ def _no_batch(batch_size: int, position: DataPosition) -> str:
 
 
 def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, position: DataPosition,
-                    max_bad_fraction: float = MAX_BAD_FRACTION) -> Iterator[Batch]:
+                    max_bad_fraction: float = MAX_BAD_FRACTION,
+                    classes: Sequence[str] | None = None) -> Iterator[Batch]:
     """Full batches of good records, epoch after epoch, from `position` on; `position` is kept up to
-    date as batches go out. Each bad record is named in a warning (once) and counted."""
-    loader = DataLoader(_Deliveries(dataset, batch_size), batch_size=None, num_workers=workers)
+    date as batches go out. Each bad record is named in a warning (once) and counted. With `classes`,
+    batches carry each RoI's class index (`Batch.labels`)."""
+    loader = DataLoader(_Deliveries(dataset, batch_size, classes), batch_size=None, num_workers=workers)
     dataset.resume(position.epoch, position.read, position.next_worker)
     warned: set[BadRecord] = set()
     while True:
@@ -151,12 +154,12 @@ class _RankIndices:
 
 
 def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition,
-                   rank: int = 0, world: int = 1) -> Iterator[Batch]:
+                   rank: int = 0, world: int = 1, classes: Sequence[str] | None = None) -> Iterator[Batch]:
     """Batches of online samples, disjoint across ranks (every index defines a sample, so there are no
-    epochs), from `position` on."""
+    epochs), from `position` on; with `classes`, each RoI's class index (`Batch.labels`)."""
     sampler = _RankIndices(sum(position.read) // batch_size, batch_size, rank, world)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-                        sampler=sampler)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                        collate_fn=partial(collate, classes=classes), sampler=sampler)
     for batch in loader:
         position.advance(0, 1, batch_size, [])
         yield batch

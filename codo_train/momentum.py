@@ -1,4 +1,5 @@
-"""Momentum target: the cosine momentum schedule and the in-place EMA update (BYOL)."""
+"""Momentum target: the cosine momentum schedule and the in-place EMA update (BYOL); the schedule's base
+for a run's length is schedules.auto_momentum_base."""
 
 import math
 
@@ -13,8 +14,9 @@ def momentum_at(step: int, total: int, base: float = 0.99) -> float:
 
 @torch.no_grad()
 def update_momentum(online: nn.Module, target: nn.Module, m: float) -> None:
-    """target = m * target + (1 - m) * online for parameters; buffers (BN statistics) are copied."""
-    for po, pt in zip(online.parameters(), target.parameters()):
-        pt.mul_(m).add_(po.detach(), alpha=1.0 - m)
-    for bo, bt in zip(online.buffers(), target.buffers()):
-        bt.copy_(bo)
+    """target = m * target + (1 - m) * online for parameters; buffers (BN statistics) are copied. One
+    multi-tensor call per operation (as torch.optim's foreach paths), not one kernel per tensor."""
+    targets = list(target.parameters())
+    torch._foreach_mul_(targets, m)
+    torch._foreach_add_(targets, [p.detach() for p in online.parameters()], alpha=1.0 - m)
+    torch._foreach_copy_(list(target.buffers()), list(online.buffers()))

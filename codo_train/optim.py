@@ -1,10 +1,23 @@
 """Optimizers and their parameter groups: BN parameters and biases get no weight decay (and, under
-LARS, no trust-ratio adaptation), as in BYOL and SoCo."""
+LARS, no trust-ratio adaptation), as in BYOL and SoCo; and the warning for a LARS run too gentle to
+move its weights."""
+
+import logging
 
 import torch
 from torch import nn
 
 from .config import TrainConfig
+from .schedules import lr_at
+
+log = logging.getLogger(__name__)
+
+#: Heavy-ball momentum of SGD and LARS (SimSiam, BYOL, SoCo).
+MOMENTUM = 0.9
+#: LARS's trust coefficient eta (You et al. 2017), as BYOL and SoCo use it.
+LARS_TRUST = 1e-3
+#: A LARS run whose adapted weights can move less than this share of their norm is reported.
+STILL = 0.02
 
 
 def param_groups(params: list[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
@@ -19,8 +32,10 @@ class LARS(torch.optim.Optimizer):
     """LARS (You et al. 2017) as BYOL uses it: SGD with momentum whose update of each tensor is
     scaled by eta * ||w|| / ||g + wd w||, for groups with `lars` set."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 0.001):
-        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta, "lars": True})
+    def __init__(self, params, lr: float, momentum: float = MOMENTUM, weight_decay: float = 0.0,
+                 eta: float = LARS_TRUST):
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta, "lars": True}
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -28,11 +43,12 @@ class LARS(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad.clone()
+                decay = group["weight_decay"]
+                g = p.grad.add(p, alpha=decay) if decay else p.grad.clone()
                 if group["lars"]:
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
-                    trust = torch.where((w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, torch.ones_like(w_norm))
-                    g.mul_(trust)
+                    usable = (w_norm > 0) & (g_norm > 0)
+                    g.mul_(torch.where(usable, group["eta"] * w_norm / g_norm, torch.ones_like(w_norm)))
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
@@ -49,4 +65,23 @@ def make_optimizer(cfg: TrainConfig, named: list[tuple[str, nn.Parameter]]) -> t
         g.pop("lars")
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.scaled_lr)
-    return torch.optim.SGD(groups, lr=cfg.scaled_lr, momentum=0.9)
+    return torch.optim.SGD(groups, lr=cfg.scaled_lr, momentum=MOMENTUM)
+
+
+def lars_reach(cfg: TrainConfig) -> float:
+    """The most a LARS run can move an adapted tensor, as a share of its norm: a step moves it by at
+    most lr_k x eta of its norm, and momentum repeats each step up to 1 / (1 - momentum) times."""
+    rates = sum(lr_at(k, cfg.steps, cfg.scaled_lr, cfg.warmup_steps) for k in range(cfg.steps))
+    return rates * LARS_TRUST / (1 - MOMENTUM)
+
+
+def warn_if_still(cfg: TrainConfig) -> None:
+    """Log a warning when `cfg` is a LARS run that cannot move its weights by STILL of their norm."""
+    if cfg.optimizer != "lars" or (reach := lars_reach(cfg)) >= STILL:
+        return
+    linear = cfg.lr_scaling == "linear"
+    hint = ', or lr_scaling = "auto" (square root below a batch of 256)' if linear else ""
+    log.warning("LARS at lr %.3g (lr %g scaled %s to a batch of %d) can move no weight by more than %.2g "
+                "of its norm in %d steps (trust %g, momentum %g): every layer stays near its "
+                "initialisation; raise lr or steps%s", cfg.scaled_lr, cfg.lr, cfg.lr_scaling,
+                cfg.global_batch, reach, cfg.steps, LARS_TRUST, MOMENTUM, hint)

@@ -6,6 +6,7 @@ import json
 import math
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,16 +21,20 @@ from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.reader import expand_shards
 
 from . import distributed
-from .checkpoint import (CHECKPOINT, METRICS, check_world, checkpoint_state, keep_metrics_until,
+from .board import TensorBoard
+from .checkpoint import (CHECKPOINT, METRICS, TENSORBOARD, check_world, checkpoint_state, keep_metrics_until,
                          load_checkpoint, prepare_run, restore, save_atomic)
+from .classes import instance_classes
 from .config import TrainConfig
 from .data import DataPosition, endless_batches, normalise, online_batches
 from .distributed import Dist
+from .health import HealthMonitor
 from .losses.infonce import infonce_loss
+from .losses.supervised import roi_class_losses
 from .models.codo import CoDoModel, model_for
-from .models.levels import LEVELS, assign_levels
+from .models.levels import LEVELS, assign_levels, rois_per_level
 from .momentum import momentum_at, update_momentum
-from .optim import make_optimizer
+from .optim import make_optimizer, warn_if_still
 from .pairs import byol_pair, level_losses, pair_losses, total_loss
 from .schedules import lr_at
 
@@ -75,6 +80,8 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
         return [{k: v.float() for k, v in d.items()} for d in branches]
 
     preds, targets = f32(preds), f32(targets)
+    if cfg.objective == "supervised":  # the positive control: each RoI's class, no pairs, no target
+        return roi_class_losses(preds, batch.labels), targets, {}
     losses = pair_losses(preds, targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
@@ -82,7 +89,7 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
         by_level = {}
     elif cfg.levels == "size":
         reference = float(max(v.shape[-1] for v in views))
-        levels = [assign_levels(torch.cat(r), reference) for r in batch.rois]
+        levels = [assign_levels(torch.cat(r), reference, cfg.level_rule) for r in batch.rois]
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
     else:
         by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items()
@@ -100,10 +107,12 @@ def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset
     return ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed), {"shard_files": paths}
 
 
-def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist) -> Iterator:
+def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist,
+            classes: list[str] | None) -> Iterator:
+    """Endless batches from `position` on; with `classes` (the supervised control), each RoI's class."""
     if cfg.online:
-        return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world)
-    return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction)
+        return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world, classes)
+    return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction, classes)
 
 
 def _wrap(model: CoDoModel, device: torch.device, d: Dist) -> torch.nn.Module:
@@ -153,40 +162,49 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     dataset, data_info = _dataset(cfg, synth, d)
     device = distributed.device_for(cfg.device, d)
     out = Path(cfg.out)
-    run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {})}
-    ckpt = prepare_run(out, cfg.overwrite, run_config, {**cfg.to_dict(), **data_info}) if d.main else None
+    board = TensorBoard(out / TENSORBOARD, cfg.tensorboard and d.main)
+    classes = instance_classes(dataset) if cfg.objective == "supervised" else None
+    run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {}),
+                  **({"classes": classes} if classes else {})}
+    ckpt = prepare_run(out, cfg.overwrite, run_config, {**run_config, **data_info}) if d.main else None
     distributed.barrier(d)
     if not d.main and (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out / CHECKPOINT)
     check_world(ckpt, d.world)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
-    model = model_for(cfg.to_dict()).to(device).train()
+    model = model_for(run_config).to(device).train()
+    health = HealthMonitor(model, cfg.health_every, cfg.steps)  # keeps w0: before restore()
     level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)},
                      "image": cfg.image_weight if cfg.objective == "codo" else 1.0}
     loss_fn = _loss_fn(cfg, model)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.named_trainable())
+    if d.main:
+        warn_if_still(cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     first, position = restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
     net = _wrap(model, device, d)
-    batches = _stream(cfg, dataset, position, d)
+    batches = _stream(cfg, dataset, position, d, classes)
     loss_value = keep_metrics_until(out / METRICS, first) if d.main else math.nan
     seen: list[str] = []
     on_start(cfg.steps)
     for _ in range(first):
         on_step({})
-    with open(out / METRICS, "a", buffering=1) if d.main else contextlib.nullcontext() as metrics:
+    with open(out / METRICS, "a", buffering=1) if d.main else contextlib.nullcontext() as metrics, board:
         for step in range(first, cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            t_data, totals, levels = 0.0, {}, {}
+            t_data, totals, levels, per_level = 0.0, {}, {}, Counter()
             for _ in range(cfg.accumulate):
                 t1 = time.perf_counter()
-                batch = next(batches).to(device)
+                batch = next(batches)
+                if cfg.objective != "image":  # RoIs each FPN level pools, counted on the host copy
+                    per_level.update(rois_per_level(batch.views, batch.rois, cfg.level_rule, cfg.levels))
+                batch = batch.to(device)
                 seen += batch.keys or []
                 t_data += time.perf_counter() - t1
                 losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
@@ -204,16 +222,19 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             scaler.update()
             for branch, queue in model.queues.items():
                 queue.push(torch.cat([view[branch] for view in keys]))
-            m = momentum_at(step, cfg.steps, cfg.momentum_base)
+            m = momentum_at(step, cfg.steps, cfg.momentum_start)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0
             record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals,
-                      "levels": levels, "samples_per_s": cfg.global_batch / elapsed,
-                      "data_wait": t_data / elapsed, "bad_samples": position.bad}
+                      "levels": levels, "rois_per_level": dict(per_level),
+                      "samples_per_s": cfg.global_batch / elapsed,
+                      "data_wait": t_data / elapsed, "bad_samples": position.bad,
+                      **health.figures(step + 1, model)}
             if device.type == "cuda":
                 record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             if d.main:
                 metrics.write(json.dumps(record) + "\n")
+                board.log(record)
             on_step(record)
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
                 positions = distributed.gather(position.to_dict(), d)

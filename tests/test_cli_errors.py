@@ -24,7 +24,7 @@ def test_version(prog):
 
 def test_run_help_shows_every_default_of_train_config():
     shown = cli("codo-train", "run", "--help", env={"COLUMNS": "300"}).stdout
-    for default in ("1000", "resnet50", "cpu", "32", "1", "sgd", "0.3", "codo", "none", "no-channels-last",
+    for default in ("1000", "resnet50", "cpu", "32", "1", "lars", "1.0", "codo", "none", "no-channels-last",
                     "0", "100"):
         assert f"[default: {default}]" in shown, default
 

@@ -34,7 +34,7 @@ def test_recipe_shape_follows_config():
     for v in r.views:
         assert sorted(p.slot for p in v.pastes) == [0, 1, 2]
         assert all(j == (0.0, 0.0, 0.0, 0.0) for j in v.jitter)
-        assert all(0.35 <= p.scale <= 0.8 for p in v.pastes)
+        assert all(cfg.scale[0] <= p.scale <= cfg.scale[1] for p in v.pastes)
 
 
 def test_recipe_json_round_trip_renders_identical_pixels(synth):

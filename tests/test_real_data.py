@@ -247,7 +247,8 @@ def test_synth_views_show_a_pasted_stamp_over_the_scene(records, stamps, scenes)
             for x1, y1, x2, y2 in view.boxes.astype(int):
                 inside[y1:y2, x1:x2] = True
                 assert changed[y1:y2, x1:x2].mean() > 0.1, f"{r.key} view {j}: box {x1, y1, x2, y2} unchanged"
-            assert changed[~inside].mean() < 0.05, f"{r.key} view {j}: pixels change outside every box"
+            outside = changed[~inside]  # empty when a stamp larger than the view covers it (scale > 1)
+            assert outside.size == 0 or outside.mean() < 0.05, f"{r.key} view {j}: change outside the boxes"
 
 
 def test_synth_shards_match_a_direct_render(records, stamps, scenes):

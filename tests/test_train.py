@@ -132,7 +132,8 @@ def test_encoder_names_and_shapes_match_torchvision_mask_rcnn_v2():
 def test_config_rejects_bad_values():
     with pytest.raises(InputError, match="invalid batch_size=0"):
         TrainConfig(shards="x", out="y", batch_size=0)
-    assert TrainConfig(shards="x", out="y", lr=0.4, batch_size=64).scaled_lr == pytest.approx(0.1)
+    linear = TrainConfig(shards="x", out="y", lr=0.4, batch_size=64, lr_scaling="linear")
+    assert linear.scaled_lr == pytest.approx(0.1)
 
 
 @pytest.mark.slow
@@ -216,3 +217,32 @@ def test_level_losses_group_matched_rows_by_the_query_roi_level():
     targets[1]["size"] = torch.stack([-e0, e1])  # now view 0's queries meet opposite / orthogonal keys
     by_level = level_losses(preds, targets, img, ids, levels)
     assert by_level["p2"] == pytest.approx((4.0 + 0.0) / 2) and by_level["p4"] == pytest.approx(2.0)
+
+
+def test_supervised_objective_on_shards_without_a_class_list_is_one_line(sample_shards, tmp_path):
+    shards = tmp_path / "old"
+    shards.mkdir()
+    for tar in sample_shards.glob("*.tar"):
+        (shards / tar.name).symlink_to(tar)
+    info = json.loads((sample_shards / "_info.json").read_text())
+    del info["sources"]["instances"]["labels"]  # as codo-aug wrote it before the class list
+    (shards / "_info.json").write_text(json.dumps(info))
+    proc = cli("codo-train", "run", "--shards", str(shards), "--objective", "supervised", "--steps", "1",
+               "--arch", "resnet18", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("codo-train: error: objective 'supervised' classifies RoIs by their "
+                                  f"instance class, and {shards / '_info.json'} lists none")
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_supervised_objective_on_instances_of_one_class_is_one_line(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "unsorted"  # images straight under the root: one class, ''
+    folder.mkdir()
+    for k in range(2):
+        Image.new("RGB", (96, 80), (40 * k, 120, 200)).save(folder / f"{k}.png")
+    proc = cli("codo-train", "run", "--instances", f"folder:{folder}", "--backgrounds", "sample",
+               "--objective", "supervised", "--steps", "1", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "and the instance source has 1 (''): give instances of 2 or more classes" in proc.stderr

@@ -29,13 +29,19 @@ def fit_longest(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _offset(canvas: int, size: int, u: float, truncation: float) -> float:
+    free = canvas - size + 2 * truncation * size
+    if free < 0:  # too large to stick out by at most `truncation`: it covers the canvas
+        return u * (canvas - size)
+    return -truncation * size + u * free
+
+
 def place(canvas_w: int, canvas_h: int, w: int, h: int, u: float, v: float,
           truncation: float = 0.0) -> tuple[int, int]:
     """Top-left (x, y) of a w x h rectangle at fraction (u, v) of the free space.
 
     With `truncation` t the rectangle may stick out of the canvas by up to t of its width and
-    height on any side; with t = 0 it lies fully inside.
+    height on any side; with t = 0 it lies fully inside. A side too long for that (longer than the
+    canvas side / (1 - 2t)) covers the canvas instead, u (or v) picking which part shows.
     """
-    x = -truncation * w + u * max(canvas_w - w + 2 * truncation * w, 0)
-    y = -truncation * h + v * max(canvas_h - h + 2 * truncation * h, 0)
-    return round(x), round(y)
+    return round(_offset(canvas_w, w, u, truncation)), round(_offset(canvas_h, h, v, truncation))

@@ -21,10 +21,12 @@ class InstanceDraw:
 
 @dataclass(frozen=True)
 class PasteDraw:
-    """Where instance `slot` goes in a view and how it is blended.
+    """Where instance `slot` goes in a view, which part of it shows, and how it is blended.
 
     Longer side = `scale` x view size; (u, v) = position in the free space (truncation included);
-    `blend_args`: (sigma,) for gaussian, (length, angle in degrees) for motion, () otherwise.
+    `blend_args`: (sigma,) for gaussian, (length, angle in degrees) for motion, () otherwise;
+    `crop`: this view's crop (area, log_ratio, u, v) of the cutout (SynthConfig.view_crop), or ()
+    for the whole cutout (as in recipes made before view crops existed).
     """
 
     slot: int
@@ -33,6 +35,7 @@ class PasteDraw:
     v: float
     blend: str = "hard"
     blend_args: tuple[float, ...] = ()
+    crop: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Recipe:
                 background=int(v["background"]),
                 crop=tuple(v["crop"]),
                 flip=bool(v["flip"]),
-                pastes=tuple(PasteDraw(**dict(p, blend_args=tuple(p["blend_args"]))) for p in v["pastes"]),
+                pastes=tuple(PasteDraw(**dict(p, blend_args=tuple(p["blend_args"]),
+                                              crop=tuple(p.get("crop", ())))) for p in v["pastes"]),
                 jitter_mode=v["jitter_mode"],
                 jitter=tuple(tuple(j) for j in v["jitter"]),
                 photo=PhotoDraw(**photo),

@@ -33,6 +33,13 @@ def _blend(rng: np.random.Generator, cfg: SynthConfig) -> tuple[str, tuple[float
     return mode, ()
 
 
+def _crop(rng: np.random.Generator, area: tuple[float, float], ratio: tuple[float, float]
+          ) -> tuple[float, float, float, float]:
+    """An InsLoc-style crop (area U(area), log aspect U(log ratio), position u, v U(0, 1))."""
+    return (_f(rng.uniform(*area)), _f(rng.uniform(math.log(ratio[0]), math.log(ratio[1]))),
+            _f(rng.random()), _f(rng.random()))
+
+
 def _jitter(rng: np.random.Generator, cfg: SynthConfig, mode: str) -> tuple[float, float, float, float]:
     """Four draws for one RoI: relative deltas, or iou (area, split, left, top) fractions in [0, 1)."""
     if mode == "none" or rng.random() >= cfg.jitter_p:
@@ -85,22 +92,20 @@ def _instances(rng: np.random.Generator, cfg: SynthConfig, k: int, num_instances
         chosen = _balanced(rng, classes, unique)
     else:
         chosen = rng.choice(num_instances, size=unique, replace=False)
-    lr_low, lr_high = math.log(cfg.rect_ratio[0]), math.log(cfg.rect_ratio[1])
-    drawn = tuple(
-        InstanceDraw(int(c), (_f(rng.uniform(*cfg.rect_area)), _f(rng.uniform(lr_low, lr_high)),
-                              _f(rng.random()), _f(rng.random())))
-        for c in chosen
-    )
+    drawn = tuple(InstanceDraw(int(c), _crop(rng, cfg.rect_area, cfg.rect_ratio)) for c in chosen)
     if not cfg.repeat_instances or unique == k:
         return drawn
     return drawn + tuple(drawn[int(r)] for r in rng.integers(unique, size=k - unique))
 
 
 def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, seed: int, index: int,
-                  attempt: int = 0, classes: Sequence[np.ndarray] | None = None) -> Recipe:
+                  attempt: int = 0, classes: Sequence[np.ndarray] | None = None,
+                  rectangular: Sequence[bool] | None = None) -> Recipe:
     """The recipe of sample `index`; a new `attempt` gives an independent redraw.
 
-    `classes` (from `class_members`) is needed with `balance_classes` only.
+    `classes` (from `class_members`) is needed with `balance_classes` only. `rectangular` says per
+    instance whether its cutout is a filled rectangle (Source.rectangular): what `view_crop` 'auto'
+    crops in each view (None: no instance is). Pastes without a view crop draw nothing for it.
     """
     if num_instances < 1 or num_backgrounds < 1:
         raise ValueError("sources must hold at least one instance and one background")
@@ -108,6 +113,7 @@ def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, se
     wanted = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
     instances = _instances(rng, cfg, wanted, num_instances, classes)
     k = len(instances)
+    cropped = [cfg.crops_views(bool(rectangular is not None and rectangular[d.source])) for d in instances]
     n_views = len(cfg.view_sizes)
     backgrounds = rng.choice(num_backgrounds, size=n_views, replace=num_backgrounds < n_views)
     views = []
@@ -119,7 +125,8 @@ def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, se
         for s in rng.permutation(k):
             u, v = rng.random(2)
             mode, args = _blend(rng, cfg)
-            pastes.append(PasteDraw(int(s), _f(scales[s]), _f(u), _f(v), mode, args))
+            part = _crop(rng, cfg.view_crop_area, cfg.view_crop_ratio) if cropped[s] else ()
+            pastes.append(PasteDraw(int(s), _f(scales[s]), _f(u), _f(v), mode, args, part))
         jitter_mode = cfg.jitter_mode(j)
         jitter = tuple(_jitter(rng, cfg, jitter_mode) for _ in range(k))
         photo = sample_photo(rng, policy_for(cfg.photometric, j), int(size))

@@ -55,6 +55,15 @@ def background_view(image: np.ndarray, crop: tuple[float, float, float], size: i
     return resize(image[y:y + ch, x:x + cw], size, size)
 
 
+def view_cutout(cut: np.ndarray, crop: tuple[float, ...]) -> np.ndarray:
+    """The part of the RGBA `cut` a view shows: its crop (area, log_ratio, u, v), alpha included,
+    or the whole cutout for ()."""
+    if not crop:
+        return cut
+    x, y, cw, ch = crop_rect(cut.shape[1], cut.shape[0], *crop)
+    return cut[y:y + ch, x:x + cw]
+
+
 def jitter_rois(boxes: np.ndarray, draws: np.ndarray, mode: str, iou_floor: float, size: int) -> np.ndarray:
     """RoIs for exact `boxes` under jitter `mode`, clipped to the view; rows of zero draws keep the box."""
     if mode == "relative":
@@ -74,7 +83,7 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
     masks: dict[int, np.ndarray] = {}
     areas: dict[int, int] = {}
     for p in draw.pastes:
-        cut = cutouts[p.slot]
+        cut = view_cutout(cutouts[p.slot], p.crop)
         w, h = fit_longest(cut.shape[1], cut.shape[0], max(1, round(p.scale * size)))
         x, y = place(size, size, w, h, p.u, p.v, rules.max_truncation)
         patch = resize(cut, w, h)

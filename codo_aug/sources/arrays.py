@@ -24,6 +24,10 @@ class ArrayInstances:
     def cutout(self, i: int, rect, how: str = "auto", min_side: int = 1) -> np.ndarray:
         return self.cutouts[i]
 
+    def rectangular(self, i: int, how: str = "auto") -> bool:
+        """Whether cutout `i` is a filled rectangle (a box without a mask), as Source.rectangular."""
+        return bool((self.cutouts[i][:, :, 3] == 255).all())
+
     @classmethod
     def from_image(cls, rgb: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None, labels: list[str],
                    min_side: int) -> "ArrayInstances":

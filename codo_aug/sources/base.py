@@ -112,6 +112,11 @@ class Source:
             raise BadImage("too-small", path, f"cutout {cut.shape[1]}x{cut.shape[0]} < {min_side} px")
         return cut
 
+    def rectangular(self, i: int, how: str = "auto") -> bool:
+        """Whether `cutout(i, ..., how)` is a filled rectangle (a random rect or an xml box) rather
+        than an object cut by its alpha, mask or GrabCut: the cutouts SynthConfig.view_crop 'auto' crops."""
+        return how != "grabcut" and (how == "rect" or self.items[i].cutout not in ("alpha", "mask"))
+
 
 def scan(root: Path, paths: list[Path], label_of: Callable[[Path], str], skipped: SkipLog,
          force_rect: bool = False, min_side: int = 1) -> list[Item]:

@@ -1,5 +1,6 @@
 """torchvision's Mask R-CNN v2 (or Faster R-CNN v2 without masks) over any of our ResNet-FPN
-backbones, built exactly as `maskrcnn_resnet50_fpn_v2` builds its own, so exported weights load."""
+backbones, built exactly as `maskrcnn_resnet50_fpn_v2` builds its own, so exported weights load; with
+detectron2's initialisation of the box predictor and, optionally, InsLoc's BatchNorm after the box head."""
 
 import zipfile
 from pathlib import Path
@@ -8,35 +9,59 @@ import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.models.detection.rpn import RPNHead
 
 from codo_aug.errors import InputError
 
 from ..checkpoint import CHECKPOINT, read_torch_file
-from ..models.encoder import FPN_CHANNELS, build_backbone, build_box_head
+from ..models.encoder import BOX_HEAD_DIM, FPN_CHANNELS, build_backbone, build_box_head
 
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
 
 
+def detectron2_predictor_init(predictor: FastRCNNPredictor) -> None:
+    """detectron2's FastRCNNOutputLayers: class scores ~ N(0, 0.01), box deltas ~ N(0, 0.001), biases 0
+    (torchvision keeps nn.Linear's default, uniform in +-1/sqrt(1024) for the 4conv1fc head)."""
+    for layer, std in ((predictor.cls_score, 0.01), (predictor.bbox_pred, 0.001)):
+        nn.init.normal_(layer.weight, std=std)
+        nn.init.zeros_(layer.bias)
+
+
+#: How the box predictor (class scores and box deltas) starts: name -> init of a FastRCNNPredictor.
+PREDICTOR_INITS = {"detectron2": detectron2_predictor_init, "torchvision": lambda predictor: None}
+
+
 def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768,
-                   rois_per_image: int = 512, proposals: int = 0) -> nn.Module:
+                   rois_per_image: int = 512, proposals: int = 0, predictor_init: str = "detectron2",
+                   box_head_bn: bool = False) -> nn.Module:
     """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 with `num_classes` (background included).
 
     `rois_per_image` RoIs train the box head per image and `proposals` (0: torchvision's 2,000 in
-    training, 1,000 in testing) leave the RPN; the 4conv1fc head's cost scales with both.
+    training, 1,000 in testing) leave the RPN; the 4conv1fc head's cost scales with both. The box
+    predictor starts as `predictor_init` (a PREDICTOR_INITS name) says. `box_head_bn` appends a
+    BatchNorm1d after the box head's fc and ReLU (InsLoc's FastRCNNConvFCHeadExtraNorm, Yang et al.
+    2021, transfer/detection/train_net.py); the head's own layers keep their names, so exported
+    weights load as they do without it.
     """
     backbone = build_backbone(arch)
+    box_head = build_box_head()
+    if box_head_bn:
+        box_head.append(nn.BatchNorm1d(BOX_HEAD_DIM))
     anchors = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
     kwargs = dict(rpn_anchor_generator=anchors, rpn_head=RPNHead(FPN_CHANNELS, 3, conv_depth=2),
-                  box_head=build_box_head(), min_size=min_size, max_size=max_size,
+                  box_head=box_head, min_size=min_size, max_size=max_size,
                   box_batch_size_per_image=rois_per_image)
     if proposals:
         kwargs.update(rpn_post_nms_top_n_train=proposals, rpn_post_nms_top_n_test=proposals)
     if masks:
-        return MaskRCNN(backbone, num_classes=num_classes, mask_head=MaskRCNNHeads(
+        model = MaskRCNN(backbone, num_classes=num_classes, mask_head=MaskRCNNHeads(
             FPN_CHANNELS, [256] * 4, 1, norm_layer=nn.BatchNorm2d), **kwargs)
-    return FasterRCNN(backbone, num_classes=num_classes, **kwargs)
+    else:
+        model = FasterRCNN(backbone, num_classes=num_classes, **kwargs)
+    PREDICTOR_INITS[predictor_init](model.roi_heads.box_predictor)
+    return model
 
 
 def freeze_batchnorm(module: nn.Module) -> int:

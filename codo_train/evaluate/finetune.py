@@ -1,4 +1,5 @@
-"""Detection fine-tuning of exported weights on a COCO-format set, evaluated with pycocotools COCOeval."""
+"""Detection fine-tuning of exported weights on a COCO-format set, evaluated with pycocotools COCOeval at
+the iterations asked for and at the end."""
 
 import contextlib
 import io
@@ -22,7 +23,8 @@ from codo_aug.sources.coco import CocoFiles, locate_coco
 from ..config import ARCHS
 from ..distributed import require_device
 from .coco_detection import CocoDetection, collate
-from .detector import build_detector, freeze_batchnorm, load_pretrained, read_weights
+from .detector import PREDICTOR_INITS, build_detector, freeze_batchnorm, load_pretrained, read_weights
+from .schedule import SCHEDULES, finetune_lr
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,11 @@ def _results(gt: COCO, rows: list[dict]) -> COCO:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device) -> dict[str, list[float]]:
+def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device,
+             at: int | None = None) -> dict[str, list[float]]:
     """COCOeval stats (the 12 standard numbers) for bbox and, with masks, segm, printed as pycocotools prints
-    them. A model that detects nothing still gets its summary (0, or -1 where the set has no ground truth)."""
+    them (headed with the iteration `at` when given). A model that detects nothing still gets its summary
+    (0, or -1 where the set has no ground truth)."""
     rows = _detections(data, model, device)
     if not rows:
         log.warning("the model made no detection on the %d validation image(s): COCOeval scores it 0 "
@@ -71,7 +75,7 @@ def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device) 
     for iou_type in (("bbox", "segm") if data.masks else ("bbox",)):
         ev = COCOeval(data.coco, detections, iou_type)
         ev.params.imgIds = data.ids
-        print(f"COCOeval {iou_type}:")
+        print(f"COCOeval {iou_type}" + (f" at iteration {at}:" if at else ":"))
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -81,10 +85,16 @@ def evaluate(model: torch.nn.Module, data: CocoDetection, device: torch.device) 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """A fine-tuning run: SGD at `lr` for 16 images scaled to `batch_size` (detectron2's 0.02 recipe),
-    linear warm-up; the detector's input size and head budget (see `build_detector`); `freeze_bn`
-    keeps the ResNet's BatchNorm at the loaded weights' statistics instead of re-estimating them
-    from each small batch."""
+    """A fine-tuning run, detectron2's Mask R-CNN R50-FPN 1x recipe (configs/Base-RCNN-FPN.yaml) where
+    it has one: SGD with momentum 0.9 at `lr` 0.02 for 16 images, scaled to `batch_size`; linear
+    warm-up, then `schedule` 'step' (x0.1 at 2/3 and 8/9 of `iters`: the 1x schedule's 60k and 80k of
+    90k) or 'cosine'; `weight_decay` 1e-4 (SOLVER.WEIGHT_DECAY); `predictor_init` 'detectron2' (class
+    scores N(0, 0.01), box deltas N(0, 0.001)) or 'torchvision' (nn.Linear's default). `box_head_bn`
+    adds InsLoc's BatchNorm after the box head's fc (off: the stock detector). COCOeval runs at each
+    iteration of `eval_at` and at the end. The detector's input size and head budget: see
+    `build_detector`; `freeze_bn` keeps the ResNet's BatchNorm at the loaded weights' statistics
+    instead of re-estimating them from each small batch. `seed` fixes the heads' initialisation and
+    the data order."""
 
     iters: int = 1000
     arch: str = "resnet50"
@@ -96,6 +106,11 @@ class FinetuneConfig:
     rois_per_image: int = 512
     proposals: int = 0
     freeze_bn: bool = False
+    schedule: str = "step"
+    eval_at: tuple[int, ...] = ()
+    weight_decay: float = 1e-4
+    predictor_init: str = "detectron2"
+    box_head_bn: bool = False
 
     def __post_init__(self) -> None:
         require(self.iters >= 1, "iters", self.iters, ">= 1")
@@ -107,6 +122,45 @@ class FinetuneConfig:
         require(32 <= self.min_size <= 4096, "min_size", self.min_size, "in 32..4096")
         require(self.rois_per_image >= 1, "rois_per_image", self.rois_per_image, ">= 1")
         require(self.proposals >= 0, "proposals", self.proposals, ">= 0 (0: torchvision's defaults)")
+        require(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
+        require(all(1 <= i <= self.iters for i in self.eval_at), "eval_at", self.eval_at,
+                f"iterations in 1..{self.iters} (iters)")
+        require(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        require(self.predictor_init in PREDICTOR_INITS, "predictor_init", self.predictor_init,
+                f"one of {', '.join(PREDICTOR_INITS)}")
+
+    @property
+    def eval_points(self) -> list[int]:
+        """The iterations evaluated after, ascending: `eval_at` and the last."""
+        return sorted({*self.eval_at, self.iters})
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """COCOeval stats ({'bbox': 12 numbers, 'segm': ...}) by the iteration they were measured after."""
+
+    by_iter: dict[int, dict[str, list[float]]]
+
+    @property
+    def final(self) -> dict[str, list[float]]:
+        """The stats at the end of the run."""
+        return self.by_iter[max(self.by_iter)]
+
+    def to_dict(self) -> dict:
+        """The final stats at the top level (where they were before `eval_at`), every evaluation under
+        'iters' keyed by the iteration as a string (JSON keys)."""
+        return {**self.final, "iters": {str(i): stats for i, stats in sorted(self.by_iter.items())}}
+
+    def table(self) -> str:
+        """One line per evaluation: the iteration, bbox AP, AP50, AP75 and (with masks) segm AP."""
+        masks = "segm" in self.final
+        head = f"{'iteration':>9}{'bbox AP':>9}{'AP50':>8}{'AP75':>8}"
+        lines = [head + (f"{'segm AP':>9}" if masks else "")]
+        for i, stats in sorted(self.by_iter.items()):
+            box = stats["bbox"]
+            lines.append(f"{i:>9}{box[0]:>9.3f}{box[1]:>8.3f}{box[2]:>8.3f}"
+                         + (f"{stats['segm'][0]:>9.3f}" if masks else ""))
+        return "\n".join(lines)
 
 
 def locate_val(text: str) -> CocoFiles:
@@ -120,11 +174,27 @@ def locate_val(text: str) -> CocoFiles:
     return files
 
 
+def _train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+    """Training mode, the ResNet's BatchNorm kept frozen with `freeze_bn` (again after an evaluation)."""
+    model.train()
+    if freeze_bn:
+        freeze_batchnorm(model.backbone.body)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.SGD:
+    """SGD with momentum 0.9 and `cfg.weight_decay` over the trainable parameters, at the rate for
+    `cfg.batch_size` (`cfg.lr` is for 16 images); `finetune_lr` sets each iteration's rate."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=cfg.lr * cfg.batch_size / 16, momentum=0.9,
+                           weight_decay=cfg.weight_decay)
+
+
 def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: FinetuneConfig,
              on_iter: Callable[[int, float], None] = lambda i, loss: None,
-             on_start: Callable[[int], None] = lambda iters: None) -> dict[str, list[float]]:
-    """Fine-tune a detector (from `weights`, or random init for None) for `cfg.iters` iterations, then
-    evaluate it on `val`. Weights and every image are checked before training starts.
+             on_start: Callable[[int], None] = lambda iters: None) -> FinetuneResult:
+    """Fine-tune a detector (from `weights`, or random init for None) for `cfg.iters` iterations,
+    evaluating it on `val` after each of `cfg.eval_points`. Weights and every image are checked before
+    training starts.
 
     `on_start(iters)` is called once data and weights are loaded, `on_iter(i, loss)` after each iteration.
     """
@@ -136,23 +206,22 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
     val_data = CocoDetection(val, train_data.categories, option="--val")
     dev = require_device(cfg.device)
     model = build_detector(cfg.arch, len(train_data.categories) + 1, train_data.masks, cfg.min_size,
-                           int(cfg.min_size * 1.5), cfg.rois_per_image, cfg.proposals)
+                           int(cfg.min_size * 1.5), cfg.rois_per_image, cfg.proposals, cfg.predictor_init,
+                           cfg.box_head_bn)
     if state is not None:
         load_pretrained(model, state, weights)
-    model.to(dev).train()
-    if cfg.freeze_bn:
-        freeze_batchnorm(model.backbone.body)
-    params = [p for p in model.parameters() if p.requires_grad]
-    base = cfg.lr * cfg.batch_size / 16
-    opt = torch.optim.SGD(params, lr=base, momentum=0.9, weight_decay=1e-4)
+    model.to(dev)
+    _train_mode(model, cfg.freeze_bn)
+    opt = make_optimizer(model, cfg)
+    base = opt.defaults["lr"]
     loader = DataLoader(train_data, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(cfg.seed))
-    step, warmup = 0, max(1, min(100, cfg.iters // 5))
+    step, by_iter = 0, {}
     on_start(cfg.iters)
     while step < cfg.iters:
         for images, targets in loader:
             for group in opt.param_groups:
-                group["lr"] = base * min(1.0, (step + 1) / warmup)
+                group["lr"] = finetune_lr(step, cfg.iters, base, cfg.schedule)
             targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
             losses = model([im.to(dev) for im in images], targets)
             loss = sum(losses.values())
@@ -164,6 +233,9 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
             opt.step()
             step += 1
             on_iter(step, loss.item())
+            if step in cfg.eval_points:
+                by_iter[step] = evaluate(model, val_data, dev, step)
+                _train_mode(model, cfg.freeze_bn)
             if step >= cfg.iters:
                 break
-    return evaluate(model, val_data, dev)
+    return FinetuneResult(by_iter)

@@ -4,12 +4,9 @@
 """
 
 import re
-from pathlib import Path
 from typing import Callable
 
 from codo_aug.errors import InputError
-
-from ..checkpoint import CHECKPOINT, load_checkpoint
 
 PARTS = ("backbone", "fpn", "head")
 _PREFIXES = {
@@ -17,11 +14,6 @@ _PREFIXES = {
     "fpn": ("online.backbone.body.", "online.backbone.fpn."),
     "head": ("online.backbone.body.", "online.backbone.fpn.", "online.box_head."),
 }
-
-
-def read_online(path: Path) -> dict:
-    """The model weights of the checkpoint at `path` (a run folder means its checkpoints/last.pt)."""
-    return load_checkpoint(path / CHECKPOINT if path.is_dir() else path)["model"]
 
 
 def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:

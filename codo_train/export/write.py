@@ -1,9 +1,9 @@
 """`codo-train export`: a checkpoint's online weights -> a torchvision, detectron2 or mmdet file, with a
-report of what went in."""
+report of what went in and how far each stage moved in pretraining (the drift table)."""
 
 import pickle
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -12,8 +12,10 @@ import torch
 from codo_aug.atomic import atomic_open
 from codo_aug.errors import InputError
 
+from ..checkpoint import load_run_checkpoint
+from ..health import drift, drift_table, rebuilt_initial_weights
 from . import detectron2, mmdet
-from .keys import read_online, torchvision_weights
+from .keys import torchvision_weights
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,25 @@ FORMATS = {
 
 @dataclass
 class ExportReport:
-    """What went into the file and what was left out, by key prefix."""
+    """What went into the file and what was left out, by key prefix; the checkpoint's step and drift
+    ({branch: {stage: |w - w0| / |w0|}}, empty when the checkpoint holds no run config)."""
 
     out: Path
     exported: Counter
     skipped: Counter
+    step: int | None = None
+    drift: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
         def line(c: Counter) -> str:
             return ", ".join(f"{k}: {v}" for k, v in sorted(c.items())) or "none"
 
-        return (f"wrote {self.out}: exported {sum(self.exported.values())} tensors ({line(self.exported)}); "
-                f"skipped {sum(self.skipped.values())} ({line(self.skipped)})")
+        summary = (f"wrote {self.out}: exported {sum(self.exported.values())} tensors "
+                   f"({line(self.exported)}); skipped {sum(self.skipped.values())} ({line(self.skipped)})")
+        if not self.drift:
+            return summary + "\nno drift table: the checkpoint holds no run config"
+        return (f"{summary}\ndrift |w - w0| / |w0| after step {self.step} (w0 rebuilt from the run's seed):\n"
+                + drift_table(self.drift))
 
 
 def _prefix(key: str, depth: int = 2) -> str:
@@ -76,11 +85,15 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path) -> ExportReport:
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
     writer = FORMATS[fmt]
     _refuse_folder(out, writer)
-    weights, skipped = torchvision_weights(read_online(checkpoint), part)
+    ckpt = load_run_checkpoint(checkpoint)
+    weights, skipped = torchvision_weights(ckpt["model"], part)
     obj, dropped = writer.convert(weights)
     _make_parent(out)
     with atomic_open(out) as fh:
         writer.dump(obj, fh)
     names = obj[writer.tensors] if writer.tensors else obj
     exported = Counter(_prefix(k, 3 if k.startswith("roi_head") else 2) for k in names)
-    return ExportReport(out, exported, Counter(_prefix(k) for k in skipped + dropped))
+    config = ckpt.get("config")
+    moved = drift(ckpt["model"], rebuilt_initial_weights(config)) if config else {}
+    skipped_by_prefix = Counter(_prefix(k) for k in skipped + dropped)
+    return ExportReport(out, exported, skipped_by_prefix, ckpt.get("step"), moved)

@@ -1,4 +1,5 @@
-"""CoDoModel: online encoder + predictor, and a momentum target encoder (BYOL, Grill et al. 2020)."""
+"""CoDoModel: online encoder + predictor, and a momentum target encoder (BYOL, Grill et al. 2020); and
+SupervisedModel, the positive control that classifies the same RoIs through the same encoder."""
 
 import copy
 
@@ -6,7 +7,7 @@ import torch
 from torch import nn
 
 from ..losses.infonce import KeyQueue
-from .encoder import Encoder, mlp
+from .encoder import BOX_HEAD_DIM, Encoder, mlp
 from .levels import LEVELS
 
 
@@ -14,9 +15,10 @@ class CoDoModel(nn.Module):
     """`online` and `predictor` learn; `target` follows `online` by momentum and gets no gradient."""
 
     def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
-                 image_level: bool = False, queue_size: int = 0, objects: bool = True):
+                 image_level: bool = False, queue_size: int = 0, objects: bool = True,
+                 level_rule: str = "fpn"):
         super().__init__()
-        self.online = Encoder(arch, proj_hidden, proj_dim, levels, image_level, objects)
+        self.online = Encoder(arch, proj_hidden, proj_dim, levels, image_level, objects, level_rule)
         self.predictor = mlp(proj_dim, proj_hidden, proj_dim)
         self.target = copy.deepcopy(self.online)
         for p in self.target.parameters():
@@ -24,7 +26,8 @@ class CoDoModel(nn.Module):
         #: InfoNCE key queues, one per branch (only with queue_size > 0).
         branches = ((["size"] if levels == "size" else [f"p{k}" for k in LEVELS]) if objects else []) + (
             ["image"] if image_level else [])
-        self.queues = nn.ModuleDict({b: KeyQueue(queue_size, proj_dim) for b in branches} if queue_size else {})
+        self.queues = nn.ModuleDict({b: KeyQueue(queue_size, proj_dim) for b in branches}
+                                    if queue_size else {})
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.named_trainable()]
@@ -40,17 +43,49 @@ class CoDoModel(nn.Module):
         Level thresholds are scaled to the largest view, so smaller views pool their (smaller)
         boxes at lower levels.
         """
-        reference = float(max(v.shape[-1] for v in views))
-        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference).items()} for v, r in zip(views, rois)]
+        reference = largest_side(views)
+        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference).items()}
+                 for v, r in zip(views, rois)]
         with torch.no_grad():
             targets = [self.target(v, r, reference) for v, r in zip(views, rois)]
         return preds, targets
 
 
+def largest_side(views: list[torch.Tensor]) -> float:
+    """The side of the largest view: the reference the level thresholds scale to."""
+    return float(max(v.shape[-1] for v in views))
+
+
+class SupervisedModel(CoDoModel):
+    """The positive control (issue 11): RoI classification into `num_classes` instance classes through
+    the same backbone, FPN, RoI pooling (levels mode and rule) and box head as CoDo, box-head features
+    -> `classifier` (1024 -> classes, trained with cross-entropy). The target, projector and predictor
+    stay, so the trainer, health figures and checkpoints treat it as any run, but the loss never uses
+    them; exports leave the classifier out (it is no part of a detector)."""
+
+    def __init__(self, arch: str, num_classes: int, levels: str = "size", level_rule: str = "fpn"):
+        super().__init__(arch, levels=levels, level_rule=level_rule)
+        self.classifier = nn.Linear(BOX_HEAD_DIM, num_classes)
+
+    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]
+                ) -> tuple[list[dict[str, torch.Tensor]], list]:
+        """Per view, per pooling branch: the class logits of every RoI; no target (an empty list)."""
+        reference = largest_side(views)
+        logits = [{k: self.classifier(f) for k, f in self.online.box_features(v, r, reference).items()}
+                  for v, r in zip(views, rois)]
+        return logits, []
+
+
 def model_for(settings: dict) -> CoDoModel:
-    """The model a run's settings describe (TrainConfig.to_dict(), as checkpoints keep them)."""
+    """The model a run's settings describe (TrainConfig.to_dict(), as checkpoints keep them; a supervised
+    run's also hold its `classes`)."""
+    if settings.get("objective") == "supervised":
+        if not settings.get("classes"):
+            raise ValueError("a supervised run's settings list its 'classes'")
+        return SupervisedModel(settings.get("arch", "resnet50"), len(settings["classes"]),
+                               settings.get("levels", "size"), settings.get("level_rule", "fpn"))
     objects = settings.get("objective", "codo") == "codo"
     return CoDoModel(settings.get("arch", "resnet50"), levels=settings.get("levels", "size"),
                      image_level=not objects or settings.get("image_weight", 0) > 0,
                      queue_size=settings.get("queue_size", 0) if settings.get("loss") == "infonce" else 0,
-                     objects=objects)
+                     objects=objects, level_rule=settings.get("level_rule", "fpn"))

@@ -11,7 +11,7 @@ from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
 
-from ..config import LEVEL_MODES
+from ..config import LEVEL_MODES, LEVEL_RULES
 from .levels import CANONICAL, pool_levels
 
 #: arch (one of config.ARCHS) -> (constructor, channels of C2..C5)
@@ -50,17 +50,21 @@ def build_box_head() -> FastRCNNConvFCHead:
 class Encoder(nn.Module):
     """Images and per-image RoIs -> projected RoI embeddings, per pooling branch.
 
-    `levels` = 'size' gives {'size': N x D} (each RoI pooled at its FPN level); 'all' gives
-    {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels. Without
-    `objects` (the image-level baseline) the RoI branches are skipped and only {'image': B x D} is given.
+    `levels` = 'size' gives {'size': N x D} (each RoI pooled at the FPN level `level_rule` picks);
+    'all' gives {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels.
+    Without `objects` (the image-level baseline) the RoI branches are skipped and only
+    {'image': B x D} is given.
     """
 
     def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
-                 image_level: bool = False, objects: bool = True):
+                 image_level: bool = False, objects: bool = True, level_rule: str = "fpn"):
         super().__init__()
         if levels not in LEVEL_MODES:
             raise ValueError(f"levels must be one of {LEVEL_MODES}, got {levels!r}")
+        if level_rule not in LEVEL_RULES:
+            raise ValueError(f"level_rule must be one of {LEVEL_RULES}, got {level_rule!r}")
         self.levels = levels
+        self.level_rule = level_rule
         self.objects = objects
         self.backbone = build_backbone(arch)
         self.box_head = build_box_head()
@@ -71,14 +75,15 @@ class Encoder(nn.Module):
     def box_features(self, images: torch.Tensor, rois: list[torch.Tensor],
                      reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         """Box-head features (N x 1024) of the RoIs, per pooling branch: what a detector's head sees."""
-        pooled = pool_levels(self.backbone(images), rois, images.shape[-1], self.levels, reference)
+        pooled = pool_levels(self.backbone(images), rois, images.shape[-1], self.levels, reference,
+                             self.level_rule)
         return {name: self.box_head(x) for name, x in pooled.items()}
 
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
         out = {}
         if self.objects:
-            pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference)
+            pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference, self.level_rule)
             out = {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
         if self.image_projector is not None:
             out["image"] = self.image_projector(features["3"].mean(dim=(2, 3)))

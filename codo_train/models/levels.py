@@ -1,9 +1,14 @@
 """Hierarchical RoI pooling: which FPN level (P2..P5) pools each box, and pooling by level.
 
-`size` (SoCo): a box goes to level k = floor(4 + log2(sqrt(wh) / reference)), clamped to 2..5 (the
-FPN rule of Lin et al. 2017, eq. 1), with `reference` = 224 scaled to the run's largest view. The
-same instance in the 112-px view is half as big, so it pools one level lower than in a 224-px view:
-pairs then span levels, which teaches scale invariance. `all` (InsLoc): every box at every level.
+`size` (SoCo): each box goes to one level by its size sqrt(wh), so the same instance in the 112-px
+view (half as big) pools lower than in a 224-px view: pairs then span levels, which teaches scale
+invariance. Two rules pick the level, both at a `reference` = 224 px scaled to the run's largest view:
+- `fpn`: k = floor(4 + log2(sqrt(wh) / reference)), clamped to 2..5 (Lin et al. 2017, eq. 1): a
+  box below 112 px goes to P2, below 224 to P3, below 448 to P4;
+- `soco`: SoCo's ranges (Wei et al. 2021, `aware_range` = 48, 96, 192, 224): up to 48 px P2, up to
+  96 P3, up to 192 P4, larger P5. In 224-px views the fpn rule sends nearly every RoI to P2 and P3
+  (its P4 wants a box as large as the view), so P4 and P5 would barely train.
+`all` (InsLoc): every box at every level.
 """
 
 import torch
@@ -11,13 +16,45 @@ from torchvision.ops import roi_align
 
 LEVELS = (2, 3, 4, 5)
 CANONICAL = 224.0
+#: SoCo's upper bounds of sqrt(wh) for P2, P3, P4 at a 224-px view; anything larger goes to P5.
+SOCO_BOUNDS = (48.0, 96.0, 192.0)
 
 
-def assign_levels(boxes: torch.Tensor, reference: float = CANONICAL) -> torch.Tensor:
-    """FPN level (2..5) of each XYXY box."""
-    side = torch.sqrt((boxes[:, 2] - boxes[:, 0]).clamp(min=1e-6) * (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-6))
-    k = torch.floor(4 + torch.log2(side / reference + 1e-8))
-    return k.clamp(LEVELS[0], LEVELS[-1]).to(torch.int64)
+def _side(boxes: torch.Tensor) -> torch.Tensor:
+    """sqrt(wh) of XYXY boxes."""
+    return torch.sqrt((boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-6).prod(dim=1))
+
+
+def _fpn(side: torch.Tensor, reference: float) -> torch.Tensor:
+    return torch.floor(4 + torch.log2(side / reference + 1e-8)).clamp(LEVELS[0], LEVELS[-1]).to(torch.int64)
+
+
+def _soco(side: torch.Tensor, reference: float) -> torch.Tensor:
+    bounds = side.new_tensor(SOCO_BOUNDS) * (reference / CANONICAL)
+    return LEVELS[0] + torch.bucketize(side, bounds)  # right=False: a side equal to a bound stays below
+
+
+#: level rule name -> (sqrt(wh), reference) -> level of each box
+RULES = {"fpn": _fpn, "soco": _soco}
+
+
+def assign_levels(boxes: torch.Tensor, reference: float = CANONICAL, rule: str = "fpn") -> torch.Tensor:
+    """FPN level (2..5) of each XYXY box under `rule` ('fpn' or 'soco')."""
+    if rule not in RULES:
+        raise ValueError(f"level rule must be one of {', '.join(RULES)}, got {rule!r}")
+    return RULES[rule](_side(boxes), reference)
+
+
+def rois_per_level(views: list[torch.Tensor], rois: list[list[torch.Tensor]], rule: str, mode: str
+                   ) -> dict[str, int]:
+    """How many RoIs of a batch (per view, per image) each level pools, at the largest view's scale
+    as the model pools them: {'p2': n, ..., 'p5': n}. In `all` mode every level pools every RoI."""
+    flat = torch.cat([box for view in rois for box in view]).reshape(-1, 4)
+    if mode == "all":
+        return {f"p{lvl}": len(flat) for lvl in LEVELS}
+    reference = float(max(v.shape[-1] for v in views))
+    counts = torch.bincount(assign_levels(flat, reference, rule) - LEVELS[0], minlength=len(LEVELS))
+    return {f"p{lvl}": int(n) for lvl, n in zip(LEVELS, counts.tolist())}
 
 
 def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> torch.Tensor:
@@ -26,14 +63,16 @@ def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> t
 
 
 def pool_levels(features: dict[str, torch.Tensor], rois: list[torch.Tensor], image_size: int, mode: str,
-                reference: float) -> dict[str, torch.Tensor]:
-    """{'size': Nx256x7x7} (each RoI at its level) or {'p2': ..., 'p5': ...} (all levels); rows in RoI order."""
+                reference: float, rule: str = "fpn") -> dict[str, torch.Tensor]:
+    """{'size': Nx256x7x7} (each RoI at its level under `rule`) or {'p2': ..., 'p5': ...} (all levels);
+    rows in RoI order."""
     maps = [features[str(i)] for i in range(len(LEVELS))]  # backbone outputs "0".."3" = P2..P5
     if mode == "all":
         return {f"p{lvl}": _pool(f, rois, image_size) for lvl, f in zip(LEVELS, maps)}
     flat = torch.cat(rois)
-    owner = torch.cat([torch.full((len(r),), b, dtype=torch.int64, device=flat.device) for b, r in enumerate(rois)])
-    levels = assign_levels(flat, reference)
+    owner = torch.cat([torch.full((len(r),), b, dtype=torch.int64, device=flat.device)
+                       for b, r in enumerate(rois)])
+    levels = assign_levels(flat, reference, rule)
     out = flat.new_zeros((len(flat), maps[0].shape[1], 7, 7), dtype=maps[0].dtype)
     for lvl, fmap in zip(LEVELS, maps):
         picked = torch.nonzero(levels == lvl).flatten()
