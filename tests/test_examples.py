@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import BIN
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -26,48 +24,48 @@ def test_example_runs(script, args, expect):
 
 REPO = EXAMPLES.parent
 DATA = Path(os.environ.get("CODO_TEST_DATA") or REPO / ".cache" / "test-data")
-HELD_OUT = {"food", "plants", "vehicles"}
-
-
-def run_micro_experiment(out: Path) -> subprocess.CompletedProcess:
-    """examples/micro_experiment.sh at smoke size (2 steps, 2 iterations), with this interpreter's CLIs."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DATA": str(DATA), "OUT": str(out),
-           "STEPS": "2", "BATCH": "2", "PROBE_N": "4", "FT_TRAIN": "4", "FT_VAL": "2", "ITERS": "2"}
-    return subprocess.run(["bash", str(EXAMPLES / "micro_experiment.sh")], env=env, capture_output=True, text=True,
-                          timeout=900)
+def run_transfer_experiment(out: Path) -> subprocess.CompletedProcess:
+    """examples/transfer_experiment.py at smoke size (2 steps, 2 iterations), with this interpreter."""
+    return subprocess.run([sys.executable, str(EXAMPLES / "transfer_experiment.py"), "--size", "smoke",
+                           "--out", str(out), "--data", str(DATA)], capture_output=True, text=True, timeout=1200)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA / ".complete").is_file(), reason=f"no real test data in {DATA}: run scripts/fetch_test_data.sh")
-def test_micro_experiment_splits_the_data_writes_its_table_and_resumes(tmp_path):
-    out = tmp_path / "mx"
-    proc = run_micro_experiment(out)
+def test_transfer_experiment_splits_the_data_writes_its_tables_and_resumes(tmp_path):
+    out = tmp_path / "tx"
+    proc = run_transfer_experiment(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = (out / "results.md").read_text().splitlines()
-    assert table[0].startswith("| init | probe top-1 | probe top-5 | bbox AP |") and len(table) == 5
-    cells = [[c.strip() for c in row.strip("|").split("|")] for row in table[2:]]
-    assert [c[0] for c in cells] == ["random init", "image-level BYOL", "CoDo"]
-    assert all(0.0 <= float(x) <= 100.0 for c in cells for x in c[1:])
-    assert proc.stdout.endswith("\n".join(table) + "\n")
+    text = (out / "results.md").read_text()
+    assert proc.stdout == text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| init")]
+    inits = ["random", "image", "codo-generic", "codo-downstream", "supervised"]
+    assert [r.split("|")[1].strip() for r in rows] == inits * 3  # two fine-tuning arms, then the probe
     results = json.loads((out / "results.json").read_text())
-    # both probes measure the same random model (same seed) on the same pastes
-    assert results["probe-codo"]["random_init"] == results["probe-image"]["random_init"]
-    for objective in ("codo", "image"):
-        config = json.loads((out / "runs" / objective / "config.json").read_text())
-        assert config["objective"] == objective and config["steps"] == 2 and config["arch"] == "resnet18"
-    # held-out classes never reach pretraining; fine-tuning train and val share classes, not files
+    for init, (objective, backgrounds) in {"image": ("image", "generic"), "codo-generic": ("codo", "generic"),
+                                           "codo-downstream": ("codo", "downstream-train"),
+                                           "supervised": ("supervised", "generic")}.items():
+        config = json.loads((out / "runs" / f"{init}-s0" / "config.json").read_text())
+        assert config["objective"] == objective and config["backgrounds"].endswith(f"/backgrounds/{backgrounds}")
+        assert config["steps"] == 2 and config["arch"] == "resnet18"
+    # every probe measures the same random model on the same pastes
+    assert len({json.dumps(results["probe"][i]["0"]["random_init"]) for i in inits[1:]}) == 1
     inst, bgs = out / "data" / "instances", out / "data" / "backgrounds"
-    assert HELD_OUT.isdisjoint(p.name for p in (inst / "pretrain").iterdir())
-    train, val = ({p.relative_to(inst / "heldout" / s).as_posix() for p in (inst / "heldout" / s).rglob("*.png")}
-                  for s in ("train", "val"))
-    assert {p.split("/")[0] for p in train} == {p.split("/")[0] for p in val} == HELD_OUT and not train & val
-    for cls in HELD_OUT:  # every third file of each class is a val file
-        n_train, n_val = (sum(p.startswith(f"{cls}/") for p in files) for files in (train, val))
-        assert n_val == (n_train + n_val) // 3
-    held, used = ({p.name for p in (bgs / s).iterdir()} for s in ("heldout", "pretrain"))
-    assert (len(held), len(used)) == (18, 35) and not held & used
-    categories = json.loads((out / "coco" / "train" / "annotations" / "instances.json").read_text())["categories"]
-    assert sorted(c["name"] for c in categories) == sorted(HELD_OUT)
-    again = run_micro_experiment(out)  # resumes: every step is found done, the table is the same
-    assert again.returncode == 0 and "finetune" not in again.stderr and "probe" not in again.stderr
-    assert (out / "results.md").read_text().splitlines() == table
+    files = {part: {p.name for p in (inst / part).rglob("*.png")}
+             for part in ("pretrain", "ft-overlap/train", "ft-overlap/val", "ft-disjoint/train", "ft-disjoint/val")}
+    pretrain = files.pop("pretrain")
+    assert all(not pretrain & other for other in files.values())  # no instance file in both
+    assert {p.name for p in (inst / "ft-overlap" / "train").iterdir()} <= {p.name for p in (inst / "pretrain").iterdir()}
+    assert {p.name for p in (inst / "ft-disjoint" / "train").iterdir()}.isdisjoint(
+        p.name for p in (inst / "pretrain").iterdir())
+    assert not files["ft-overlap/train"] & files["ft-overlap/val"]
+    assert not files["ft-disjoint/train"] & files["ft-disjoint/val"]
+    generic, ds_train, ds_val = ({p.name for p in (bgs / s).iterdir()}
+                                 for s in ("generic", "downstream-train", "downstream-val"))
+    assert (len(ds_train), len(ds_val), len(generic)) == (14, 14, 25) and not ds_train & ds_val
+    val = json.loads((out / "coco" / "disjoint-val" / "annotations" / "view0.json").read_text())
+    composites = [im["codo_sample"] for im in val["images"]]
+    assert len(composites) == len(set(composites)) == 6  # one image per composite
+    again = run_transfer_experiment(out)  # resumes: every step is found done, the tables are the same
+    assert again.returncode == 0 and "+ codo-" not in again.stderr
+    assert (out / "results.md").read_text() == text
