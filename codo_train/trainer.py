@@ -32,7 +32,7 @@ from .health import HealthMonitor
 from .losses.infonce import infonce_loss
 from .losses.supervised import roi_class_losses
 from .models.codo import CoDoModel, model_for
-from .models.levels import LEVELS, assign_levels, rois_per_level
+from .models.levels import LEVELS, assign_levels, largest_side, rois_per_level
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer, warn_if_still
 from .pairs import byol_pair, level_losses, pair_losses, total_loss
@@ -88,7 +88,7 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
     if cfg.objective == "image":
         by_level = {}
     elif cfg.levels == "size":
-        reference = float(max(v.shape[-1] for v in views))
+        reference = largest_side(views)
         levels = [assign_levels(torch.cat(r), reference, cfg.level_rule) for r in batch.rois]
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
     else:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a private codo cache per test session, and one small set of sample shards."""
+"""Shared fixtures: a private codo cache per test session, one small set of sample shards, and one small
+COCO set for fine-tuning."""
 
 import os
 from pathlib import Path
@@ -26,3 +27,12 @@ def sample_shards(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "sample"
     cli("codo-aug", "synth", "--out", str(out), "--num-samples", "48", "--shard-size", "16", "--seed", "0", check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def coco_set(tmp_path_factory) -> str:
+    """A 6-sample COCO set (two views of 128 and 96 px each) as finetune's JSON:IMAGES argument."""
+    out = tmp_path_factory.mktemp("coco") / "set"
+    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "6",
+        "--set", "view_sizes=[128, 96]", check=True)
+    return f"{out / 'annotations' / 'instances.json'}:{out / 'images'}"

@@ -14,14 +14,6 @@ from .helpers import cli
 
 
 @pytest.fixture(scope="module")
-def coco_set(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ft") / "set"
-    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "6",
-        "--set", "view_sizes=[128, 96]", check=True)
-    return f"{out / 'annotations' / 'instances.json'}:{out / 'images'}"
-
-
-@pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("ftw")
     torch.manual_seed(0)

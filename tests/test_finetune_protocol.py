@@ -104,20 +104,12 @@ def test_bad_protocol_options_are_one_line_errors(args, needle):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
-def tiny_coco(tmp_path_factory):
-    out = tmp_path_factory.mktemp("protocol") / "set"
-    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "4",
-        "--set", "view_sizes=[128, 96]", check=True)
-    return f"{out / 'annotations' / 'instances.json'}:{out / 'images'}"
-
-
 @pytest.mark.slow
-def test_eval_at_reports_each_iteration_in_json_and_keeps_the_final_on_top(tiny_coco, tmp_path):
+def test_eval_at_reports_each_iteration_in_json_and_keeps_the_final_on_top(coco_set, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "tv.pth"
     torch.save(torchvision_weights(CoDoModel("resnet18", 64, 16).state_dict())[0], weights)
-    proc = cli("codo-train", "finetune", "--weights", str(weights), "--coco", tiny_coco, "--val", tiny_coco,
+    proc = cli("codo-train", "finetune", "--weights", str(weights), "--coco", coco_set, "--val", coco_set,
                "--iters", "3", "--eval-at", "1,2", "--schedule", "cosine", "--box-head-bn",
                "--arch", "resnet18", "--min-size", "96", "--rois-per-image", "32", "--proposals", "50",
                "--json")

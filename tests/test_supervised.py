@@ -134,14 +134,6 @@ def test_the_classifier_learns_the_instance_classes_of_a_batch():
     assert accuracy[0] < 0.4 and min(accuracy[-3:]) >= 0.9  # the batch's classes learnt
 
 
-@pytest.fixture(scope="module")
-def coco_set(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sup") / "set"
-    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "4",
-        "--set", "view_sizes=[128, 96]", check=True)
-    return f"{out / 'annotations' / 'instances.json'}:{out / 'images'}"
-
-
 @pytest.mark.slow
 def test_supervised_pretraining_exports_and_finetunes_as_codo_does(sample_shards, coco_set, tmp_path):
     run = tmp_path / "run"

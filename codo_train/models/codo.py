@@ -8,7 +8,7 @@ from torch import nn
 
 from ..losses.infonce import KeyQueue
 from .encoder import BOX_HEAD_DIM, Encoder, mlp
-from .levels import LEVELS
+from .levels import LEVELS, largest_side
 
 
 class CoDoModel(nn.Module):
@@ -49,11 +49,6 @@ class CoDoModel(nn.Module):
         with torch.no_grad():
             targets = [self.target(v, r, reference) for v, r in zip(views, rois)]
         return preds, targets
-
-
-def largest_side(views: list[torch.Tensor]) -> float:
-    """The side of the largest view: the reference the level thresholds scale to."""
-    return float(max(v.shape[-1] for v in views))
 
 
 class SupervisedModel(CoDoModel):

@@ -38,6 +38,11 @@ def _soco(side: torch.Tensor, reference: float) -> torch.Tensor:
 RULES = {"fpn": _fpn, "soco": _soco}
 
 
+def largest_side(views: list[torch.Tensor]) -> float:
+    """The side of the largest view: the reference the level thresholds scale to."""
+    return float(max(v.shape[-1] for v in views))
+
+
 def assign_levels(boxes: torch.Tensor, reference: float = CANONICAL, rule: str = "fpn") -> torch.Tensor:
     """FPN level (2..5) of each XYXY box under `rule` ('fpn' or 'soco')."""
     if rule not in RULES:
@@ -52,7 +57,7 @@ def rois_per_level(views: list[torch.Tensor], rois: list[list[torch.Tensor]], ru
     flat = torch.cat([box for view in rois for box in view]).reshape(-1, 4)
     if mode == "all":
         return {f"p{lvl}": len(flat) for lvl in LEVELS}
-    reference = float(max(v.shape[-1] for v in views))
+    reference = largest_side(views)
     counts = torch.bincount(assign_levels(flat, reference, rule) - LEVELS[0], minlength=len(LEVELS))
     return {f"p{lvl}": int(n) for lvl, n in zip(LEVELS, counts.tolist())}
 
