@@ -137,6 +137,7 @@ def probe(
     backgrounds: Annotated[str, _opt("--backgrounds", "Backgrounds not trained on, KIND[:PATH].")],
     num_instances: Annotated[int, _opt("--num-instances", "Instances, each on two backgrounds.")] = 100,
     seed: Annotated[int, _opt("--seed", "Seed of the pastes and the random baseline.")] = 0,
+    device: Annotated[str, _opt("--device", "cpu or cuda[:N].")] = "cpu",
     as_json: Annotated[bool, _opt("--json", "Print JSON.")] = False,
 ) -> None:
     """Background invariance: retrieve each instance across two backgrounds (top-1/top-5, box-head features),
@@ -147,7 +148,7 @@ def probe(
         from codo_train.evaluate.probe import run_probe  # torch loads here
 
         path = run / "checkpoints" / "last.pt" if run.is_dir() else run
-        result = run_probe(path, instances, backgrounds, num_instances, seed)
+        result = run_probe(path, instances, backgrounds, num_instances, seed, device)
         if as_json:
             print(json.dumps(dataclasses.asdict(result), indent=2))
             return

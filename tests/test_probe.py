@@ -58,3 +58,15 @@ def test_mismatched_architecture_and_too_many_instances_are_one_line_errors(chec
     many = cli("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
                "--num-instances", "500")
     assert many.returncode == 2 and "exceeds the 27 instances" in many.stderr
+
+
+def test_probe_runs_on_the_named_device(checkpoint):
+    """`--device cpu` is the default's figure; CUDA on a machine without it is a one-line input error."""
+    args = ("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
+            "--num-instances", "6", "--json")
+    default, named = (json.loads(cli(*args, *extra, check=True).stdout) for extra in ((), ("--device", "cpu")))
+    assert named == default
+    if not torch.cuda.is_available():
+        proc = cli(*args, "--device", "cuda")
+        assert proc.returncode == 2 and "CUDA is not available" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1

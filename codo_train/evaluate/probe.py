@@ -14,6 +14,7 @@ from codo_aug.pipeline import Synthesizer
 
 from ..checkpoint import load_checkpoint
 from ..data import normalise
+from ..distributed import require_device
 from ..models.codo import CoDoModel, model_for
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
@@ -56,17 +57,18 @@ def probe_views(instances: str, backgrounds: str, n: int, seed: int = 0) -> tupl
 
 @torch.no_grad()
 def embed(model: CoDoModel, views: list, batch: int = 32) -> torch.Tensor:
-    """Box-head features of each view's (single) exact box."""
+    """Box-head features of each view's (single) exact box, computed on the model's device."""
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(views), batch):
         chunk = views[start:start + batch]
-        images = torch.from_numpy(np.stack([v.image for v in chunk])).permute(0, 3, 1, 2)
-        rois = [torch.from_numpy(v.boxes[:1]) for v in chunk]
-        out.append(model.online.box_features(normalise(images), rois, 224.0)["size"])
+        images = torch.from_numpy(np.stack([v.image for v in chunk])).permute(0, 3, 1, 2).to(device)
+        rois = [torch.from_numpy(v.boxes[:1]).to(device) for v in chunk]
+        out.append(model.online.box_features(normalise(images), rois, 224.0)["size"].cpu())
     return torch.cat(out)
 
 
-def load_model(path, device: str = "cpu") -> tuple[CoDoModel, str]:
+def load_model(path, device: str | torch.device = "cpu") -> tuple[CoDoModel, str]:
     """The checkpoint's model and architecture (from its config), or InputError naming what does not fit."""
     ckpt = load_checkpoint(path)
     config = ckpt.get("config", {})
@@ -85,12 +87,14 @@ def load_model(path, device: str = "cpu") -> tuple[CoDoModel, str]:
     return model.to(device).eval(), arch
 
 
-def run_probe(checkpoint, instances: str, backgrounds: str, n: int = 100, seed: int = 0) -> ProbeResult:
+def run_probe(checkpoint, instances: str, backgrounds: str, n: int = 100, seed: int = 0,
+              device: str = "cpu") -> ProbeResult:
     """Top-1/top-5 retrieval across backgrounds for the checkpoint and for a random model of its architecture."""
-    model, arch = load_model(checkpoint)
+    where = require_device(device)
+    model, arch = load_model(checkpoint, where)
     first, second = probe_views(instances, backgrounds, n, seed)
     torch.manual_seed(seed)
-    random_model = CoDoModel(arch).eval()
+    random_model = CoDoModel(arch).to(where).eval()
     return ProbeResult(
         n,
         retrieval_accuracy(embed(model, first), embed(model, second)),
