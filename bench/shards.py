@@ -24,13 +24,15 @@ import numpy as np
 from codo_aug import ShardDataset, SynthJob, Synthesizer, run_synth
 from codo_aug.shards.reader import expand_shards, iter_members
 
-DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parent.parent / ".cache" / "test-data")
+DATA = Path(os.environ.get("CODO_TEST_DATA")
+            or Path(__file__).resolve().parent.parent / ".cache" / "test-data")
 
 
 def sources() -> tuple[str, str]:
     if (DATA / ".complete").exists():
         return f"folder:{DATA / 'tuxpaint'}", f"folder:{DATA / 'scratch'}"
-    print("(no test data: using the sample source; run scripts/fetch_test_data.sh for the documented figures)")
+    print("(no test data: using the sample source; "
+          "run scripts/fetch_test_data.sh for the documented figures)")
     return "sample", "sample"
 
 
@@ -42,7 +44,8 @@ def writer(tmp: Path, n: int, instances: str, backgrounds: str) -> float:
         synth.sample(i)
     online = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run_synth(SynthJob(out=tmp / "w", num_samples=n, shard_size=200, instances=instances, backgrounds=backgrounds))
+    run_synth(SynthJob(out=tmp / "w", num_samples=n, shard_size=200,
+                       instances=instances, backgrounds=backgrounds))
     written = time.perf_counter() - t0
     print(f"online synthesis: {n / online:8.1f} samples/s/core")
     print(f"writing shards:   {n / written:8.1f} samples/s/core (render + encode + tar + sha256)")
@@ -81,7 +84,8 @@ def peak_rss(n: int, tmp: Path, instances: str, backgrounds: str) -> float:
             f"run_synth(SynthJob(out=Path(sys.argv[1]), num_samples={n}, shard_size=1000, "
             f"instances={instances!r}, backgrounds={backgrounds!r})); "
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp / f"m{n}")], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp / f"m{n}")],
+                         capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024
 
 
@@ -98,9 +102,10 @@ def main() -> None:
         writer(tmp, args.samples, instances, backgrounds)
         reader(tmp)
         if args.memory:
-            small, large = peak_rss(2000, tmp, instances, backgrounds), peak_rss(20000, tmp, instances, backgrounds)
-            print(f"peak RSS: {small:.0f} MiB for 2,000 samples, {large:.0f} MiB for 20,000: x{large / small:.2f} "
-                  "(target <= 1.2)")
+            small, large = (peak_rss(2000, tmp, instances, backgrounds),
+                            peak_rss(20000, tmp, instances, backgrounds))
+            print(f"peak RSS: {small:.0f} MiB for 2,000 samples, {large:.0f} MiB for 20,000: "
+                  f"x{large / small:.2f} (target <= 1.2)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import cv2
 
 from codo_aug import SynthConfig, Synthesizer, open_source
 
-DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parent.parent / ".cache" / "test-data")
+DATA = Path(os.environ.get("CODO_TEST_DATA")
+            or Path(__file__).resolve().parent.parent / ".cache" / "test-data")
 
 
 def decode_floor(paths: list[str]) -> float:
@@ -56,10 +57,13 @@ def main() -> None:
     floor = decode_floor(files)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"samples: {args.samples} (default config: views 224/224/112, 1-2 instances, hard+gaussian, SoCo photometrics)")
+    print(f"samples: {args.samples} (default config: views 224/224/112, 1-2 instances, "
+          "hard+gaussian, SoCo photometrics)")
     print(f"files decoded per sample: {len(files) / args.samples:.2f}")
-    print(f"synthesis: {args.samples / actual:8.1f} samples/s/core ({1000 * actual / args.samples:.2f} ms/sample)")
-    print(f"floor:     {args.samples / floor:8.1f} samples/s/core ({1000 * floor / args.samples:.2f} ms/sample, decode only)")
+    print(f"synthesis: {args.samples / actual:8.1f} samples/s/core "
+          f"({1000 * actual / args.samples:.2f} ms/sample)")
+    print(f"floor:     {args.samples / floor:8.1f} samples/s/core "
+          f"({1000 * floor / args.samples:.2f} ms/sample, decode only)")
     print(f"ratio floor/actual: {floor / actual:.2f} (target >= 0.5)")
     print(f"peak RSS: {rss:.0f} MiB")
 

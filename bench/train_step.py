@@ -61,8 +61,8 @@ def main() -> None:
         batch = collate(list(ShardDataset(str(shards), rank=0, world_size=1, shuffle=0))[: args.batch_size])
         constant = constant_batch_step(args.arch, batch, args.steps)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.arch}-FPN, 3 views (224/224/112), batch {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"{args.workers} loader worker(s)")
+    print(f"{args.arch}-FPN, 3 views (224/224/112), batch {args.batch_size}, "
+          f"{torch.get_num_threads()} threads, {args.workers} loader worker(s)")
     print(f"real loader:    {step:.2f} s/step = {args.batch_size / step:.2f} samples/s "
           f"(data wait {wait:.1%}, compute {step * (1 - wait):.2f} s)")
     print(f"constant batch: {constant:.2f} s/step = {args.batch_size / constant:.2f} samples/s")

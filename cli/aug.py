@@ -27,8 +27,10 @@ SPEC_HELP = f"Source as KIND[:PATH], KIND one of {', '.join(KINDS)}."
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed; (seed, index) defines each sample.")]
 InstancesOpt = Annotated[str, typer.Option("--instances", help="Instance source. " + SPEC_HELP)]
 BackgroundsOpt = Annotated[str, typer.Option("--backgrounds", help="Background source. " + SPEC_HELP)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or \\[synth]).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (TOML value). Repeatable.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of engine settings (top level or "
+                                                                 "\\[synth]).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value "
+                                                                "(TOML value). Repeatable.")]
 
 
 def synth_config(config: Path | None, sets: list[str] | None) -> SynthConfig:
@@ -43,21 +45,27 @@ def _root(version: VersionOpt = False) -> None:
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Output folder for codo-%06d.tar shards and _info.json.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for codo-%06d.tar shards and "
+                                                    "_info.json.")],
     num_samples: Annotated[int, typer.Option("--num-samples", help="Samples to write.")] = 1000,
     seed: SeedOpt = 0,
     instances: InstancesOpt = "sample",
     backgrounds: BackgroundsOpt = "sample",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Samples per shard.")] = 1000,
-    image_format: Annotated[str, typer.Option("--image-format", help=f"View encoding: {', '.join(IMAGE_FORMATS)}.")] = "jpg",
-    format_: Annotated[str, typer.Option("--format", help="webdataset (shards) or coco (images/ + annotations/"
-                                                          "instances.json, one image per view).")] = "webdataset",
-    workers: Annotated[int, typer.Option("--workers", help="Processes; the output is the same for any number.")] = 1,
+    image_format: Annotated[str, typer.Option("--image-format", help="View encoding: "
+                                                                     f"{', '.join(IMAGE_FORMATS)}.")] = "jpg",
+    format_: Annotated[str, typer.Option("--format", help="webdataset (shards) or coco (images/ + "
+                                                          "annotations/instances.json, one image per "
+                                                          "view).")] = "webdataset",
+    workers: Annotated[int, typer.Option("--workers", help="Processes; the output is the same for "
+                                                           "any number.")] = 1,
     num_nodes: Annotated[int, typer.Option("--num-nodes", help="Machines sharing the job.")] = 1,
-    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes shards s % N == R).")] = 0,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes shards "
+                                                               "s % N == R).")] = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check sources and settings, print the plan, write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check sources and settings, print the plan, "
+                                                            "write nothing.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the job already in --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -72,8 +80,8 @@ def synth(
         if dry_run:
             plan = plan_synth(job)
             stderr.print(f"plan: {plan.samples} samples in {plan.shards} shard(s) on this node, "
-                         f"about {plan.est_bytes / 1e6:.1f} MB and {plan.est_seconds:.0f} s with {workers} worker(s); "
-                         "nothing written (dry run)")
+                         f"about {plan.est_bytes / 1e6:.1f} MB and {plan.est_seconds:.0f} s "
+                         f"with {workers} worker(s); nothing written (dry run)")
             return
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
@@ -102,7 +110,8 @@ def preview(
         grid = preview_grid([synth.sample(i) for i in range(num_samples)])
         out.parent.mkdir(parents=True, exist_ok=True)
         write_png(out, grid)
-        stderr.print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {num_samples} samples x {len(cfg.view_sizes)} views")
+        stderr.print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): "
+                     f"{num_samples} samples x {len(cfg.view_sizes)} views")
 
 
 @app.command()
@@ -114,7 +123,8 @@ def verify(folder: Annotated[Path, typer.Argument(help="A shard folder written b
             print(f"{PROG}: {problem}", file=sys.stderr)
         if problems:
             raise RunError(f"{len(problems)} of {len(info['shards'])} shard(s) failed verification")
-        stderr.print(f"ok: {len(info['shards'])} shard(s), {info['num_samples']} samples match {folder / '_info.json'}")
+        stderr.print(f"ok: {len(info['shards'])} shard(s), {info['num_samples']} samples "
+                     f"match {folder / '_info.json'}")
 
 
 @app.command()

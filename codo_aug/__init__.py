@@ -9,8 +9,8 @@ from .synth import SynthJob, SynthReport, run_synth
 from .version import __version__
 
 __all__ = [
-    "__version__", "CoDoDataset", "CodoError", "ShardDataset", "InputError", "RunError", "Sample", "SynthConfig", "Synthesizer",
-    "SynthJob", "SynthReport", "View", "open_source", "run_synth",
+    "__version__", "CoDoDataset", "CodoError", "ShardDataset", "InputError", "RunError", "Sample",
+    "SynthConfig", "Synthesizer", "SynthJob", "SynthReport", "View", "open_source", "run_synth",
 ]
 
 

@@ -29,7 +29,8 @@ def part_path(out: Path, chunk: int) -> Path:
 
 def outputs(out: Path) -> list[Path]:
     """Files of an earlier export in `out`."""
-    return sorted([*(out / IMAGES).glob("*.jpg"), *(out / PARTS).glob("*.json"), *(out / ANNOTATIONS).glob("*.json")])
+    return sorted([*(out / IMAGES).glob("*.jpg"), *(out / PARTS).glob("*.json"),
+                   *(out / ANNOTATIONS).glob("*.json")])
 
 
 def category_ids(labels: list[str]) -> dict[str, int]:
@@ -39,7 +40,8 @@ def category_ids(labels: list[str]) -> dict[str, int]:
 
 def categories(labels: list[str]) -> list[dict]:
     """The COCO `categories` list; a class without a name (images at a folder's root) is 'object'."""
-    return [{"id": i, "name": name or "object", "supercategory": ""} for name, i in category_ids(labels).items()]
+    return [{"id": i, "name": name or "object", "supercategory": ""}
+            for name, i in category_ids(labels).items()]
 
 
 def sample_records(sample: Sample, cat_ids: dict[str, int], quality: int) -> tuple[list, list, list]:

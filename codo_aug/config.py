@@ -93,7 +93,8 @@ class SynthConfig:
         _check_range("view_crop_area", self.view_crop_area, 0.05, 1.0)
         _check_range("view_crop_ratio", self.view_crop_ratio, 0.1, 10.0)
         _check(1 <= self.min_instance_side <= 1024, "min_instance_side", self.min_instance_side, "in 1..1024")
-        _check(1 <= self.min_background_side <= 4096, "min_background_side", self.min_background_side, "in 1..4096")
+        _check(1 <= self.min_background_side <= 4096, "min_background_side", self.min_background_side,
+               "in 1..4096")
         _check(0.0 <= self.min_visibility <= 1.0, "min_visibility", self.min_visibility, "in 0..1")
         _check_modes("blend", self.blend, BLENDS)
         _check(len(self.blend_weights) == len(self.blend) and all(w >= 0 for w in self.blend_weights)
@@ -103,11 +104,13 @@ class SynthConfig:
         _check_range("motion_length", self.motion_length, 1.0, 50.0)
         _check(0.0 <= self.flip_p <= 1.0, "flip_p", self.flip_p, "in 0..1")
         _check_modes("jitter", self.jitter, JITTERS)
-        _check(len(self.jitter) in (1, n_views), "jitter", self.jitter, f"one mode, or one per view ({n_views})")
+        _check(len(self.jitter) in (1, n_views), "jitter", self.jitter,
+               f"one mode, or one per view ({n_views})")
         _check(0.0 <= self.jitter_ratio <= 0.5, "jitter_ratio", self.jitter_ratio, "in 0..0.5")
         _check(0.0 <= self.jitter_p <= 1.0, "jitter_p", self.jitter_p, "in 0..1")
         _check(0.1 <= self.iou_floor <= 1.0, "iou_floor", self.iou_floor, "in 0.1..1")
-        _check(self.photometric in PHOTOMETRICS, "photometric", self.photometric, f"one of {', '.join(PHOTOMETRICS)}")
+        _check(self.photometric in PHOTOMETRICS, "photometric", self.photometric,
+               f"one of {', '.join(PHOTOMETRICS)}")
         _check(1 <= self.jpeg_quality <= 100, "jpeg_quality", self.jpeg_quality, "in 1..100")
         _check(1 <= self.max_attempts <= 1000, "max_attempts", self.max_attempts, "in 1..1000")
 

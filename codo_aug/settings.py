@@ -79,7 +79,8 @@ def build(cls: type[T], values: dict[str, Any], section: str = "") -> T:
     unknown = sorted(set(values) - known)
     if unknown:
         where = f" in [{section}]" if section else ""
-        raise InputError(f"unknown setting(s){where}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise InputError(f"unknown setting(s){where}: {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
     return cls(**{k: coerce(hints[k], v, k) for k, v in values.items()})
 
 

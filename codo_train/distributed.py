@@ -45,7 +45,8 @@ def require_device(name: str) -> torch.device:
 
 def device_for(name: str, d: Dist) -> torch.device:
     """The process's device: cuda:LOCAL_RANK under torchrun on GPUs, else as named."""
-    return torch.device(f"cuda:{d.local_rank}") if name.startswith("cuda") and d.world > 1 else torch.device(name)
+    return (torch.device(f"cuda:{d.local_rank}") if name.startswith("cuda") and d.world > 1
+            else torch.device(name))
 
 
 def gather(obj: Any, d: Dist) -> list[Any]:

@@ -43,8 +43,8 @@ PRETRAIN = {"image": ("image", "generic"), "codo-generic": ("codo", "generic"),
 SIZES = {
     "smoke": dict(steps=2, batch=2, views=[64, 64, 32], ft_size=96, ft_train=6, ft_val=6, iters=2, rois=64,
                   proposals=100, probe=4, seeds=[0], workers=0, jobs=2),
-    "cpu": dict(steps=40, batch=8, views=[128, 128, 64], ft_size=128, ft_train=100, ft_val=100, iters=60, rois=64,
-                proposals=100, probe=100, seeds=[0, 1, 2], workers=0, jobs=2),
+    "cpu": dict(steps=40, batch=8, views=[128, 128, 64], ft_size=128, ft_train=100, ft_val=100, iters=60,
+                rois=64, proposals=100, probe=100, seeds=[0, 1, 2], workers=0, jobs=2),
     "gpu": dict(steps=100, batch=64, views=[224, 224, 112], ft_size=320, ft_train=100, ft_val=300, iters=200,
                 rois=128, proposals=300, probe=100, seeds=[0, 1, 2], workers=2, jobs=8,
                 train=["--amp", "bf16", "--channels-last"]),
@@ -131,7 +131,8 @@ def coco_sets(root: Path, out: Path, size: dict, arms: list[str]) -> dict[str, d
                 run("aug", "synth", "--format", "coco", "--out", str(folder), "--num-samples", str(n),
                     "--seed", str(seed), "--instances", f"folder:{root}/instances/ft-{arm}/{part}",
                     "--backgrounds", f"folder:{root}/backgrounds/downstream-{part}",
-                    "--set", f"view_sizes=[{size['ft_size']}, {size['ft_size']}]", "--set", "instances=[2, 4]",
+                    "--set", f"view_sizes=[{size['ft_size']}, {size['ft_size']}]",
+                    "--set", "instances=[2, 4]",
                     "--set", "scale=[0.2, 0.5]", "--set", 'jitter="none"', "--set", 'photometric="none"',
                     "--set", 'view_crop="off"')
             sets[arm][part] = one_view(folder)
@@ -144,7 +145,8 @@ def pretrain(root: Path, out: Path, init: str, seed: int, size: dict, device: st
     rundir = out / "runs" / f"{init}-s{seed}"
     weights = rundir / "weights.pth"
     if not weights.is_file():
-        run("train", "run", "--config", str(out / "synth.toml"), "--instances", f"folder:{root}/instances/pretrain",
+        run("train", "run", "--config", str(out / "synth.toml"),
+            "--instances", f"folder:{root}/instances/pretrain",
             "--backgrounds", f"folder:{root}/backgrounds/{backgrounds}", "--objective", objective,
             "--arch", "resnet18", "--steps", str(size["steps"]), "--batch-size", str(size["batch"]),
             "--seed", str(seed), "--workers", str(size["workers"]), "--device", device, "--out", str(rundir),
@@ -190,13 +192,15 @@ def table(results: dict, seeds: list[int]) -> str:
             for _, kind, k in metrics:
                 got = [by_init[init][s].get(kind, [0.0] * 12)[k] for s in seeds]
                 base = [by_init["random"][s].get(kind, [0.0] * 12)[k] for s in seeds]
-                cells += [mean_std(got), "" if init == "random" else mean_std([g - b for g, b in zip(got, base)])]
+                cells += [mean_std(got),
+                          "" if init == "random" else mean_std([g - b for g, b in zip(got, base)])]
             lines.append(f"| {init} | " + " | ".join(cells) + " |")
     if results["probe"]:
         lines += ["\n**Probe** (top-1 retrieval across two held-out backgrounds, per cent)\n",
                   "| init | top-1 | top-5 |", "|---|---|---|"]
         rows = {"random": [p["random_init"] for p in next(iter(results["probe"].values())).values()]}
-        rows.update({init: [p["checkpoint"] for p in by_seed.values()] for init, by_seed in results["probe"].items()})
+        rows.update({init: [p["checkpoint"] for p in by_seed.values()]
+                     for init, by_seed in results["probe"].items()})
         for init in (i for i in INITS if i in rows):
             top1, top5 = ([p[k] for p in rows[init]] for k in ("top1", "top5"))
             lines.append(f"| {init} | {mean_std(top1)} | {mean_std(top5)} |")
@@ -210,7 +214,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0,
                         help="commands run at once; 0: the size's own (2 cpu, 8 gpu)")
     parser.add_argument("--inits", default=",".join(INITS),
-                        help="comma list of the inits to compare (random is the baseline of every difference)")
+                        help="comma list of the inits to compare "
+                             "(random is the baseline of every difference)")
     parser.add_argument("--arms", default=",".join(ARMS), help="comma list of the fine-tuning arms")
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("CODO_TEST_DATA") or REPO / ".cache" / "test-data"))
@@ -218,7 +223,8 @@ def main() -> None:
     inits, arms = args.inits.split(","), args.arms.split(",")
     for got, known in ((inits, INITS), (arms, ARMS)):
         if not set(got) <= set(known):
-            parser.error(f"unknown {', '.join(sorted(set(got) - set(known)))}; choose from {', '.join(known)}")
+            parser.error(f"unknown {', '.join(sorted(set(got) - set(known)))}; "
+                         f"choose from {', '.join(known)}")
     if "random" not in inits:
         parser.error("--inits must include random: every difference is taken to it")
     size, device = SIZES[args.size], os.environ.get("DEVICE", "cpu")
@@ -254,9 +260,11 @@ def main() -> None:
                  for a in arms if "random" in inits for s in size["seeds"]}
         for done in as_completed(runs):
             init, seed = runs[done]
-            results["health"].setdefault(init, {})[seed], results["probe"].setdefault(init, {})[seed] = done.result()
+            (results["health"].setdefault(init, {})[seed],
+             results["probe"].setdefault(init, {})[seed]) = done.result()
             tunes.update({(a, init, seed): pool.submit(tune, a, init, seed) for a in arms})
-        for (arm, init, seed), future in sorted(tunes.items(), key=lambda kv: (kv[0][0], INITS.index(kv[0][1]))):
+        for (arm, init, seed), future in sorted(tunes.items(),
+                                                key=lambda kv: (kv[0][0], INITS.index(kv[0][1]))):
             results["finetune"].setdefault(arm, {}).setdefault(init, {})[seed] = future.result()
     text = table(results, size["seeds"])
     (args.out / "results.md").write_text(text)

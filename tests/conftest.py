@@ -25,7 +25,8 @@ def codo_cache(tmp_path_factory) -> Path:
 def sample_shards(tmp_path_factory) -> Path:
     """48 samples of the built-in sample data in 3 shards, seed 0 (made once per session)."""
     out = tmp_path_factory.mktemp("shards") / "sample"
-    cli("codo-aug", "synth", "--out", str(out), "--num-samples", "48", "--shard-size", "16", "--seed", "0", check=True)
+    cli("codo-aug", "synth", "--out", str(out), "--num-samples", "48", "--shard-size", "16", "--seed", "0",
+        check=True)
     return out
 
 

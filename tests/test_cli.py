@@ -23,7 +23,8 @@ def test_help_lists_the_commands(prog, words):
     assert proc.returncode == 0 and words in proc.stdout
 
 
-@pytest.mark.parametrize("args, section", [(("codo-aug", "synth"), "[synth]"), (("codo-train", "run"), "[train]")])
+@pytest.mark.parametrize("args, section", [(("codo-aug", "synth"), "[synth]"),
+                                           (("codo-train", "run"), "[train]")])
 def test_help_shows_the_config_file_section(args, section):
     proc = cli(*args, "--help", env={"COLUMNS": "200"})
     assert proc.returncode == 0 and f"(top level or {section})" in proc.stdout
@@ -49,14 +50,16 @@ def test_unknown_kind(tmp_path):
 
 def test_json_that_is_not_coco(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"hello": "world"}))
-    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--instances", f"coco:{tmp_path / 'x.json'}")
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"),
+               "--instances", f"coco:{tmp_path / 'x.json'}")
     assert_one_line_error(proc, 2, "is not a COCO instances file")
 
 
 def test_folder_with_no_readable_image(tmp_path):
     (tmp_path / "bg").mkdir()
     (tmp_path / "bg" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
-    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--backgrounds", f"folder:{tmp_path / 'bg'}")
+    proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"),
+               "--backgrounds", f"folder:{tmp_path / 'bg'}")
     assert_one_line_error(proc, 2, "no readable image under")
 
 
@@ -65,24 +68,28 @@ def test_invalid_option_values(tmp_path):
                           "invalid num_samples=0")
     assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--image-format", "gif"), 2,
                           "invalid image_format='gif'")
-    assert_one_line_error(cli("codo-train", "run", "--shards", str(tmp_path / "none"), "--out", str(tmp_path / "r")),
-                          2, "no shards match")
+    assert_one_line_error(cli("codo-train", "run", "--shards", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "r")), 2, "no shards match")
 
 
 def test_a_different_job_in_out_is_refused_unless_overwrite(sample_shards, tmp_path):
     proc = cli("codo-aug", "synth", "--out", str(sample_shards), "--num-samples", "2")
-    assert_one_line_error(proc, 2, "holds a different job (differs in: num_samples, shard_size); run the same command "
-                                   "to finish it, or choose a new directory or pass --overwrite")
+    assert_one_line_error(proc, 2, "holds a different job (differs in: num_samples, shard_size); "
+                                   "run the same command to finish it, or choose a new directory or pass "
+                                   "--overwrite")
     out = tmp_path / "o"
     cli("codo-aug", "synth", "--out", str(out), "--num-samples", "5", "--shard-size", "2", check=True)
-    bad = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "1", "--overwrite", "--instances", "folder:/nope")
-    assert bad.returncode == 2 and len(list(out.glob("*.tar"))) == 3, "bad input must not delete the old shards"
+    bad = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "1", "--overwrite",
+              "--instances", "folder:/nope")
+    assert bad.returncode == 2 and len(list(out.glob("*.tar"))) == 3, \
+        "bad input must not delete the old shards"
     cli("codo-aug", "synth", "--out", str(out), "--num-samples", "1", "--overwrite", check=True)
     assert sorted(p.name for p in out.glob("*.tar")) == ["codo-000000.tar"]
     assert json.loads((out / "_info.json").read_text())["num_samples"] == 1
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "codo-000000.tar").write_bytes(b"x")
-    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "foreign")), 2, "shards of an unknown job")
+    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "foreign")), 2,
+                          "shards of an unknown job")
 
 
 def test_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):
@@ -98,8 +105,9 @@ def test_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):
     info = json.loads((out / "_info.json").read_text())
     skipped = info["sources"]["backgrounds"]["skipped"]
     assert skipped["total"] == 2 and skipped["by_reason"] == {"unreadable": 1, "zero-byte": 1}
-    assert skipped["examples"] == {"unreadable": [str(bg / "corrupt.png")], "zero-byte": [str(bg / "zero.jpg")]}
-    verbose = cli("codo-aug", "synth", "--out", str(tmp_path / "v"), "--num-samples", "1", "--backgrounds", f"folder:{bg}",
-                  "--verbose")
+    assert skipped["examples"] == {"unreadable": [str(bg / "corrupt.png")],
+                                   "zero-byte": [str(bg / "zero.jpg")]}
+    verbose = cli("codo-aug", "synth", "--out", str(tmp_path / "v"), "--num-samples", "1",
+                  "--backgrounds", f"folder:{bg}", "--verbose")
     assert f"skipped {bg / 'zero.jpg'}: zero-byte" in verbose.stderr
     assert info["sources"]["backgrounds"]["items"] == 3

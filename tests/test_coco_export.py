@@ -18,8 +18,8 @@ from .helpers import cli
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
     out = tmp_path_factory.mktemp("coco") / "set"
-    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "10", "--shard-size", "4",
-        "--workers", "2", check=True)
+    cli("codo-aug", "synth", "--format", "coco", "--out", str(out), "--num-samples", "10",
+        "--shard-size", "4", "--workers", "2", check=True)
     return out
 
 
@@ -65,12 +65,14 @@ def test_export_resumes_and_matches_across_workers(export, tmp_path):
     out = tmp_path / "one"
     job = SynthJob(out=out, format="coco", num_samples=10, shard_size=4)
     run_synth(job)
-    assert (out / "annotations" / "instances.json").read_text() == (export / "annotations" / "instances.json").read_text()
+    assert ((out / "annotations" / "instances.json").read_text()
+            == (export / "annotations" / "instances.json").read_text())
     (out / "annotations" / ".parts" / "part-000001.json").unlink()
     (out / "annotations" / "instances.json").unlink()
     report = run_synth(job)
     assert report.resumed == 2 and report.info["images"] == 30
-    assert (out / "annotations" / "instances.json").read_text() == (export / "annotations" / "instances.json").read_text()
+    assert ((out / "annotations" / "instances.json").read_text()
+            == (export / "annotations" / "instances.json").read_text())
     for name in ("000000004_view1.jpg", "000000009_view2.jpg"):
         assert (out / "images" / name).read_bytes() == (export / "images" / name).read_bytes()
     data = json.loads((out / "annotations" / "instances.json").read_text())

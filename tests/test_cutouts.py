@@ -18,7 +18,8 @@ VOC_XML = """<annotation><size><width>120</width><height>90</height></size>
 def disc_image(w: int = 120, h: int = 90) -> tuple[np.ndarray, np.ndarray]:
     """A textured green field with a red disc (radius 18) at (60, 45), and the disc's mask."""
     rng = np.random.default_rng(0)
-    img = np.dstack([np.full((h, w), 40), np.full((h, w), 160), np.full((h, w), 60)]) + rng.normal(0, 8, (h, w, 3))
+    img = (np.dstack([np.full((h, w), 40), np.full((h, w), 160), np.full((h, w), 60)])
+           + rng.normal(0, 8, (h, w, 3)))
     yy, xx = np.mgrid[:h, :w]
     disc = (xx - 60) ** 2 + (yy - 45) ** 2 <= 18 ** 2
     img[disc] = (220, 40, 40) + rng.normal(0, 8, (int(disc.sum()), 3))
@@ -71,10 +72,12 @@ def test_grabcut_falls_back_to_the_box_when_there_is_no_background_to_learn_from
 def test_grabcut_mode_renders_samples(tmp_path):
     (tmp_path / "cls").mkdir()
     Image.fromarray(disc_image()[0]).save(tmp_path / "cls" / "d.jpg")
-    (tmp_path / "cls" / "d.xml").write_text(VOC_XML.replace("<xmin>21", "<xmin>37").replace("<ymin>11", "<ymin>22")
+    (tmp_path / "cls" / "d.xml").write_text(VOC_XML.replace("<xmin>21", "<xmin>37")
+                                            .replace("<ymin>11", "<ymin>22")
                                             .replace("<xmax>60", "<xmax>84").replace("<ymax>40", "<ymax>69"))
     cfg = SynthConfig(cutout="grabcut", instances=(1, 1))
-    synth = Synthesizer(open_source(f"imagenet:{tmp_path}", "instances"), open_source("sample", "backgrounds"), cfg)
+    synth = Synthesizer(open_source(f"imagenet:{tmp_path}", "instances"),
+                        open_source("sample", "backgrounds"), cfg)
     s = synth.sample(0)
     assert all(len(v.ids) >= 1 for v in s.views)
 

@@ -13,10 +13,12 @@ from .helpers import BIN
 @pytest.mark.parametrize("source", ["shards", "online"])
 def test_two_ranks_share_weights_and_split_the_data(sample_shards, tmp_path, source):
     run = tmp_path / "ddp"
-    data = ["--shards", str(sample_shards)] if source == "shards" else ["--instances", "sample", "--backgrounds", "sample"]
+    data = (["--shards", str(sample_shards)] if source == "shards"
+            else ["--instances", "sample", "--backgrounds", "sample"])
     proc = subprocess.run(
-        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(BIN / "codo-train"), "run", *data,
-         "--out", str(run), "--steps", "3", "--arch", "resnet18", "--batch-size", "2", "--device", "cpu"],
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(BIN / "codo-train"), "run",
+         *data, "--out", str(run), "--steps", "3", "--arch", "resnet18", "--batch-size", "2",
+         "--device", "cpu"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""Export: torchvision weights load into maskrcnn_resnet50_fpn_v2; detectron2 and mmdet names; clear errors."""
+"""Export: torchvision weights load into maskrcnn_resnet50_fpn_v2; detectron2 and mmdet names;
+clear errors."""
 
 import pickle
 
@@ -30,7 +31,8 @@ def test_torchvision_file_loads_into_mask_rcnn_v2(checkpoint, tmp_path):
     missing, unexpected = detector.load_state_dict(torch.load(out), strict=False)
     assert unexpected == []
     assert not [k for k in missing if k.startswith(("backbone.body", "backbone.fpn", "roi_heads.box_head"))]
-    assert torch.equal(detector.backbone.body.layer3[2].conv2.weight, model.online.backbone.body.layer3[2].conv2.weight)
+    assert torch.equal(detector.backbone.body.layer3[2].conv2.weight,
+                       model.online.backbone.body.layer3[2].conv2.weight)
     assert torch.equal(detector.roi_heads.box_head[5].weight, model.online.box_head[5].weight)
 
 
@@ -45,7 +47,8 @@ def test_parts_select_backbone_and_fpn(checkpoint, tmp_path):
 
 def test_detectron2_pickle_uses_detectron2_names(checkpoint, tmp_path):
     path, model = checkpoint
-    cli("codo-train", "export", str(path), "--format", "detectron2", "--out", str(tmp_path / "d2.pkl"), check=True)
+    cli("codo-train", "export", str(path), "--format", "detectron2", "--out", str(tmp_path / "d2.pkl"),
+        check=True)
     data = pickle.loads((tmp_path / "d2.pkl").read_bytes())
     assert data["matching_heuristics"] is True
     names = data["model"]
@@ -57,8 +60,8 @@ def test_detectron2_pickle_uses_detectron2_names(checkpoint, tmp_path):
                 "roi_heads.box_head.conv4.norm.running_mean", "roi_heads.box_head.fc1.weight"):
         assert key in names, key
     assert names["backbone.bottom_up.res4.5.conv2.weight"].shape == (256, 256, 3, 3)
-    assert (names["backbone.bottom_up.res3.1.conv1.weight"] == model.online.backbone.body.layer2[1].conv1.weight
-            .detach().numpy()).all()
+    assert (names["backbone.bottom_up.res3.1.conv1.weight"]
+            == model.online.backbone.body.layer2[1].conv1.weight.detach().numpy()).all()
     assert not any("num_batches_tracked" in k or "projector" in k for k in names)
 
 
@@ -67,7 +70,8 @@ def test_mmdet_file_uses_mmdet_names(checkpoint, tmp_path):
     cli("codo-train", "export", str(path), "--format", "mmdet", "--out", str(tmp_path / "mm.pth"), check=True)
     state = torch.load(tmp_path / "mm.pth")["state_dict"]
     for key in ("backbone.conv1.weight", "backbone.layer1.0.downsample.1.running_mean",
-                "neck.lateral_convs.0.conv.weight", "neck.lateral_convs.3.bn.weight", "neck.fpn_convs.2.conv.weight",
+                "neck.lateral_convs.0.conv.weight", "neck.lateral_convs.3.bn.weight",
+                "neck.fpn_convs.2.conv.weight",
                 "roi_head.bbox_head.shared_convs.0.conv.weight", "roi_head.bbox_head.shared_convs.3.bn.bias",
                 "roi_head.bbox_head.shared_fcs.0.weight"):
         assert key in state, key

@@ -40,7 +40,8 @@ def test_finetune_from_exported_weights_prints_cocoeval(coco_set, exported):
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stderr
     stats = json.loads(proc.stdout)  # stdout is the JSON alone; COCOeval's summaries went to stderr
     assert set(stats) == {"bbox", "segm", "iters"} and list(stats["iters"]) == ["2"]
-    assert stats["iters"]["2"] == {"bbox": stats["bbox"], "segm": stats["segm"]}  # the final stats stay on top
+    # the final stats stay on top
+    assert stats["iters"]["2"] == {"bbox": stats["bbox"], "segm": stats["segm"]}
     assert all(len(stats[k]) == 12 and all(-1.0 <= x <= 1.0 for x in stats[k]) for k in ("bbox", "segm"))
 
 

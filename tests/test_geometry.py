@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from codo_aug.geometry.boxes import box_iou, clip_boxes, flip_boxes_horizontal, jitter_boxes_relative, mask_to_box
+from codo_aug.geometry.boxes import (box_iou, clip_boxes, flip_boxes_horizontal, jitter_boxes_relative,
+                                    mask_to_box)
 from codo_aug.geometry.placement import crop_rect, fit_longest, place
 
 

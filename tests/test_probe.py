@@ -51,7 +51,8 @@ def test_cli_reports_checkpoint_and_random_init(checkpoint):
 
 def test_mismatched_architecture_and_too_many_instances_are_one_line_errors(checkpoint, tmp_path):
     wrong = tmp_path / "wrong.pt"
-    torch.save({"step": 1, "config": {"arch": "resnet50"}, "model": CoDoModel("resnet18").state_dict()}, wrong)
+    torch.save({"step": 1, "config": {"arch": "resnet50"}, "model": CoDoModel("resnet18").state_dict()},
+               wrong)
     proc = cli("codo-train", "probe", str(wrong), "--instances", "sample", "--backgrounds", "sample")
     assert proc.returncode == 2 and "does not fit a resnet50 CoDo model: " in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -64,7 +65,8 @@ def test_probe_runs_on_the_named_device(checkpoint):
     """`--device cpu` is the default's figure; CUDA on a machine without it is a one-line input error."""
     args = ("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
             "--num-instances", "6", "--json")
-    default, named = (json.loads(cli(*args, *extra, check=True).stdout) for extra in ((), ("--device", "cpu")))
+    default, named = (json.loads(cli(*args, *extra, check=True).stdout)
+                      for extra in ((), ("--device", "cpu")))
     assert named == default
     if not torch.cuda.is_available():
         proc = cli(*args, "--device", "cuda")

@@ -37,7 +37,8 @@ SCRATCH_SPEC = f"folder:{SCRATCH}"
 COCO_SPEC = f"coco:{COCO_JSON}"
 
 #: Folders the fetch script leaves out of the stamps (drawings, letters, symbols).
-STAMP_SKIP = {"cartoon", "alphabets", "symbols", "seasonal", "roadsigns", "flags", "space", "naturalforces", "medical"}
+STAMP_SKIP = {"cartoon", "alphabets", "symbols", "seasonal", "roadsigns", "flags", "space", "naturalforces",
+              "medical"}
 SCENES = ["Indoors", "Nature", "Outdoors", "Sports"]
 #: The classes of the 12 labelme polygons (PASCAL VOC names).
 VOC_LABELS = ["bottle", "bus", "car", "chair", "person", "sofa"]
@@ -143,7 +144,8 @@ def test_labelme_coco_images_as_backgrounds():
     assert src.skipped.total == 0
     assert sorted(it.path for it in src.items) == [
         "JPEGImages/2011_000003.jpg", "JPEGImages/2011_000006.jpg", "JPEGImages/2011_000025.jpg"]
-    meta = {im["file_name"]: (im["height"], im["width"]) for im in json.loads(COCO_JSON.read_text())["images"]}
+    meta = {im["file_name"]: (im["height"], im["width"])
+            for im in json.loads(COCO_JSON.read_text())["images"]}
     for i, it in enumerate(src.items):
         assert src.background(i).shape == (*meta[it.path], 3)
 
@@ -239,7 +241,8 @@ def test_synth_views_show_a_pasted_stamp_over_the_scene(records, stamps, scenes)
         s = synth.sample(r.meta["index"])
         for j, (view, draw) in enumerate(zip(s.views, s.recipe.views)):
             assert scenes.items[draw.background].path == r.meta["background_files"][j]
-            bare = background_view(scenes.background(draw.background, draw.size, draw.crop[0]), draw.crop, draw.size)
+            bare = background_view(scenes.background(draw.background, draw.size, draw.crop[0]), draw.crop,
+                                   draw.size)
             if draw.flip:
                 bare = bare[:, ::-1]
             changed = (view.image != bare).any(axis=2)

@@ -29,7 +29,8 @@ def view(pastes, jitter=(NO_JITTER, NO_JITTER), flip=False, mode="relative", pho
 def test_later_paste_shrinks_earlier_box_and_mask_to_their_visible_part():
     red, green = solid(40, 40, (255, 0, 0)), solid(40, 20, (0, 255, 0))
     # slot 0: 40x40 at (0, 0); slot 1: 40x20 (scale 0.4 = longest side 40) at (0, 0) covers its top half
-    v = render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.4, 0.0, 0.0)]), GREY, [red, green], RULES)
+    v = render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.4, 0.0, 0.0)]), GREY, [red, green],
+                    RULES)
     assert v.ids.tolist() == [0, 1]
     assert v.boxes.tolist() == [[0, 20, 40, 40], [0, 0, 40, 20]]
     assert v.masks.sum(axis=(1, 2)).tolist() == [800, 800]
@@ -40,19 +41,21 @@ def test_later_paste_shrinks_earlier_box_and_mask_to_their_visible_part():
 
 def test_l_shaped_visible_part_keeps_the_full_box():
     big, corner = solid(40, 40, (255, 0, 0)), solid(20, 20, (0, 0, 255))
-    v = render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.2, 0.0, 0.0)]), GREY, [big, corner], RULES)
+    v = render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.2, 0.0, 0.0)]), GREY, [big, corner],
+                    RULES)
     assert v.boxes.tolist() == [[0, 0, 40, 40], [0, 0, 20, 20]]
     assert v.masks[0].sum() == 1600 - 400
 
 
 def test_mostly_covered_instance_leaves_the_view():
     small, big = solid(20, 20, (255, 0, 0)), solid(40, 40, (0, 0, 255))
-    v = render_view(view([PasteDraw(0, 0.2, 0.0, 0.0), PasteDraw(1, 0.4, 0.0, 0.0)]), GREY, [small, big], RULES)
+    v = render_view(view([PasteDraw(0, 0.2, 0.0, 0.0), PasteDraw(1, 0.4, 0.0, 0.0)]), GREY, [small, big],
+                    RULES)
     assert v.ids.tolist() == [1] and v.boxes.tolist() == [[0, 0, 40, 40]] and v.masks.shape == (1, 100, 100)
     # 40x40 under a 20x20 corner: 75 % visible stays
     big_red, corner = solid(40, 40, (255, 0, 0)), solid(20, 20, (0, 0, 255))
-    assert render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.2, 0.0, 0.0)]), GREY, [big_red, corner],
-                       RULES).ids.tolist() == [0, 1]
+    assert render_view(view([PasteDraw(0, 0.4, 0.0, 0.0), PasteDraw(1, 0.2, 0.0, 0.0)]), GREY,
+                       [big_red, corner], RULES).ids.tolist() == [0, 1]
 
 
 def test_truncation_cuts_the_box_at_the_view_edge_and_counts_towards_visibility():
@@ -88,7 +91,8 @@ def test_iou_jitter_grows_the_roi_outward_to_the_floor():
                     GREY, [red], ViewRules(0.3, iou_floor=0.5))
     (bx1, by1, bx2, by2), (rx1, ry1, rx2, ry2) = v.boxes[0], v.rois[0]
     assert (bx1, by1, bx2, by2) == (30, 40, 70, 60)
-    assert rx2 - rx1 == pytest.approx(40 * 2 ** 0.5, abs=1e-3) and ry2 - ry1 == pytest.approx(20 * 2 ** 0.5, abs=1e-3)
+    assert (rx2 - rx1 == pytest.approx(40 * 2 ** 0.5, abs=1e-3)
+            and ry2 - ry1 == pytest.approx(20 * 2 ** 0.5, abs=1e-3))
     assert (rx1 + rx2) / 2 == pytest.approx(50) and (ry1 + ry2) / 2 == pytest.approx(50)
 
 

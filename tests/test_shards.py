@@ -1,4 +1,5 @@
-"""`codo-aug synth` shards: layout, WebDataset compatibility, byte-identical reruns, lossless PNG round trip."""
+"""`codo-aug synth` shards: layout, WebDataset compatibility, byte-identical reruns, lossless PNG
+round trip."""
 
 import hashlib
 import json
@@ -15,7 +16,8 @@ from .helpers import cli
 
 def test_layout_and_info(sample_shards):
     names = sorted(p.name for p in sample_shards.iterdir())
-    assert names == ["_index", "_info.json", "_job.json", "codo-000000.tar", "codo-000001.tar", "codo-000002.tar"]
+    assert names == ["_index", "_info.json", "_job.json",
+                     "codo-000000.tar", "codo-000001.tar", "codo-000002.tar"]
     info = json.loads((sample_shards / "_info.json").read_text())
     assert info["num_samples"] == 48 and info["seed"] == 0 and info["num_shards"] == 3
     assert [s["samples"] for s in info["shards"]] == [16, 16, 16]
@@ -26,7 +28,8 @@ def test_layout_and_info(sample_shards):
     assert info["sources"]["instances"]["items"] == 27
     with tarfile.open(sample_shards / "codo-000001.tar") as tar:
         members = tar.getnames()
-    assert members[:4] == ["000000016.view0.jpg", "000000016.view1.jpg", "000000016.view2.jpg", "000000016.json"]
+    assert members[:4] == ["000000016.view0.jpg", "000000016.view1.jpg", "000000016.view2.jpg",
+                           "000000016.json"]
     assert len(members) == 16 * 4
 
 
@@ -56,12 +59,14 @@ def test_same_command_and_seed_give_byte_identical_shards(sample_shards, tmp_pat
         "--seed", "1", check=True)
     for name in ("codo-000000.tar", "codo-000001.tar", "codo-000002.tar"):
         assert (tmp_path / "again" / name).read_bytes() == (sample_shards / name).read_bytes()
-    assert (tmp_path / "other" / "codo-000000.tar").read_bytes() != (sample_shards / "codo-000000.tar").read_bytes()
+    assert ((tmp_path / "other" / "codo-000000.tar").read_bytes()
+            != (sample_shards / "codo-000000.tar").read_bytes())
 
 
 def test_png_shards_hold_exactly_the_pixels_of_the_dataset(tmp_path):
     out = tmp_path / "png"
-    cli("codo-aug", "synth", "--out", str(out), "--num-samples", "4", "--seed", "3", "--image-format", "png", check=True)
+    cli("codo-aug", "synth", "--out", str(out), "--num-samples", "4", "--seed", "3", "--image-format", "png",
+        check=True)
     ds = CoDoDataset("sample", "sample", seed=3)
     records = list(iter_records(expand_shards(str(out))))
     assert len(records) == 4
@@ -69,5 +74,6 @@ def test_png_shards_hold_exactly_the_pixels_of_the_dataset(tmp_path):
         sample = ds[rec.meta["index"]]
         for got, view in zip(rec.views, sample.views):
             assert np.array_equal(got.image, view.image)
-            assert np.allclose(got.boxes, view.boxes, atol=1e-3) and np.allclose(got.rois, view.rois, atol=1e-3)
+            assert (np.allclose(got.boxes, view.boxes, atol=1e-3)
+                    and np.allclose(got.rois, view.rois, atol=1e-3))
             assert got.ids.tolist() == view.ids.tolist()

@@ -24,7 +24,8 @@ def job(out: Path, **kw) -> SynthJob:
 
 def tree(out: Path) -> dict[str, bytes]:
     """Every shard and _info.json of a folder, by name."""
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".tar" or p.name == "_info.json"}
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
+            if p.suffix == ".tar" or p.name == "_info.json"}
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,8 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_bytes(tmp_path, see
             "--workers", "2", "--set", "view_sizes=[160, 96]"]
     ref = tmp_path / "ref"
     cli("codo-aug", *args[:2], str(ref), *args[3:], check=True)
-    proc = subprocess.Popen([str(BIN / "codo-aug"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen([str(BIN / "codo-aug"), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while not list((tmp_path / "killed").glob("codo-*.tar")) and time.time() < deadline:
         time.sleep(0.05)
@@ -112,17 +113,21 @@ def test_stats_counts_and_histograms(reference):
     assert "instances per view" in text and "instance size" in text and "source classes" in text
     data = json.loads(cli("codo-aug", "stats", str(reference), "--json", check=True).stdout)
     assert data["samples"] == 24 and sum(data["instances_per_view"].values()) == 48
-    assert sum(data["instance_size"].values()) == sum(int(k) * v for k, v in data["instances_per_view"].items())
-    assert set(data["source_classes"]) <= {"bottle", "burts_bees_baby_wipes", "chair", "diningtable", "fiskars_scissors",
-                                           "hanes_socks", "ice_cube_tray", "irish_spring_soap", "laugh_out_loud_jokes",
-                                           "measuring_spoons", "mouse_traps", "person"}
+    assert (sum(data["instance_size"].values())
+            == sum(int(k) * v for k, v in data["instances_per_view"].items()))
+    assert set(data["source_classes"]) <= {"bottle", "burts_bees_baby_wipes", "chair", "diningtable",
+                                           "fiskars_scissors", "hanes_socks", "ice_cube_tray",
+                                           "irish_spring_soap", "laugh_out_loud_jokes", "measuring_spoons",
+                                           "mouse_traps", "person"}
 
 
 def test_dry_run_prints_a_plan_and_writes_nothing(tmp_path):
     out = tmp_path / "dry"
-    proc = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "5000", "--shard-size", "1000", "--dry-run")
+    proc = cli("codo-aug", "synth", "--out", str(out), "--num-samples", "5000", "--shard-size", "1000",
+               "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "plan: 5000 samples in 5 shard(s) on this node, about" in proc.stderr and "nothing written" in proc.stderr
+    assert ("plan: 5000 samples in 5 shard(s) on this node, about" in proc.stderr
+            and "nothing written" in proc.stderr)
     assert not out.exists()
     bad = cli("codo-aug", "synth", "--out", str(out), "--dry-run", "--backgrounds", "folder:/nope")
     assert bad.returncode == 2 and not out.exists()

@@ -42,14 +42,16 @@ def test_pairs_match_same_image_and_id_only():
 
 def test_pair_losses_cover_view0_against_each_other_view_symmetrically():
     # three views of one image; instance 1 is missing from view 2, so only instance 0 pairs there
-    img = [torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(1, dtype=torch.long)]
+    img = [torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long),
+           torch.zeros(1, dtype=torch.long)]
     ids = [torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0])]
     e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     preds = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e0])}, {"size": torch.stack([e0])}]
     targets = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e1])}, {"size": torch.stack([-e0])}]
     losses = pair_losses(preds, targets, img, ids)
     assert sorted(losses) == ["0-1", "0-2"]
-    # 0-1: p0 vs t1 matched (id0: e0 vs e1 -> 2, id1: e1 vs e1 -> 0) mean 1; p1 vs t0 (id0: e0.e0 -> 0, id1: e1.e1 -> 0)
+    # 0-1: p0 vs t1 matched (id0: e0 vs e1 -> 2, id1: e1 vs e1 -> 0) mean 1;
+    # p1 vs t0 (id0: e0.e0 -> 0, id1: e1.e1 -> 0)
     assert losses["0-1"].item() == pytest.approx(1.0)
     # 0-2: id0 only: p0 e0 vs t2 -e0 -> 4; p2 e0 vs t0 e0 -> 0
     assert losses["0-2"].item() == pytest.approx(4.0)
@@ -140,7 +142,8 @@ def test_config_rejects_bad_values():
 def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     run = tmp_path / "run"
     cli("codo-train", "run", "--shards", str(sample_shards / "*.tar"), "--steps", "60", "--arch", "resnet18",
-        "--device", "cpu", "--batch-size", "4", "--out", str(run), "--seed", "0", "--save-every", "30", check=True)
+        "--device", "cpu", "--batch-size", "4", "--out", str(run), "--seed", "0", "--save-every", "30",
+        check=True)
     config = json.loads((run / "config.json").read_text())
     assert config["steps"] == 60 and config["arch"] == "resnet18" and len(config["shard_files"]) == 3
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -154,8 +157,8 @@ def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     assert not list((run / "checkpoints").glob(".*.tmp"))
     again = cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--out", str(run))
     assert again.returncode == 2 and "holds a different run (differs in: " in again.stderr
-    cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18", "--batch-size", "2",
-        "--out", str(run), "--overwrite", check=True)
+    cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18",
+        "--batch-size", "2", "--out", str(run), "--overwrite", check=True)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
@@ -165,7 +168,8 @@ def test_image_objective_trains_the_backbone_on_whole_views_only(sample_shards, 
     cli("codo-train", "run", "--shards", str(sample_shards), "--objective", "image", "--steps", "3", "--arch",
         "resnet18", "--batch-size", "4", "--lr", "5", "--out", str(run), check=True)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [sorted(m["pairs"]) for m in lines] == [["image/0-1", "image/0-2"]] * 3 and lines[0]["levels"] == {}
+    assert ([sorted(m["pairs"]) for m in lines] == [["image/0-1", "image/0-2"]] * 3
+            and lines[0]["levels"] == {})
     assert all(math.isfinite(m["loss"]) and 0 <= m["loss"] <= 4 for m in lines)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
     torch.manual_seed(0)  # the trainer's initialisation for seed 0
@@ -174,7 +178,8 @@ def test_image_objective_trains_the_backbone_on_whole_views_only(sample_shards, 
     moved = {k for k in state if k.startswith("online.") and not torch.equal(state[k], init[k])}
     assert any(k.startswith("online.backbone.body.") for k in moved)
     assert any(k.startswith("online.image_projector.") for k in moved)
-    assert not any(k.startswith(("online.box_head.", "online.projector.")) for k in moved)  # no RoI was pooled
+    # no RoI was pooled
+    assert not any(k.startswith(("online.box_head.", "online.projector.")) for k in moved)
     assert TrainConfig(shards="x", out="y", objective="image").objective == "image"
     with pytest.raises(InputError, match="invalid objective='boxes'"):
         TrainConfig(shards="x", out="y", objective="boxes")
@@ -186,7 +191,8 @@ def test_infonce_against_hand_values_and_the_queue_ring():
     # logits / T=1: positive 1, negatives 0 and 1 -> -log(e / (e + 1 + e))
     assert infonce_loss(q, k, queue, 1.0).item() == pytest.approx(-math.log(math.e / (2 * math.e + 1)))
     # T = 0.2 sharpens: positive 5, negatives 0 and 5
-    assert infonce_loss(q, k, queue, 0.2).item() == pytest.approx(-math.log(math.exp(5) / (2 * math.exp(5) + 1)))
+    assert infonce_loss(q, k, queue, 0.2).item() == pytest.approx(
+        -math.log(math.exp(5) / (2 * math.exp(5) + 1)))
     ring = KeyQueue(3, 2)
     ring.push(torch.tensor([[3.0, 0.0], [0.0, 2.0]]))
     ring.push(torch.tensor([[1.0, 1.0], [0.0, -1.0]]))

@@ -7,7 +7,8 @@ later against the real image sizes.
 import math
 
 
-def crop_rect(width: int, height: int, area: float, log_ratio: float, u: float, v: float) -> tuple[int, int, int, int]:
+def crop_rect(width: int, height: int, area: float, log_ratio: float, u: float,
+              v: float) -> tuple[int, int, int, int]:
     """A crop (x, y, w, h) covering `area` of the image with aspect exp(log_ratio), at position (u, v).
 
     The crop is shrunk to fit inside the image (keeping its aspect where possible), then placed

@@ -40,7 +40,8 @@ def alpha_blend(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, 
     (cs, ps) = ov
     a = alpha[ps][:, :, None].astype(np.uint16)
     region = canvas[cs]
-    region[:] = ((rgb[ps].astype(np.uint16) * a + region.astype(np.uint16) * (255 - a) + 127) // 255).astype(np.uint8)
+    region[:] = ((rgb[ps].astype(np.uint16) * a + region.astype(np.uint16) * (255 - a) + 127)
+                 // 255).astype(np.uint8)
 
 
 def _pad(rgba: np.ndarray, pad: int) -> np.ndarray:
@@ -74,7 +75,8 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     """seamlessClone keeps a 2-pixel rim of its mask as background, so the mask is grown by that rim."""
     grow = 2
     padded = _pad(rgba, grow + 1)
-    mask = cv2.dilate((padded[:, :, 3] > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8), iterations=grow)
+    mask = cv2.dilate((padded[:, :, 3] > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8),
+                      iterations=grow)
     ys, xs = np.nonzero(mask)
     if ys.size < 4:
         return
@@ -88,7 +90,8 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     canvas[:] = out[pad:pad + canvas.shape[0], pad:pad + canvas.shape[1]]
 
 
-def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str, args: tuple[float, ...]) -> np.ndarray:
+def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
+                args: tuple[float, ...]) -> np.ndarray:
     """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask."""
     mask = object_mask(canvas.shape[:2], rgba, x, y)
     if mode == "poisson":

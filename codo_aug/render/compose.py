@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..geometry.boxes import clip_boxes, expand_boxes_iou, flip_boxes_horizontal, jitter_boxes_relative, mask_to_box
+from ..geometry.boxes import (clip_boxes, expand_boxes_iou, flip_boxes_horizontal, jitter_boxes_relative,
+                              mask_to_box)
 from ..geometry.placement import crop_rect, fit_longest, place
 from ..params.recipe import ViewDraw
 from .blend import ALPHA_OBJECT, blend_paste

@@ -102,8 +102,8 @@ class CocoDetection(Dataset):
         if not self.skipped.total:
             return
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.counts.items()))
-        what = (f"skipped {self.skipped.total} of {annotated} annotated image(s) ({reasons}) in {files.json}; "
-                f"first: {self.first_skip}")
+        what = (f"skipped {self.skipped.total} of {annotated} annotated image(s) ({reasons}) "
+                f"in {files.json}; first: {self.first_skip}")
         if not self.ids:
             raise InputError(f"{option}: no usable image: {what}")
         log.warning("%s: %s", option, what)

@@ -23,7 +23,8 @@ PROBE_CONFIG = SynthConfig(view_sizes=(224, 224), instances=(1, 1), flip_p=0.0, 
                            photometric="none", blend=("hard",), blend_weights=(1.0,), min_visibility=0.0)
 
 
-def retrieval_accuracy(queries: torch.Tensor, keys: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+def retrieval_accuracy(queries: torch.Tensor, keys: torch.Tensor,
+                       ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     """Share of rows i whose key i is among the k most cosine-similar keys, for each k."""
     sim = F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).T
     rank = (sim > sim.diagonal()[:, None]).sum(dim=1)  # how many keys beat the right one
@@ -83,13 +84,15 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[CoDoModel, str
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{path} does not fit a {arch} CoDo model: missing {len(missing)} key(s) "
-                         f"({', '.join(missing[:3])}...), unexpected {len(unexpected)} ({', '.join(unexpected[:3])}...)")
+                         f"({', '.join(missing[:3])}...), unexpected {len(unexpected)} "
+                         f"({', '.join(unexpected[:3])}...)")
     return model.to(device).eval(), arch
 
 
 def run_probe(checkpoint, instances: str, backgrounds: str, n: int = 100, seed: int = 0,
               device: str = "cpu") -> ProbeResult:
-    """Top-1/top-5 retrieval across backgrounds for the checkpoint and for a random model of its architecture."""
+    """Top-1/top-5 retrieval across backgrounds for the checkpoint and for a random model of its
+    architecture."""
     where = require_device(device)
     model, arch = load_model(checkpoint, where)
     first, second = probe_views(instances, backgrounds, n, seed)

@@ -1,5 +1,6 @@
 """detectron2 names for torchvision-named weights (ResNet stem/res2..res5, FPN laterals/outputs,
-4conv1fc box head), as SoCo's converter does; saved as `{"model": numpy arrays, "matching_heuristics": True}`."""
+4conv1fc box head), as SoCo's converter does; saved as
+`{"model": numpy arrays, "matching_heuristics": True}`."""
 
 import numpy as np
 
@@ -8,16 +9,25 @@ from .keys import rename_all
 _RULES = [
     (r"^backbone\.body\.conv1\.weight$", "backbone.bottom_up.stem.conv1.weight"),
     (r"^backbone\.body\.bn1\.(\w+)$", r"backbone.bottom_up.stem.conv1.norm.\1"),
-    (r"^backbone\.body\.layer(\d)\.(\d+)\.conv(\d)\.weight$", lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"),
-    (r"^backbone\.body\.layer(\d)\.(\d+)\.bn(\d)\.(\w+)$", lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"),
-    (r"^backbone\.body\.layer(\d)\.(\d+)\.downsample\.0\.weight$", lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.shortcut.weight"),
-    (r"^backbone\.body\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)$", lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}"),
-    (r"^backbone\.fpn\.inner_blocks\.(\d)\.0\.(\w+)$", lambda m: f"backbone.fpn_lateral{int(m[1]) + 2}.{m[2]}"),
-    (r"^backbone\.fpn\.inner_blocks\.(\d)\.1\.(\w+)$", lambda m: f"backbone.fpn_lateral{int(m[1]) + 2}.norm.{m[2]}"),
-    (r"^backbone\.fpn\.layer_blocks\.(\d)\.0\.(\w+)$", lambda m: f"backbone.fpn_output{int(m[1]) + 2}.{m[2]}"),
-    (r"^backbone\.fpn\.layer_blocks\.(\d)\.1\.(\w+)$", lambda m: f"backbone.fpn_output{int(m[1]) + 2}.norm.{m[2]}"),
+    (r"^backbone\.body\.layer(\d)\.(\d+)\.conv(\d)\.weight$",
+     lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"),
+    (r"^backbone\.body\.layer(\d)\.(\d+)\.bn(\d)\.(\w+)$",
+     lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"),
+    (r"^backbone\.body\.layer(\d)\.(\d+)\.downsample\.0\.weight$",
+     lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.shortcut.weight"),
+    (r"^backbone\.body\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)$",
+     lambda m: f"backbone.bottom_up.res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}"),
+    (r"^backbone\.fpn\.inner_blocks\.(\d)\.0\.(\w+)$",
+     lambda m: f"backbone.fpn_lateral{int(m[1]) + 2}.{m[2]}"),
+    (r"^backbone\.fpn\.inner_blocks\.(\d)\.1\.(\w+)$",
+     lambda m: f"backbone.fpn_lateral{int(m[1]) + 2}.norm.{m[2]}"),
+    (r"^backbone\.fpn\.layer_blocks\.(\d)\.0\.(\w+)$",
+     lambda m: f"backbone.fpn_output{int(m[1]) + 2}.{m[2]}"),
+    (r"^backbone\.fpn\.layer_blocks\.(\d)\.1\.(\w+)$",
+     lambda m: f"backbone.fpn_output{int(m[1]) + 2}.norm.{m[2]}"),
     (r"^roi_heads\.box_head\.(\d)\.0\.weight$", lambda m: f"roi_heads.box_head.conv{int(m[1]) + 1}.weight"),
-    (r"^roi_heads\.box_head\.(\d)\.1\.(\w+)$", lambda m: f"roi_heads.box_head.conv{int(m[1]) + 1}.norm.{m[2]}"),
+    (r"^roi_heads\.box_head\.(\d)\.1\.(\w+)$",
+     lambda m: f"roi_heads.box_head.conv{int(m[1]) + 1}.norm.{m[2]}"),
     (r"^roi_heads\.box_head\.5\.(weight|bias)$", r"roi_heads.box_head.fc1.\1"),
 ]
 
@@ -29,4 +39,5 @@ def convert(weights: dict) -> tuple[dict, list[str]]:
     """
     kept = {k: v for k, v in weights.items() if not k.endswith("num_batches_tracked")}
     model, skipped = rename_all(kept, _RULES, lambda t: t.detach().cpu().numpy().astype(np.float32))
-    return {"model": model, "matching_heuristics": True, "__author__": "codo"}, skipped + sorted(set(weights) - set(kept))
+    return ({"model": model, "matching_heuristics": True, "__author__": "codo"},
+            skipped + sorted(set(weights) - set(kept)))

@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 
 def byol_loss(pred: torch.Tensor, target: torch.Tensor, reduce: bool = True) -> torch.Tensor:
-    """Mean over rows (or, without `reduce`, each row) of 2 - 2 cos(pred_i, target_i): 0 aligned, 4 opposite."""
+    """Mean over rows (or, without `reduce`, each row) of 2 - 2 cos(pred_i, target_i): 0 aligned,
+    4 opposite."""
     p = F.normalize(pred, dim=-1)
     z = F.normalize(target.detach(), dim=-1)
     rows = 2.0 - 2.0 * (p * z).sum(dim=-1)

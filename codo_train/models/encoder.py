@@ -26,7 +26,8 @@ BOX_HEAD_DIM = 1024
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     """BYOL's projector/predictor: Linear -> BN -> ReLU -> Linear."""
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out_dim))
 
 
 def build_backbone(arch: str) -> BackboneWithFPN:
@@ -44,7 +45,8 @@ def build_backbone(arch: str) -> BackboneWithFPN:
 
 def build_box_head() -> FastRCNNConvFCHead:
     """torchvision's 4conv1fc box head with BN (256 channels, FC 1024)."""
-    return FastRCNNConvFCHead((FPN_CHANNELS, 7, 7), [FPN_CHANNELS] * 4, [BOX_HEAD_DIM], norm_layer=nn.BatchNorm2d)
+    return FastRCNNConvFCHead((FPN_CHANNELS, 7, 7), [FPN_CHANNELS] * 4, [BOX_HEAD_DIM],
+                              norm_layer=nn.BatchNorm2d)
 
 
 class Encoder(nn.Module):
@@ -79,7 +81,8 @@ class Encoder(nn.Module):
                              self.level_rule)
         return {name: self.box_head(x) for name, x in pooled.items()}
 
-    def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, rois: list[torch.Tensor],
+                reference: float = CANONICAL) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
         out = {}
         if self.objects:
