@@ -7,6 +7,8 @@ import pytest
 from torch.utils.data import DataLoader
 
 from codo_aug import ShardDataset, SynthConfig, SynthJob, run_synth
+from codo_aug.shards.dataset import equal_pieces
+from codo_aug.shards.reader import read_piece, shard_sizes
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +70,51 @@ def test_photometric_policy_is_checked(shards):
     stored = next(iter(ShardDataset(shards, rank=0, world_size=1, shuffle=0)))
     as_stored = next(iter(ShardDataset(shards, rank=0, world_size=1, shuffle=0, photometric="none")))
     assert np.array_equal(stored.views[0].image, as_stored.views[0].image)
+
+
+def test_equal_pieces_cut_the_epoch_into_equal_runs_at_shard_borders():
+    # 120 samples over 2 ranks: 60 each, shard 1 shared at its 10th record
+    assert equal_pieces([50, 50, 20], [0, 1, 2], 0, 2) == [(0, 0, 50), (1, 0, 10)]
+    assert equal_pieces([50, 50, 20], [0, 1, 2], 1, 2) == [(1, 10, 50), (2, 0, 20)]
+    # another epoch's order; 121 samples: 40 each, the last one waits for another order
+    assert equal_pieces([50, 50, 21], [2, 0, 1], 2, 3) == [(1, 9, 49)]
+    assert equal_pieces([50, 50, 21], [2, 0, 1], 1, 3) == [(0, 19, 50), (1, 0, 9)]
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory):
+    """41 samples in 3 shards (16, 16, 9)."""
+    out = tmp_path_factory.mktemp("uneven") / "s"
+    run_synth(SynthJob(out=out, num_samples=41, shard_size=16, seed=4,
+                       config=SynthConfig(view_sizes=(48, 32), photometric="none")))
+    return out
+
+
+def test_three_shards_over_two_ranks_give_equal_epochs_each_sample_at_most_once(uneven, tmp_path):
+    everything = [f"{i:09d}" for i in range(41)]
+    for epoch in (0, 1):
+        per_rank = keys_seen(str(uneven / "*.tar"), epoch, shuffle=8)
+        assert [len(keys) for keys in per_rank] == [20, 20]  # 41 // 2 each; one waits for another order
+        seen = Counter(k for keys in per_rank for k in keys)
+        assert set(seen.values()) == {1} and set(seen) < set(everything)
+    assert keys_seen(str(uneven / "*.tar"), 1, shuffle=8) == per_rank  # a function of (seed, epoch)
+    whole = keys_seen(str(uneven / "*.tar"), 0, shuffle=8, split="shards")  # whole shards: uneven
+    assert sorted(len(keys) for keys in whole) in ([9, 32], [16, 25])
+    assert sorted(k for keys in whole for k in keys) == everything
+    bare = tmp_path / "bare"  # no _info.json: the counts come from reading the shards
+    bare.mkdir()
+    for tar in uneven.glob("*.tar"):
+        (bare / tar.name).write_bytes(tar.read_bytes())
+    assert keys_seen(str(bare / "*.tar"), 1, shuffle=8) == per_rank
+
+
+def test_a_piece_reads_its_records_only(uneven):
+    shard = str(sorted(uneven.glob("*.tar"))[0])
+    assert [key for _, key, _ in read_piece(shard, 3, 6)] == ["000000003", "000000004", "000000005"]
+    assert len(list(read_piece(shard, 10, None))) == 6 and not list(read_piece(shard, 4, 4))
+    assert shard_sizes(sorted(str(p) for p in uneven.glob("*.tar"))) == [16, 16, 9]
+
+
+def test_an_unknown_split_is_refused(uneven):
+    with pytest.raises(ValueError, match="invalid split='halves'"):
+        ShardDataset(str(uneven), rank=0, world_size=2, split="halves")

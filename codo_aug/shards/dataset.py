@@ -1,8 +1,12 @@
 """ShardDataset: stream shard records for training, split over ranks and DataLoader workers.
 
-Shards are dealt round-robin to (rank, worker) slots after a per-epoch shuffle of their order, so
-in one epoch every sample is read exactly once across all ranks and workers; a buffer shuffles
-samples within a slot. The split and shuffles depend only on (seed, epoch). A record that cannot be
+After a per-epoch shuffle of the shard order, `split="equal"` (the default: what DDP needs) lays the
+shards end to end and gives every rank the same number of samples, total // world_size (the fewer than
+world_size left over wait for the next epoch's order), its run cut into pieces at shard borders; `"shards"`
+deals whole shards to ranks (uneven when the shard count does not divide, but no shard is read by two
+ranks). A rank's pieces are dealt round-robin to its DataLoader workers, and a buffer shuffles samples
+within a worker. In one epoch every sample is read at most once (exactly once with `"shards"`) across all
+ranks and workers; the split and shuffles depend only on (seed, epoch). A record that cannot be
 used (or a shard that cannot be read on) is skipped with a warning; `records()` shows them.
 """
 
@@ -20,9 +24,28 @@ from ..params.photometric import policy_for, sample_photo
 from ..render.photometric import apply_photo
 from ..rng import PHOTO_STREAM, SHARD_ORDER_STREAM, SHUFFLE_STREAM, rng_for
 from .format import Record, decode_record
-from .reader import BadRecord, expand_shards, read_shard
+from .reader import BadRecord, expand_shards, read_piece, shard_sizes
 
 log = logging.getLogger("codo_aug.shards")
+
+#: How ShardDataset splits an epoch over ranks (see the module docstring).
+SPLITS = ("equal", "shards")
+
+#: A part of one shard: (shard index, first record, stop record or None for the shard's end).
+Piece = tuple[int, int, int | None]
+
+
+def equal_pieces(sizes: list[int], order: list[int], rank: int, world_size: int) -> list[Piece]:
+    """Rank `rank`'s share of an epoch: the shards in `order` laid end to end, cut into `world_size` runs
+    of sum(sizes) // world_size records (those left over belong to no rank), as pieces of shards."""
+    share = sum(sizes) // world_size
+    lo, hi, start, pieces = rank * share, (rank + 1) * share, 0, []
+    for i in order:
+        first, stop = max(lo, start), min(hi, start + sizes[i])
+        if first < stop:
+            pieces.append((i, first - start, stop - start))
+        start += sizes[i]
+    return pieces
 
 
 def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -53,13 +76,16 @@ class ShardDataset(IterableDataset):
 
     `rank`/`world_size` default to torch.distributed's. `shuffle` is the buffer size (0: keep order,
     shards too). `photometric` ('soco', 'mocov2'; 'none' or None: as stored) applies fresh colour/blur/
-    solarize draws per epoch, for shards synthesised with `photometric = "none"`. Call `set_epoch`
-    before each epoch.
+    solarize draws per epoch, for shards synthesised with `photometric = "none"`. `split`: "equal" (every
+    rank the same number of samples; counts from `_info.json`, else read once) or "shards" (whole
+    shards per rank). Call `set_epoch` before each epoch.
     """
 
     def __init__(self, urls: str | list[str], rank: int | None = None, world_size: int | None = None,
-                 shuffle: int = 1000, seed: int = 0, photometric: str | None = None):
+                 shuffle: int = 1000, seed: int = 0, photometric: str | None = None, split: str = "equal"):
         super().__init__()
+        if split not in SPLITS:
+            raise ValueError(f"invalid split={split!r}: must be one of {', '.join(SPLITS)}")
         if photometric is not None and photometric not in PHOTOMETRICS:
             raise ValueError(f"invalid photometric={photometric!r}: must be one of "
                              f"{', '.join(PHOTOMETRICS)} or None")
@@ -67,6 +93,8 @@ class ShardDataset(IterableDataset):
         self.rank, self.world_size = _dist_default(rank, world_size)
         self.shuffle, self.seed = shuffle, seed
         self.photometric = None if photometric == "none" else photometric
+        #: records per shard, for an equal split over several ranks (one rank takes whole shards)
+        self.sizes = shard_sizes(self.paths) if split == "equal" and self.world_size > 1 else None
         self.epoch = 0
         #: (epoch, records to skip per worker, first worker): see resume()
         self._resume: tuple[int, list[int], int] = (-1, [], 0)
@@ -74,13 +102,17 @@ class ShardDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def slot_shards(self, worker: int, workers: int) -> list[str]:
-        """The shards of (this rank, `worker`) in this epoch."""
-        order = np.arange(len(self.paths))
+    def slot_pieces(self, worker: int, workers: int) -> list[tuple[str, int, int | None]]:
+        """(shard path, first record, stop) of what (this rank, `worker`) reads in this epoch."""
+        order = list(range(len(self.paths)))
         if self.shuffle:
-            order = rng_for(self.seed, SHARD_ORDER_STREAM, self.epoch).permutation(len(self.paths))
-        slot, slots = self.rank * workers + worker, self.world_size * workers
-        return [self.paths[i] for k, i in enumerate(order) if k % slots == slot]
+            rng = rng_for(self.seed, SHARD_ORDER_STREAM, self.epoch)
+            order = [int(i) for i in rng.permutation(len(order))]
+        if self.sizes is not None:
+            pieces = equal_pieces(self.sizes, order, self.rank, self.world_size)
+        else:
+            pieces = [(i, 0, None) for k, i in enumerate(order) if k % self.world_size == self.rank]
+        return [(self.paths[i], first, stop) for i, first, stop in pieces[worker::workers]]
 
     def _fresh_photometrics(self, rec: Record) -> Record:
         index = rec.meta.get("index")
@@ -118,7 +150,7 @@ class ShardDataset(IterableDataset):
         """This worker's records of the epoch in reading order, those that cannot be used as BadRecord;
         after a `resume`, from the first record not yet read (those skipped are never decoded)."""
         worker, workers = self.this_worker()
-        raw = (item for path in self.slot_shards(worker, workers) for item in read_shard(path))
+        raw = (item for piece in self.slot_pieces(worker, workers) for item in read_piece(*piece))
         if self.shuffle > 1:
             slot = self.rank * workers + worker
             raw = shuffled(raw, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))

@@ -2,6 +2,7 @@
 records (or shards) cannot be read instead of stopping at them."""
 
 import glob
+import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,37 @@ def read_shard(path: str) -> Iterator[tuple[str, str, dict[str, bytes]] | BadRec
     except (tarfile.TarError, OSError) as exc:
         where = f" after key {key}" if key else ""
         yield BadRecord(path, "", f"unreadable{where} ({type(exc).__name__}: {exc})")
+
+
+def read_piece(path: str, first: int,
+               stop: int | None) -> Iterator[tuple[str, str, dict[str, bytes]] | BadRecord]:
+    """read_shard's items for records first..stop-1 of one tar (stop None: to its end); the records before
+    `first` are read past without being decoded, and a BadRecord for the shard is kept wherever it falls."""
+    if stop is not None and first >= stop:
+        return
+    for n, item in enumerate(read_shard(path)):
+        if n >= first or isinstance(item, BadRecord):
+            yield item
+        if stop is not None and n + 1 >= stop:
+            return
+
+
+def shard_sizes(paths: list[str]) -> list[int]:
+    """Records per shard: from the `_info.json` next to a shard when it lists it, else counted by reading."""
+    indexed: dict[Path, dict[str, int]] = {}
+    sizes = []
+    for path in paths:
+        folder = Path(path).parent
+        if folder not in indexed:
+            try:
+                info = json.loads((folder / "_info.json").read_text())
+                indexed[folder] = {e["name"]: int(e["samples"]) for e in info.get("shards", [])}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                indexed[folder] = {}
+        size = indexed[folder].get(Path(path).name)
+        sizes.append(size if size is not None else sum(1 for item in read_shard(path)
+                                                      if not isinstance(item, BadRecord)))
+    return sizes
 
 
 def iter_records(paths: list[str]) -> Iterator[Record]:
