@@ -98,6 +98,14 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
     return losses, targets, by_level
 
 
+def _sync_on_last(net: torch.nn.Module, last: bool):
+    """DDP's no_sync() on all but the last micro-step of an accumulated step: the gradients are averaged
+    across ranks once per step, not once per micro-batch."""
+    if last or not isinstance(net, DistributedDataParallel):
+        return contextlib.nullcontext()
+    return net.no_sync()
+
+
 def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset | ShardDataset, dict]:
     """The training data (online synthesis or shards), opened and checked, and what config.json says of it."""
     if cfg.online:
@@ -198,8 +206,8 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            t_data, totals, levels, per_level = 0.0, {}, {}, Counter()
-            for _ in range(cfg.accumulate):
+            t_data, totals, levels, per_level, queued = 0.0, {}, {}, Counter(), []
+            for micro in range(cfg.accumulate):
                 t1 = time.perf_counter()
                 batch = next(batches)
                 if cfg.objective != "image":  # RoIs each FPN level pools, counted on the host copy
@@ -207,9 +215,11 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
                 batch = batch.to(device)
                 seen += batch.keys or []
                 t_data += time.perf_counter() - t1
-                losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
-                loss = total_loss(losses, level_weights)
-                scaler.scale(loss / cfg.accumulate).backward()
+                with _sync_on_last(net, micro + 1 == cfg.accumulate):
+                    losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
+                    loss = total_loss(losses, level_weights)
+                    scaler.scale(loss / cfg.accumulate).backward()
+                queued += keys  # every micro-batch's target projections join the queue
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v.item() / cfg.accumulate
                 for k, v in by_level.items():
@@ -221,7 +231,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             scaler.step(opt)
             scaler.update()
             for branch, queue in model.queues.items():
-                queue.push(torch.cat([view[branch] for view in keys]))
+                queue.push(torch.cat([view[branch] for view in queued]))
             m = momentum_at(step, cfg.steps, cfg.momentum_start)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0

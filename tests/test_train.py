@@ -21,6 +21,7 @@ from codo_train.models.levels import assign_levels, pool_levels
 from codo_train.losses.infonce import KeyQueue, infonce_loss
 from codo_train.pairs import level_losses, match_instances, pair_losses, total_loss, view_pairs
 from codo_train.schedules import lr_at
+from codo_train.trainer import train
 
 from .helpers import cli
 
@@ -252,3 +253,19 @@ def test_supervised_objective_on_instances_of_one_class_is_one_line(tmp_path):
                "--objective", "supervised", "--steps", "1", "--out", str(tmp_path / "run"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "and the instance source has 1 (''): give instances of 2 or more classes" in proc.stderr
+
+
+@pytest.mark.slow
+def test_accumulated_micro_batches_all_feed_the_infonce_queue(sample_shards, tmp_path):
+    """2 micro-batches of 4 push the keys of all 8 samples, as one batch of 8 does (the last micro-batch's
+    alone were queued before)."""
+    pushed = {}
+    for batch, accumulate in ((8, 1), (4, 2)):
+        out = tmp_path / f"b{batch}x{accumulate}"
+        train(TrainConfig(out=str(out), shards=str(sample_shards), steps=1, arch="resnet18", loss="infonce",
+                          batch_size=batch, accumulate=accumulate, queue_size=4096, workers=0))
+        state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["model"]
+        pushed[accumulate] = {k: int(v) for k, v in state.items()
+                              if k.startswith("queues.") and k.endswith("ptr")}
+    assert pushed[1] and pushed[2] == pushed[1]
+    assert all(n >= 8 * 2 for n in pushed[1].values())  # every view of every sample holds a box
