@@ -2,7 +2,6 @@
 records (or shards) cannot be read instead of stopping at them."""
 
 import glob
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Iterator
 
 from ..errors import InputError
 from .format import IMAGE_FORMATS, Record, decode_record
+from .index import read_json
+from .writer import INFO_FILE
 
 #: Members of which a codo record has at least one: what tells a codo shard from another tar.
 _CODO_MEMBERS = {"json", *(f"view0.{fmt}" for fmt in IMAGE_FORMATS)}
@@ -94,19 +95,16 @@ def read_piece(path: str, first: int,
 
 def shard_sizes(paths: list[str]) -> list[int]:
     """Records per shard: from the `_info.json` next to a shard when it lists it, else counted by reading."""
-    indexed: dict[Path, dict[str, int]] = {}
+    listed: dict[Path, dict] = {}
     sizes = []
-    for path in paths:
-        folder = Path(path).parent
-        if folder not in indexed:
-            try:
-                info = json.loads((folder / "_info.json").read_text())
-                indexed[folder] = {e["name"]: int(e["samples"]) for e in info.get("shards", [])}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                indexed[folder] = {}
-        size = indexed[folder].get(Path(path).name)
-        sizes.append(size if size is not None else sum(1 for item in read_shard(path)
-                                                      if not isinstance(item, BadRecord)))
+    for path in map(Path, paths):
+        if path.parent not in listed:
+            info = read_json(path.parent / INFO_FILE) or {}
+            listed[path.parent] = {e.get("name"): e.get("samples") for e in info.get("shards", [])
+                                   if isinstance(e, dict)}
+        size = listed[path.parent].get(path.name)
+        sizes.append(size if isinstance(size, int) else
+                     sum(1 for item in read_shard(str(path)) if not isinstance(item, BadRecord)))
     return sizes
 
 
