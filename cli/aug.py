@@ -15,6 +15,8 @@ from codo_aug.shards.format import IMAGE_FORMATS
 from codo_aug.sources.spec import KINDS
 from codo_aug.shards.reader import expand_shards
 from codo_aug.shards.stats import collect_stats, format_stats
+from codo_aug.shards.storage import folder_at
+from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
 
@@ -45,8 +47,8 @@ def _root(version: VersionOpt = False) -> None:
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Output folder for codo-%06d.tar shards and "
-                                                    "_info.json.")],
+    out: Annotated[str, typer.Option("--out", help="Output folder for codo-%06d.tar shards and _info.json, "
+                                                   "or an object-storage prefix (s3://bucket/prefix).")],
     num_samples: Annotated[int, typer.Option("--num-samples", help="Samples to write.")] = 1000,
     seed: SeedOpt = 0,
     instances: InstancesOpt = "sample",
@@ -115,26 +117,29 @@ def preview(
 
 
 @app.command()
-def verify(folder: Annotated[Path, typer.Argument(help="A shard folder written by codo-aug synth.")]) -> None:
+def verify(folder: Annotated[str, typer.Argument(help="A shard folder (or s3://... prefix) written by "
+                                                       "codo-aug synth.")]) -> None:
     """Check every shard against _info.json (size, sha256); exit 1 naming each bad or missing shard."""
     with exit_codes(PROG):
-        info, problems = verify_folder(folder)
+        where = folder_at(folder)
+        info, problems = verify_folder(where)
         for problem in problems:
             print(f"{PROG}: {problem}", file=sys.stderr)
         if problems:
             raise RunError(f"{len(problems)} of {len(info['shards'])} shard(s) failed verification")
         stderr.print(f"ok: {len(info['shards'])} shard(s), {info['num_samples']} samples "
-                     f"match {folder / '_info.json'}")
+                     f"match {where.child(INFO_FILE)}")
 
 
 @app.command()
 def stats(
-    folder: Annotated[Path, typer.Argument(help="A shard folder (or a glob of shards).")],
+    folder: Annotated[str, typer.Argument(help="A shard folder, a glob or brace pattern of shards, or a URL "
+                                               "of either (s3://, https://).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of charts.")] = False,
 ) -> None:
     """Counts and histograms: instances per view, instance size, source classes."""
     with exit_codes(PROG):
-        result = collect_stats(expand_shards(str(folder)))
+        result = collect_stats(expand_shards(folder))
         print(json.dumps(result, indent=2) if as_json else format_stats(result))
 
 

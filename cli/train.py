@@ -38,8 +38,9 @@ def _opt(flag: str, text: str) -> typer.Option:
 @app.command()
 def run(
     ctx: typer.Context,
-    shards: Annotated[str | None, _opt("--shards", "Shard glob, e.g. 'DIR/*.tar' (quote it), or a "
-                                                   "folder.")] = None,
+    shards: Annotated[str | None, _opt("--shards", "Shards: a folder, a glob 'DIR/*.tar' or braces "
+                                                   "'DIR/codo-{000000..000009}.tar' (quote them), or "
+                                                   "either as a URL (s3://bucket/prefix, https://).")] = None,
     instances: Annotated[str | None, _opt("--instances", "Online synthesis instead of shards: instance "
                                                          "source KIND[:PATH].")] = None,
     backgrounds: Annotated[str | None, _opt("--backgrounds", "Online synthesis: background source "

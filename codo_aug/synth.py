@@ -1,4 +1,5 @@
-"""The synth job: sources + config + seed -> WebDataset shards (or a COCO set) in an output folder.
+"""The synth job: sources + config + seed -> WebDataset shards (or a COCO set) in an output folder, local
+or a prefix in object storage (s3://bucket/prefix: each shard uploaded whole once complete).
 
 Shard s holds samples [s * shard_size, (s + 1) * shard_size); each shard is written whole by one
 process, so the bytes do not depend on how many workers or machines share the job. A run that
@@ -19,8 +20,10 @@ from .errors import InputError
 from .parallel import run_tasks
 from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
-from .shards.index import INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry
-from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_json_atomic, write_shard
+from .shards.index import (INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry,
+                           write_json)
+from .shards.storage import Folder, UrlFolder, folder_at, input_errors, is_url
+from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_shard
 from .sources.base import CUT_BY
 from .sources.skips import SkipLog
 from .version import __version__
@@ -32,7 +35,7 @@ FORMATS = ("webdataset", "coco")
 class SynthJob:
     """What `codo-aug synth` was asked to make, and by how many processes and machines."""
 
-    out: Path
+    out: Path | str
     num_samples: int = 1000
     seed: int = 0
     instances: str = "sample"
@@ -56,10 +59,17 @@ class SynthJob:
             (self.num_nodes >= 1, "num_nodes", ">= 1"),
             (0 <= self.node_rank < self.num_nodes, "node_rank", f"in 0..{self.num_nodes - 1}"),
             (self.format in FORMATS, "format", f"one of {', '.join(FORMATS)}"),
+            (self.format == "webdataset" or not is_url(str(self.out)), "format",
+             "webdataset when --out is a URL (a COCO export goes to a local folder)"),
         ]
         for ok, name, allowed in checks:
             if not ok:
                 raise InputError(f"invalid {name}={getattr(self, name)!r}: must be {allowed}")
+
+    @property
+    def folder(self) -> Folder:
+        """Where the output goes: a local folder or an object-storage prefix."""
+        return folder_at(self.out)
 
     @property
     def num_shards(self) -> int:
@@ -82,7 +92,7 @@ class SynthReport:
     """What this run wrote and found: its shards (written now or before), the instance pool's cutout
     kinds (`Item.cut_by` counts), every file and annotation skipped, and the index when complete."""
 
-    out: Path
+    out: Path | str
     format: str
     shards: list[ShardStats]
     resumed: int
@@ -128,13 +138,15 @@ def job_identity(job: SynthJob, synth: Synthesizer) -> dict:
     }
 
 
-def _old_outputs(out: Path) -> list[Path]:
-    """Files of an earlier synth run in `out` (shards or a COCO export)."""
-    if not out.is_dir():
+def _old_outputs(out: Folder) -> list[str]:
+    """Members of an earlier synth run in `out` (shards or a COCO export)."""
+    if not out.exists():
         return []
-    found = [*out.glob(f"{SHARD_PREFIX}-*.tar"), *out.glob(f".{SHARD_PREFIX}-*.tar.tmp"),
-             *(out / INDEX_DIR).glob("*.json"), *out.glob(INFO_FILE), *out.glob(JOB_FILE),
-             *coco_export.outputs(out)]
+    patterns = (f"{SHARD_PREFIX}-*.tar", f".{SHARD_PREFIX}-*.tar.tmp", f"{INDEX_DIR}/*.json",
+                INFO_FILE, JOB_FILE)
+    found = [name for pattern in patterns for name in out.names(pattern)]
+    if not isinstance(out, UrlFolder):
+        found += [p.relative_to(out.path).as_posix() for p in coco_export.outputs(out.path)]
     return sorted(found)
 
 
@@ -142,17 +154,35 @@ def _differences(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an --out that is a file, lies under a file or in a folder we cannot write, or is a
-    non-empty folder holding no codo job (--overwrite never touches files that are not codo's)."""
+def _check_local(out: Path) -> None:
+    """Refuse a local --out that is a file, lies under a file or in a folder we cannot write."""
     place = next(p for p in (out, *out.parents) if p.exists())
     if not place.is_dir():
         raise InputError(f"--out {out} exists and is not a directory" if place == out
                          else f"--out {out} lies under {place}, which is a file, not a directory")
     if not os.access(place, os.W_OK | os.X_OK):
         raise InputError(f"--out {out}: cannot write in {place} (permission denied)")
-    if place == out and not (out / JOB_FILE).exists() and not _old_outputs(out):
-        entries = sorted(p.name for p in out.iterdir())
+
+
+def _check_bucket(out: UrlFolder) -> None:
+    """Refuse an --out URL whose bucket does not exist or is not visible: object stores make no buckets
+    on write, and the first shard would fail only after it was rendered."""
+    bucket = out.root.split("/", 1)[0]
+    if not out.fs.exists(bucket):
+        raise InputError(f"--out {out}: bucket {bucket!r} does not exist (or is not visible with these "
+                         "credentials); create it first")
+
+
+def _check_out(out: Folder) -> None:
+    """Refuse an --out that cannot be written, or is a non-empty folder holding no codo job (--overwrite
+    never touches files that are not codo's)."""
+    if isinstance(out, UrlFolder):
+        with input_errors(f"--out {out}"):
+            _check_bucket(out)
+    else:
+        _check_local(out.path)
+    if out.exists() and not out.exists(JOB_FILE) and not _old_outputs(out):
+        entries = out.names("*")
         if entries:
             more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
             raise InputError(f"--out {out} is a non-empty folder that is not a codo job (it holds "
@@ -160,11 +190,13 @@ def _check_out(out: Path) -> None:
                              "(--overwrite only replaces codo's own files)")
 
 
-def _make_out(out: Path) -> None:
-    """Create --out; a place the checks could not foresee (a read-only mount, root on /proc) is an
-    input error."""
+def _make_out(out: Folder) -> None:
+    """Create a local --out (a prefix needs no creating); a place the checks could not foresee (a
+    read-only mount, root on /proc) is an input error."""
+    if isinstance(out, UrlFolder):
+        return
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
 
@@ -172,12 +204,13 @@ def _make_out(out: Path) -> None:
 def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     """Check `job.out`, open the sources, and check that `job.out` is new, the same job (resume), or
     replaced with --overwrite; else refuse. Writes nothing."""
-    _check_out(job.out)
+    out = job.folder
+    _check_out(out)
     synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
     identity = job_identity(job, synth)
-    if job.overwrite or not _old_outputs(job.out):
+    if job.overwrite or not _old_outputs(out):
         return synth, identity
-    old = read_json(job.out / JOB_FILE)
+    old = read_json(out, JOB_FILE)
     if old is None:
         raise InputError(f"--out {job.out} holds shards of an unknown job; "
                          "choose a new directory or pass --overwrite")
@@ -199,8 +232,8 @@ def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
 def _unit_done(job: SynthJob, unit: int) -> bool:
     """Whether shard (or COCO chunk) `unit` was finished by an earlier run."""
     if job.format == "coco":
-        return coco_export.part_path(job.out, unit).exists()
-    return (job.out / shard_name(unit)).exists()
+        return coco_export.part_path(job.folder.path, unit).exists()
+    return job.folder.exists(shard_name(unit))
 
 
 def write_unit(state: tuple, unit: int) -> tuple[ShardStats, dict[str, str]]:
@@ -219,10 +252,11 @@ def write_unit(state: tuple, unit: int) -> tuple[ShardStats, dict[str, str]]:
 
     if job.format == "coco":
         cat_ids = coco_export.category_ids([it.label for it in synth.instances.items])
-        count = coco_export.write_chunk(job.out, unit, samples(), cat_ids, job.config.jpeg_quality)
-        return ShardStats(coco_export.part_path(job.out, unit).name, count, 0, ""), new_skips()
+        count = coco_export.write_chunk(job.folder.path, unit, samples(), cat_ids, job.config.jpeg_quality)
+        return ShardStats(coco_export.part_path(job.folder.path, unit).name, count, 0, ""), new_skips()
     records = (encode_sample(s, job.seed, job.image_format, job.config.jpeg_quality) for s in samples())
-    stats = write_shard(job.out / shard_name(unit), records, lambda st: write_entry(job.out, st, new_skips()))
+    out = job.folder
+    stats = write_shard(out, shard_name(unit), records, lambda st: write_entry(out, st, new_skips()))
     return stats, new_skips()
 
 
@@ -231,8 +265,8 @@ def _finish(job: SynthJob, synth: Synthesizer, identity: dict) -> dict | None:
     sources = _sources_info(synth, job)
     if job.format == "coco":
         cats = coco_export.categories([it.label for it in synth.instances.items])
-        return coco_export.finish(job.out, job.num_shards, cats, {**identity, "sources": sources})
-    return finish_info(job.out, identity, job.num_shards, sources)
+        return coco_export.finish(job.folder.path, job.num_shards, cats, {**identity, "sources": sources})
+    return finish_info(job.folder, identity, job.num_shards, sources)
 
 
 def _no_progress() -> None:
@@ -243,13 +277,14 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Write this node's missing shards (in `job.workers` processes), then `_info.json` if all exist."""
     synth, identity = prepare(job)
-    _make_out(job.out)
-    for old in (_old_outputs(job.out) if job.overwrite else []):
-        old.unlink()
-    for tmp in job.out.glob(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
-        tmp.unlink()
-    if read_json(job.out / JOB_FILE) is None:
-        write_json_atomic(job.out / JOB_FILE, identity)
+    out = job.folder
+    _make_out(out)
+    for old in (_old_outputs(out) if job.overwrite else []):
+        out.remove(old)
+    for tmp in out.names(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
+        out.remove(tmp)
+    if read_json(out, JOB_FILE) is None:
+        write_json(out, JOB_FILE, identity)
     mine = job.my_shards()
     done = [s for s in mine if _unit_done(job, s)]
     todo = [s for s in mine if s not in done]

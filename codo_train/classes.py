@@ -6,12 +6,12 @@ give the sorted union: one small file per folder, so a run of any size starts at
 reads the same list, where scanning every record's JSON would read all the shards first.
 """
 
-from pathlib import Path
 
 from codo_aug.dataset import CoDoDataset
 from codo_aug.errors import InputError
 from codo_aug.shards.dataset import ShardDataset
 from codo_aug.shards.index import read_json
+from codo_aug.shards.storage import folder_at, split_location
 from codo_aug.shards.writer import INFO_FILE
 
 #: Fewer classes leave nothing to classify.
@@ -23,14 +23,14 @@ def shard_classes(paths: list[str]) -> list[str]:
     """The sorted union of the class lists in the `_info.json` of each folder holding one of `paths`;
     InputError naming the folder whose `_info.json` is missing or lists none."""
     classes: set[str] = set()
-    for folder in sorted({Path(p).parent for p in paths}):
-        info = read_json(folder / INFO_FILE)
+    for folder in sorted({split_location(p)[0] for p in paths}):
+        info = read_json(folder_at(folder), INFO_FILE)
         if not isinstance(info, dict):
             raise InputError(f"{_NEED}, listed in the shards' {INFO_FILE}, and {folder} has no readable one "
                              "(an unfinished codo-aug synth job?)")
         labels = info.get("sources", {}).get("instances", {}).get("labels")
         if not isinstance(labels, list):
-            raise InputError(f"{_NEED}, and {folder / INFO_FILE} lists none (shards made by an older "
+            raise InputError(f"{_NEED}, and {folder}/{INFO_FILE} lists none (shards made by an older "
                              "codo-aug): run the codo-aug synth command that made them again; it keeps the "
                              f"shards and rewrites {INFO_FILE} with the classes")
         classes.update(labels)

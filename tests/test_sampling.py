@@ -11,6 +11,7 @@ from codo_aug.params.recipe import Recipe
 from codo_aug.params.sampler import class_members, sample_recipe
 from codo_aug.shards.format import encode_sample
 from codo_aug.shards.stats import collect_stats, format_stats
+from codo_aug.shards.storage import Folder
 from codo_aug.shards.writer import write_shard
 
 #: 1 instance of class "a", 99 of class "b".
@@ -78,7 +79,7 @@ def test_balanced_samples_replay_from_their_json_recipe(balanced):
 
 def test_stats_count_each_class_and_show_their_spread(balanced, tmp_path):
     samples = [balanced.sample(i) for i in range(6)]
-    write_shard(tmp_path / "codo-000000.tar", (encode_sample(s, seed=4) for s in samples))
+    write_shard(Folder(tmp_path), "codo-000000.tar", (encode_sample(s, seed=4) for s in samples))
     stats = collect_stats([str(tmp_path / "codo-000000.tar")])
     want = Counter(label for s in samples for label in s.labels)
     assert stats["source_classes"] == dict(want) and sum(want.values()) == 12

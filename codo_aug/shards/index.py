@@ -1,16 +1,17 @@
 """The bookkeeping of a shard folder: `_job.json` (what is being made), `_index/` (one entry per
 finished shard) and `_info.json` (the summary with the per-shard index, once every shard exists).
 
-An index entry is written before its shard is renamed into place, so every visible shard has one;
-entries from several processes or machines merge by name into the same `_info.json`.
+An index entry is written before its shard appears under its name, so every visible shard has one;
+entries from several processes or machines merge by name into the same `_info.json`. The folder is
+local or a prefix in object storage (storage.Folder).
 """
 
 import hashlib
 import json
-from pathlib import Path
 
 from ..sources.skips import SkipLog
-from .writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_json_atomic
+from .storage import Folder
+from .writer import INFO_FILE, SHARD_PREFIX, ShardStats, json_bytes, shard_name
 
 JOB_FILE = "_job.json"
 INDEX_DIR = "_index"
@@ -24,26 +25,33 @@ def source_identity(spec: str, source) -> dict:
     return {"spec": spec, "kind": source.kind, "items": len(source.items), "digest": h.hexdigest()}
 
 
-def read_json(path: Path) -> dict | None:
+def read_json(folder: Folder, name: str) -> dict | None:
+    """Member `name` of `folder` as JSON; None when it is missing or does not parse."""
+    data = folder.read_bytes(name)
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return None if data is None else json.loads(data)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         return None
 
 
-def write_entry(out: Path, stats: ShardStats, skips: dict[str, str]) -> None:
-    (out / INDEX_DIR).mkdir(exist_ok=True)
+def write_json(folder: Folder, name: str, data: dict) -> None:
+    """Member `name` of `folder` as JSON, written whole or not at all."""
+    folder.write_bytes(name, json_bytes(data))
+
+
+def write_entry(out: Folder, stats: ShardStats, skips: dict[str, str]) -> None:
     entry = {"name": stats.name, "samples": stats.samples, "bytes": stats.bytes, "sha256": stats.sha256,
              "render_skips": dict(sorted(skips.items()))}
-    write_json_atomic(out / INDEX_DIR / stats.name.replace(".tar", ".json"), entry)
+    write_json(out, f"{INDEX_DIR}/{stats.name.replace('.tar', '.json')}", entry)
 
 
-def read_entries(out: Path) -> dict[str, dict]:
+def read_entries(out: Folder) -> dict[str, dict]:
     """Index entries by shard name, for shards that exist."""
     entries = {}
-    for p in sorted((out / INDEX_DIR).glob(f"{SHARD_PREFIX}-*.json")):
-        entry = read_json(p)
-        if entry is not None and (out / entry["name"]).exists():
+    shards = set(out.names(f"{SHARD_PREFIX}-*.tar"))
+    for name in out.names(f"{INDEX_DIR}/{SHARD_PREFIX}-*.json"):
+        entry = read_json(out, name)
+        if entry is not None and entry.get("name") in shards:
             entries[entry["name"]] = entry
     return entries
 
@@ -62,11 +70,11 @@ def build_info(job: dict, entries: dict[str, dict], sources: dict) -> dict:
     }
 
 
-def finish_info(out: Path, job: dict, num_shards: int, sources: dict) -> dict | None:
+def finish_info(out: Folder, job: dict, num_shards: int, sources: dict) -> dict | None:
     """Write `_info.json` once every shard of the job exists; None while some are missing."""
     entries = read_entries(out)
     if set(entries) != {shard_name(s) for s in range(num_shards)}:
         return None
     info = build_info(job, entries, sources)
-    write_json_atomic(out / INFO_FILE, info)
+    write_json(out, INFO_FILE, info)
     return info

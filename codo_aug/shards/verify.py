@@ -1,11 +1,11 @@
 """Check a shard folder against its `_info.json`: every shard present, whole and unchanged."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import InputError
 from .index import read_json
-from .writer import INFO_FILE, sha256_file
+from .storage import Folder, input_errors
+from .writer import INFO_FILE, sha256_stream
 
 
 @dataclass(frozen=True)
@@ -20,26 +20,31 @@ class Problem:
         return f"{self.name}: {self.kind} ({self.detail})"
 
 
-def load_info(out: Path) -> dict:
-    info = read_json(out / INFO_FILE)
+def load_info(out: Folder) -> dict:
+    if not out.exists():
+        raise InputError(f"{out}: no such folder or prefix")
+    info = read_json(out, INFO_FILE)
     if info is None:
         raise InputError(f"{out}: no {INFO_FILE}; not a finished codo shard folder "
                          "(finish the job on every node)")
     return info
 
 
-def verify(out: Path) -> tuple[dict, list[Problem]]:
+def _sha256(out: Folder, name: str) -> str:
+    with input_errors(out.child(name)), out.open(name) as fh:
+        return sha256_stream(fh)
+
+
+def verify(out: Folder) -> tuple[dict, list[Problem]]:
     """The folder's info and the problems found (none when every shard matches size and sha256)."""
     info = load_info(out)
     problems = []
     for entry in info["shards"]:
-        path = out / entry["name"]
-        if not path.exists():
+        size = out.size(entry["name"])
+        if size is None:
             problems.append(Problem(entry["name"], "missing", "no such file"))
-            continue
-        size = path.stat().st_size
-        if size < entry["bytes"]:
+        elif size < entry["bytes"]:
             problems.append(Problem(entry["name"], "truncated", f"{size} of {entry['bytes']} bytes"))
-        elif size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+        elif size != entry["bytes"] or _sha256(out, entry["name"]) != entry["sha256"]:
             problems.append(Problem(entry["name"], "corrupted", "sha256 differs from the index"))
     return info, problems

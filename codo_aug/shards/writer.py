@@ -1,7 +1,7 @@
 """Write one WebDataset tar shard, deterministically and atomically, hashing it as it is written.
 
-Tar headers carry fixed mtime/owner/mode so the same samples give the same bytes; the shard is
-written to a hidden temporary file and renamed into place only when complete.
+Tar headers carry fixed mtime/owner/mode so the same samples give the same bytes; the shard appears
+under its name only when complete (renamed into place locally, uploaded whole to object storage).
 """
 
 import hashlib
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
 from ..atomic import atomic_open
+from .storage import Folder
 
 SHARD_PREFIX = "codo"
 INFO_FILE = "_info.json"
@@ -57,35 +58,39 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def write_shard(path: Path, records: Iterable[list[tuple[str, bytes]]],
+def write_shard(out: Folder, name: str, records: Iterable[list[tuple[str, bytes]]],
                 before_commit: Callable[[ShardStats], None] = lambda stats: None) -> ShardStats:
-    """Write `records` (each a list of (member, bytes)) to `path` atomically.
+    """Write `records` (each a list of (member, bytes)) as shard `name` of `out`, complete or not at all.
 
     `before_commit(stats)` runs once the data is complete but before the shard appears under its
     name, so whatever it records (an index entry) exists for every visible shard.
     """
     count = 0
-    with atomic_open(path) as fh:
+    with out.writer(name) as fh:
         hashing = _Hashing(fh)
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for members in records:
-                for name, data in members:
-                    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+                for member, data in members:
+                    tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
                 count += 1
-        stats = ShardStats(path.name, count, hashing.size, hashing.sha.hexdigest())
+        stats = ShardStats(name, count, hashing.size, hashing.sha.hexdigest())
         before_commit(stats)
     return stats
 
 
-def sha256_file(path: Path) -> str:
+def sha256_stream(fh: BinaryIO) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
+
+
+def json_bytes(data: dict) -> bytes:
+    """The JSON codo writes: indented, keys sorted, one trailing newline (same data, same bytes)."""
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON to `path` atomically, so readers never see half of it."""
     with atomic_open(path) as fh:
-        fh.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        fh.write(json_bytes(data))
