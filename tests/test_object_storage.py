@@ -86,6 +86,8 @@ def test_synth_to_s3_writes_the_bytes_of_a_local_folder_and_verify_and_stats_rea
     assert ok.returncode == 0 and "ok: 3 shard(s), 12 samples" in ok.stderr
     stats = cli("codo-aug", "stats", "--json", f"{on_s3}/codo-{{000000..000002}}.tar", check=True)
     assert json.loads(stats.stdout) == json.loads(cli("codo-aug", "stats", "--json", str(local)).stdout)
+    assert expand_shards(f"file://{local}") == expand_shards(str(local))
+    assert cli("codo-aug", "verify", f"file://{local}").returncode == 0
     assert expand_shards(on_s3) == expand_shards(f"{on_s3}/codo-*.tar") == [
         f"{on_s3}/codo-{i:06d}.tar" for i in range(3)]
 
@@ -194,6 +196,8 @@ def test_http_refusal_and_absence_are_input_errors(local):
         for url in (f"{base}/denied/codo-{{000000..000002}}.tar", f"{base}/nothing-here/"):
             with pytest.raises(InputError, match="no such shard|no shards match"):
                 expand_shards(url)
+        denied = cli("codo-aug", "stats", f"{base}/denied/{local.name}/")
+        assert denied.returncode == 2 and len(denied.stderr.strip().splitlines()) == 1, denied.stderr
 
 
 class Flaky:

@@ -90,6 +90,12 @@ def final_errors() -> tuple[type[BaseException], ...]:
                        EndpointConnectionError="botocore.exceptions", ClientConnectorError="aiohttp")
 
 
+def _refused(exc: BaseException) -> bool:
+    """An HTTP answer that asking again will not change: 4xx other than timeout (408) and throttling (429)."""
+    status = getattr(exc, "status", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+
+
 def url_fs(url: str):
     """(fsspec file system, path inside it) of a URL; InputError naming what to install when missing."""
     try:
@@ -123,13 +129,15 @@ def input_errors(where: str) -> Iterator[None]:
 def with_retries(attempt: Callable[[], T], name: str, on_error: Callable[[], None] = lambda: None,
                  backoff_s: float = BACKOFF_S) -> T:
     """attempt(), tried again after a transient error (on_error() first) up to RETRIES times, waiting
-    backoff_s x 2^n; final_errors() fail at once."""
+    backoff_s x 2^n; final_errors() and refused requests (HTTP 4xx) fail at once."""
     for n in range(RETRIES + 1):
         try:
             return attempt()
         except final_errors():
             raise
         except (*remote_errors(), EOFError) as exc:
+            if _refused(exc):
+                raise
             on_error()
             if n == RETRIES:
                 raise OSError(f"{name}: gave up after {RETRIES} retries ({_one_line(exc)})") from None
