@@ -3,6 +3,7 @@
 Every failure is a `BadImage` with a short reason, so sources can skip and count it.
 """
 
+import io
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -46,25 +47,44 @@ def _has_alpha(im: Image.Image) -> bool:
     return im.mode in _ALPHA_MODES or "transparency" in im.info
 
 
-def _open_checked(path: str) -> Image.Image:
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise BadImage("missing", path, exc.strerror or "") from None
-    if size == 0:
-        raise BadImage("zero-byte", path)
-    try:
-        im = Image.open(path)
-    except _DECODE_ERRORS as exc:
-        raise BadImage("unreadable", path, str(exc)) from None
-    w, h = im.size
+def _check_size(w: int, h: int, path: str) -> None:
     if w * h > MAX_PIXELS:
-        im.close()
         raise BadImage("too-large", path, f"{w}x{h} exceeds {MAX_PIXELS} pixels")
     if w < 1 or h < 1:
-        im.close()
         raise BadImage("unreadable", path, f"size {w}x{h}")
+
+
+def _open_checked(path: str, data: bytes | None = None) -> Image.Image:
+    """Pillow's view of the file (or of its `data`, already read), header checked; BadImage if not usable."""
+    if data is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise BadImage("missing", path, exc.strerror or "") from None
+        if size == 0:
+            raise BadImage("zero-byte", path)
+    try:
+        im = Image.open(path if data is None else io.BytesIO(data))
+    except _DECODE_ERRORS as exc:
+        raise BadImage("unreadable", path, str(exc)) from None
+    try:
+        _check_size(*im.size, path)
+    except BadImage:
+        im.close()
+        raise
     return im
+
+
+def _read(path: str) -> bytes:
+    """The whole file in one read; BadImage when missing or empty."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise BadImage("missing", path, exc.strerror or "") from None
+    if not data:
+        raise BadImage("zero-byte", path)
+    return data
 
 
 def probe(path: str) -> Header:
@@ -95,18 +115,91 @@ def _reduced_flag(size: tuple[int, int], draft: Callable[[int, int], tuple[int, 
     return cv2.IMREAD_COLOR
 
 
-def _fast(im: Image.Image, path: str, alpha: bool, exif: bool, draft) -> np.ndarray | None:
-    """cv2's decoder for 8-bit RGB/grey JPEGs (faster than Pillow's, with reduced decodes); None for the rest.
+@dataclass(frozen=True)
+class Layout:
+    """What the first bytes of a JPEG or PNG say: the format, size and whether cv2 decodes it as Pillow
+    would (8-bit grey or colour; no palette, transparency chunk, CMYK or EXIF chunk in a PNG)."""
 
-    (Pillow stays faster for PNG.)
-    """
-    if im.format == "JPEG" and im.mode in ("RGB", "L"):
-        flag = _reduced_flag(im.size, draft) | (0 if exif else cv2.IMREAD_IGNORE_ORIENTATION)
-        bgr = cv2.imdecode(np.fromfile(path, np.uint8), flag)
-        if bgr is None:
-            raise BadImage("corrupt", path, "JPEG data does not decode (truncated?)")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA if alpha else cv2.COLOR_BGR2RGB)
+    format: str
+    width: int
+    height: int
+    cv2_ok: bool
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (baseline, progressive, ...; not DHT C4, JPG C8, DAC CC).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_layout(data: bytes) -> Layout | None:
+    """Walk the JPEG markers to the first start-of-frame: size, precision and component count."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in _SOF:
+            if i + 10 > len(data):
+                return None
+            bits, h, w, comps = data[i + 4], _be16(data, i + 5), _be16(data, i + 7), data[i + 9]
+            return Layout("JPEG", w, h, bits == 8 and comps in (1, 3) and h > 0)
+        i += 2 + _be16(data, i + 2)
     return None
+
+
+def _png_layout(data: bytes) -> Layout | None:
+    """IHDR's size, bit depth and colour type, and the chunks before the pixel data."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return None
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, colour = data[24], data[25]
+    chunks, pos = set(), 8
+    while pos + 8 <= len(data):
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            break
+        chunks.add(kind)
+        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+    plain = depth == 8 and colour in (0, 2, 6) and not chunks & {b"tRNS", b"eXIf"}
+    return Layout("PNG", w, h, plain)
+
+
+def _be16(data: bytes, i: int) -> int:
+    return (data[i] << 8) | data[i + 1]
+
+
+def layout(data: bytes) -> Layout | None:
+    """The Layout of JPEG or PNG bytes; None for other formats (Pillow's to judge)."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_layout(data)
+    if data[:8] == _PNG_MAGIC:
+        return _png_layout(data)
+    return None
+
+
+#: cv2 colour conversion to RGB / RGBA by the channel count it decoded.
+_TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
+_TO_RGBA = {1: cv2.COLOR_GRAY2RGBA, 3: cv2.COLOR_BGR2RGBA, 4: cv2.COLOR_BGRA2RGBA}
+
+
+def _cv2_decode(data: bytes, form: Layout, path: str, alpha: bool, exif: bool, draft) -> np.ndarray:
+    """cv2's decoder (faster than Pillow's for JPEG and PNG; JPEGs at a reduced scale when `draft` allows)."""
+    if form.format == "JPEG":
+        flag = _reduced_flag((form.width, form.height), draft)
+        flag |= 0 if exif else cv2.IMREAD_IGNORE_ORIENTATION
+    else:
+        flag = cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if img is None:
+        raise BadImage("corrupt", path, f"{form.format} data does not decode (truncated?)")
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    return cv2.cvtColor(img, (_TO_RGBA if alpha else _TO_RGB)[channels])
 
 
 def decode(path: str, alpha: bool = False, exif: bool = True,
@@ -115,15 +208,18 @@ def decode(path: str, alpha: bool = False, exif: bool = True,
 
     `exif=False` keeps the stored pixel order, which annotations (COCO masks) refer to. `draft`
     maps the stored size to the least size needed: JPEGs are then decoded at 1/2, 1/4 or 1/8 scale
-    where that still covers it (libjpeg's reduced decode, much faster). JPEGs go through cv2
-    (faster); palette, CMYK and 16-bit files are converted by Pillow. Truncated and
+    where that still covers it (libjpeg's reduced decode, much faster). The file is read once; 8-bit
+    JPEGs and plain 8-bit PNGs go through cv2 (faster, the same pixels for PNG), sized from their own
+    headers; palette, CMYK, 16-bit and EXIF-tagged PNGs are converted by Pillow. Truncated and
     corrupt files raise BadImage rather than yielding partly grey pixels.
     """
-    with _open_checked(path) as im:
+    data = _read(path)
+    form = layout(data)
+    if form is not None and form.cv2_ok:
+        _check_size(form.width, form.height, path)
+        return _cv2_decode(data, form, path, alpha, exif, draft)
+    with _open_checked(path, data) as im:
         try:
-            fast = _fast(im, path, alpha, exif, draft)
-            if fast is not None:
-                return fast
             im.load()
             if exif and im.getexif().get(_ORIENTATION, 1) != 1:
                 im = ImageOps.exif_transpose(im)

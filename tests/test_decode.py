@@ -1,0 +1,79 @@
+"""decode(): one read per file, the size from the file's own header, and cv2 for plain 8-bit JPEG and PNG
+with exactly Pillow's pixels for PNG; everything else through Pillow as before."""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codo_aug.sources.decode import decode, layout
+
+from .test_bad_images import photo
+
+DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parents[1] / ".cache" / "test-data")
+
+
+def encoded(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+RGB = Image.fromarray(photo(96, 64))
+#: name -> (bytes, whether cv2 decodes it)
+FILES = {
+    "jpeg": (encoded(RGB, "JPEG", quality=90), True),
+    "progressive jpeg": (encoded(RGB, "JPEG", quality=90, progressive=True), True),
+    "grey jpeg": (encoded(RGB.convert("L"), "JPEG"), True),
+    "cmyk jpeg": (encoded(RGB.convert("CMYK"), "JPEG"), False),
+    "rgb png": (encoded(RGB, "PNG"), True),
+    "rgba png": (encoded(RGB.convert("RGBA"), "PNG"), True),
+    "grey png": (encoded(RGB.convert("L"), "PNG"), True),
+    "grey+alpha png": (encoded(RGB.convert("LA"), "PNG"), False),
+    "palette png": (encoded(RGB.convert("P"), "PNG"), False),
+    "transparent-colour png": (encoded(RGB, "PNG", transparency=(0, 0, 0)), False),
+}
+SIXTEEN_BIT = encoded(Image.fromarray(np.full((64, 96), 4000, np.uint16)), "PNG")  # scaled, not clipped
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_header_gives_the_size_and_the_decoder_and_pixels_match_pillow(name, tmp_path):
+    data, fast = FILES[name]
+    form = layout(data)
+    assert (form.width, form.height, form.cv2_ok) == (96, 64, fast)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    for alpha in (False, True):
+        got = decode(str(path), alpha=alpha)
+        want = np.array(Image.open(io.BytesIO(data)).convert("RGBA" if alpha else "RGB"))
+        assert got.shape == want.shape == (64, 96, 4 if alpha else 3)
+        if "jpeg" not in name:  # lossless: the same pixels; JPEG decoders may differ by rounding
+            assert np.array_equal(got, want)
+        else:
+            assert np.abs(got.astype(int) - want.astype(int)).mean() < 1.5
+
+
+def test_other_formats_have_no_layout_and_broken_headers_none():
+    sixteen = layout(SIXTEEN_BIT)
+    assert (sixteen.width, sixteen.height, sixteen.cv2_ok) == (96, 64, False)  # Pillow, then codo's scaling
+    assert layout(encoded(RGB, "BMP")) is None and layout(encoded(RGB, "WEBP")) is None
+    assert layout(b"\xff\xd8\xff\xe0\x00\x01garbage") is None  # no start-of-frame: Pillow judges it
+    assert layout(b"\x89PNG\r\n\x1a\n\x00\x00") is None
+
+
+def test_real_stamps_decode_through_cv2_to_pillows_pixels():
+    stamps = sorted((DATA / "tuxpaint").rglob("*.png"))[:60] if (DATA / ".complete").exists() else []
+    if not stamps:
+        pytest.skip("no test data (scripts/fetch_test_data.sh)")
+    through_cv2 = 0
+    for p in stamps:
+        form = layout(p.read_bytes())
+        with Image.open(p) as im:
+            assert (form.width, form.height) == im.size
+            want = np.array(im.convert("RGBA"))
+        through_cv2 += form.cv2_ok
+        assert np.array_equal(decode(str(p), alpha=True), want), p
+    assert through_cv2 >= 50  # most stamps are plain 8-bit RGBA
