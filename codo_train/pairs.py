@@ -5,6 +5,7 @@ from typing import Callable
 import torch
 
 from .losses.byol import byol_loss
+from .losses.keys import LossKey
 
 
 def match_instances(img_a: torch.Tensor, id_a: torch.Tensor, img_b: torch.Tensor,
@@ -30,12 +31,9 @@ def byol_pair(pred: torch.Tensor, target: torch.Tensor, branch: str, reduce: boo
 
 def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
                 img: list[torch.Tensor], ids: list[torch.Tensor], loss: Callable = byol_pair,
-                all_pairs: bool = False) -> dict[str, torch.Tensor]:
-    """Symmetric loss of each view pair over matched instances, per branch: `loss(pred, target, branch)`.
-
-    Keys: 'a-b' for the `size` branch, 'pK/a-b' for level K in `all` mode, 'image/a-b' for the
-    image-level term (whose rows are the images, matched by position).
-    """
+                all_pairs: bool = False) -> dict[LossKey, torch.Tensor]:
+    """Symmetric loss of each view pair over matched instances, per branch: `loss(pred, target, branch)`,
+    keyed by (branch, (a, b)); the image-level term's rows are the images, matched by position."""
     out = {}
     for a, b in view_pairs(len(preds), all_pairs):
         ia, ib = match_instances(img[a], ids[a], img[b], ids[b])
@@ -44,15 +42,14 @@ def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, to
             ja, jb = (ia, ib) if name != "image" else (rows, rows)
             if ja.numel() == 0:
                 continue
-            key = f"{a}-{b}" if name == "size" else f"{name}/{a}-{b}"
-            out[key] = (loss(preds[a][name][ja], targets[b][name][jb], name)
+            out[LossKey(name, (a, b))] = (loss(preds[a][name][ja], targets[b][name][jb], name)
                         + loss(preds[b][name][jb], targets[a][name][ja], name))
     return out
 
 
-def total_loss(losses: dict[str, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
-    """Weighted mean of the pair losses; a branch's weight ('pK', 'image') applies to its terms (else 1)."""
-    weights = [level_weights.get(k.split("/")[0], 1.0) if "/" in k else 1.0 for k in losses]
+def total_loss(losses: dict[LossKey, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
+    """Weighted mean of the loss terms; a branch's weight ('pK', 'image') applies to its terms (else 1)."""
+    weights = [level_weights.get(k.branch, 1.0) for k in losses]
     stacked = torch.stack(list(losses.values()))
     return (stacked * stacked.new_tensor(weights)).sum() / sum(weights)
 

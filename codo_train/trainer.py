@@ -35,6 +35,7 @@ from .models.codo import CoDoModel, model_for
 from .models.levels import LEVELS, assign_levels, largest_side, rois_per_level
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer, warn_if_still
+from .losses.keys import LossKey, named
 from .pairs import byol_pair, level_losses, pair_losses, total_loss
 from .schedules import lr_at
 
@@ -68,7 +69,7 @@ def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
 
 def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.device,
              loss_fn: Callable
-             ) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
+             ) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
     """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
     by FPN level (metrics)."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -93,7 +94,7 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
     else:
         by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items()
-                                                  if k.startswith(f"p{lvl}/")]).mean())
+                                                  if k.branch == f"p{lvl}"]).mean())
                     for lvl in LEVELS}
     return losses, targets, by_level
 
@@ -235,7 +236,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             m = momentum_at(step, cfg.steps, cfg.momentum_start)
             update_momentum(model.online, model.target, m)
             elapsed = time.perf_counter() - t0
-            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": totals,
+            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": named(totals),
                       "levels": levels, "rois_per_level": dict(per_level),
                       "samples_per_s": cfg.global_batch / elapsed,
                       "data_wait": t_data / elapsed, "bad_samples": position.bad,

@@ -17,6 +17,7 @@ from codo_train.classes import instance_classes
 from codo_train.export.keys import torchvision_weights
 from codo_train.losses.supervised import roi_class_losses
 from codo_train.models.codo import CoDoModel, SupervisedModel, model_for
+from codo_train.losses.keys import LossKey
 from codo_train.pairs import total_loss
 
 from .helpers import cli
@@ -48,10 +49,11 @@ def test_roi_class_losses_are_cross_entropy_per_view_and_branch():
     labels = [torch.tensor([1, 0]), torch.tensor([0])]
     # view 0: even odds (ln 2) and sure and right (0); view 1: sure and wrong by 100
     losses = roi_class_losses(logits, labels)
-    assert {k: v.item() for k, v in losses.items()} == pytest.approx({"0": ln2 / 2, "1": 100.0})
+    assert {str(k): v.item() for k, v in losses.items()} == pytest.approx({"0": ln2 / 2, "1": 100.0})
     two_levels = [{"p2": torch.zeros(1, 2), "p3": torch.tensor([[0.0, 100.0]])}]
     levels = roi_class_losses(two_levels, [torch.tensor([1])])
-    assert {k: v.item() for k, v in levels.items()} == pytest.approx({"p2/0": ln2, "p3/0": 0.0})
+    assert {k: v.item() for k, v in levels.items()} == pytest.approx({LossKey("p2", (0,)): ln2,
+                                                                      LossKey("p3", (0,)): 0.0})
     # named as CoDo's terms are, so the level weights apply alike: (3 ln 2 + 1 x 0) / 4
     assert total_loss(levels, {"p2": 3.0, "p3": 1.0}).item() == pytest.approx(3 * ln2 / 4)
 

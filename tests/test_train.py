@@ -19,6 +19,7 @@ from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
 from codo_train.losses.infonce import KeyQueue, infonce_loss
+from codo_train.losses.keys import LossKey, named
 from codo_train.pairs import level_losses, match_instances, pair_losses, total_loss, view_pairs
 from codo_train.schedules import lr_at
 from codo_train.trainer import train
@@ -49,7 +50,7 @@ def test_pair_losses_cover_view0_against_each_other_view_symmetrically():
     e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     preds = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e0])}, {"size": torch.stack([e0])}]
     targets = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e1, e1])}, {"size": torch.stack([-e0])}]
-    losses = pair_losses(preds, targets, img, ids)
+    losses = named(pair_losses(preds, targets, img, ids))
     assert sorted(losses) == ["0-1", "0-2"]
     # 0-1: p0 vs t1 matched (id0: e0 vs e1 -> 2, id1: e1 vs e1 -> 0) mean 1;
     # p1 vs t0 (id0: e0.e0 -> 0, id1: e1.e1 -> 0)
@@ -65,7 +66,9 @@ def test_all_levels_give_one_loss_per_level_weighted_in_the_total():
     preds = [{"p2": e0, "p3": e0}, {"p2": e0, "p3": e0}]
     targets = [{"p2": e0, "p3": e1}, {"p2": e0, "p3": e1}]
     losses = pair_losses(preds, targets, img, ids)
-    assert {k: v.item() for k, v in losses.items()} == {"p2/0-1": 0.0, "p3/0-1": 4.0}
+    assert {k: v.item() for k, v in losses.items()} == {LossKey("p2", (0, 1)): 0.0,
+                                                        LossKey("p3", (0, 1)): 4.0}
+    assert sorted(named(losses)) == ["p2/0-1", "p3/0-1"]
     assert total_loss(losses, {"p2": 1.0, "p3": 1.0}).item() == pytest.approx(2.0)
     assert total_loss(losses, {"p2": 3.0, "p3": 1.0}).item() == pytest.approx(1.0)
 
@@ -206,7 +209,7 @@ def test_all_pairs_and_the_image_level_branch():
     e0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     views = [{"size": e0[:1], "image": e0}] * 3
     img, ids = [torch.tensor([0])] * 3, [torch.tensor([0])] * 3
-    losses = pair_losses(views, views, img, ids, all_pairs=True)
+    losses = named(pair_losses(views, views, img, ids, all_pairs=True))
     assert sorted(losses) == ["0-1", "0-2", "1-2", "image/0-1", "image/0-2", "image/1-2"]
     assert all(v.item() == pytest.approx(0.0) for v in losses.values())
 
