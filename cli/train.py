@@ -148,7 +148,9 @@ def probe(
             raise InputError(f"invalid num_instances={num_instances}: must be >= 2")
         from codo_train.evaluate.probe import run_probe  # torch loads here
 
-        path = run / "checkpoints" / "last.pt" if run.is_dir() else run
+        from codo_train.checkpoint import CHECKPOINT
+
+        path = run / CHECKPOINT if run.is_dir() else run
         result = run_probe(path, instances, backgrounds, num_instances, seed, device)
         if as_json:
             print(json.dumps(dataclasses.asdict(result), indent=2))

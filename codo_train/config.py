@@ -8,7 +8,9 @@ from codo_aug.settings import require as _check
 
 from .schedules import auto_momentum_base, scale_lr
 
-ARCHS = ("resnet18", "resnet34", "resnet50")
+#: The backbone registry: arch -> channels of its C2..C5 (torchvision.models.<arch> builds it, with the FPN on
+#: top: codo_train.models.encoder). A name here is all a new ResNet needs.
+ARCHS = {"resnet18": (64, 128, 256, 512), "resnet34": (64, 128, 256, 512), "resnet50": (256, 512, 1024, 2048)}
 LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")

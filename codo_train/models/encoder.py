@@ -6,20 +6,14 @@ backbone.fpn, roi_heads.box_head) so pretrained weights drop into the detector u
 """
 
 import torch
+import torchvision
 from torch import nn
-from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
 
-from ..config import LEVEL_MODES, LEVEL_RULES
+from ..config import ARCHS, LEVEL_MODES, LEVEL_RULES
 from .levels import CANONICAL, pool_levels
 
-#: arch (one of config.ARCHS) -> (constructor, channels of C2..C5)
-BACKBONES = {
-    "resnet18": (resnet18, [64, 128, 256, 512]),
-    "resnet34": (resnet34, [64, 128, 256, 512]),
-    "resnet50": (resnet50, [256, 512, 1024, 2048]),
-}
 FPN_CHANNELS = 256
 BOX_HEAD_DIM = 1024
 
@@ -32,12 +26,11 @@ def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
 
 def build_backbone(arch: str) -> BackboneWithFPN:
     """ResNet C2-C5 + FPN with BatchNorm, as in maskrcnn_resnet50_fpn_v2, randomly initialised."""
-    ctor, channels = BACKBONES[arch]
-    body = ctor(weights=None, norm_layer=nn.BatchNorm2d)
+    body = getattr(torchvision.models, arch)(weights=None, norm_layer=nn.BatchNorm2d)
     return BackboneWithFPN(
         body,
         return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-        in_channels_list=channels,
+        in_channels_list=list(ARCHS[arch]),
         out_channels=FPN_CHANNELS,
         norm_layer=nn.BatchNorm2d,
     )
