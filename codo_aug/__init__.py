@@ -2,8 +2,8 @@
 
 from .config import SynthConfig
 from .errors import CodoError, InputError, RunError
-from .pipeline import Sample, Synthesizer
-from .render.compose import View
+from .pipeline import Synthesizer
+from .sample import Sample, View
 from .sources.spec import open_source
 from .synth import SynthJob, SynthReport, run_synth
 from .version import __version__

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .atomic import atomic_open
-from .pipeline import Sample
+from .sample import Sample
 from .shards.format import encode_image, mask_rle, sample_key
 from .shards.writer import write_json_atomic
 

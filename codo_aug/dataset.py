@@ -10,7 +10,8 @@ from torch.utils.data import Dataset, get_worker_info
 
 from .config import SynthConfig
 from .params.recipe import Recipe
-from .pipeline import Sample, Synthesizer
+from .pipeline import Synthesizer
+from .sample import Sample
 
 
 class CoDoDataset(Dataset):

@@ -5,7 +5,7 @@ fails to decode is replaced by the next usable one. Either way sample *i* depend
 (config, sources, seed, i).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from typing import Callable
 
@@ -15,23 +15,12 @@ from .config import SynthConfig
 from .errors import RunError
 from .params.recipe import Recipe
 from .params.sampler import class_members, sample_recipe
-from .render.compose import View, ViewRules, render_view
+from .render.compose import ViewRules, render_view
+from .sample import Sample, View
 from .sources.base import Source
 from .sources.skips import SkipLog
 from .sources.decode import DRAW_FAULTS, BadImage
 from .sources.spec import open_source
-
-
-@dataclass
-class Sample:
-    """One synthesised sample: its recipe, the views, and each instance slot's class and file."""
-
-    index: int
-    recipe: Recipe
-    views: list[View]
-    labels: list[str]
-    instance_files: list[str]
-    background_files: list[str]
 
 
 def shared_ids(view: View, used: list[int]) -> View:

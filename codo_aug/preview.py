@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_open
-from .pipeline import Sample
+from .sample import Sample
 
 BOX_COLOUR = (0, 255, 0)  # exact boxes: green
 ROI_COLOUR = (255, 0, 255)  # jittered RoIs: magenta

@@ -16,7 +16,8 @@ from torchvision.transforms.v2 import functional as F
 
 from .config import SynthConfig
 from .params.recipe import Recipe
-from .pipeline import Sample, Synthesizer
+from .pipeline import Synthesizer
+from .sample import Sample
 from .sources.arrays import ArrayInstances
 from .sources.base import Source
 from .sources.decode import BadImage

@@ -10,22 +10,9 @@ from ..geometry.boxes import (clip_boxes, expand_boxes_iou, flip_boxes_horizonta
                               mask_to_box)
 from ..geometry.placement import crop_rect, fit_longest, place
 from ..params.recipe import ViewDraw
+from ..sample import View
 from .blend import ALPHA_OBJECT, blend_paste
 from .photometric import apply_photo
-
-
-@dataclass
-class View:
-    """A rendered view: RGB pixels, exact boxes, jittered RoIs, stable instance ids, visible masks.
-
-    `masks` (NxHxW bool) is None for views read back from shards.
-    """
-
-    image: np.ndarray  # HxWx3 uint8
-    boxes: np.ndarray  # Nx4 float32 XYXY pixels
-    rois: np.ndarray  # Nx4 float32 XYXY pixels
-    ids: np.ndarray  # N int64
-    masks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

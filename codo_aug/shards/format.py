@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..pipeline import Sample
-from ..render.compose import View
+from ..sample import Sample, View
 
 KEY_DIGITS = 9
 IMAGE_FORMATS = ("jpg", "png")
