@@ -32,7 +32,7 @@ from .health import HealthMonitor
 from .losses.infonce import infonce_loss
 from .losses.supervised import roi_class_losses
 from .models.codo import CoDoModel, model_for
-from .models.levels import LEVELS, assign_levels, largest_side, rois_per_level
+from .models.levels import LEVELS, batch_levels, rois_per_level
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer, warn_if_still
 from .losses.keys import LossKey, named
@@ -67,15 +67,15 @@ def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
     return byol_pair
 
 
-def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.device,
-             loss_fn: Callable
+def _forward(model: torch.nn.Module, batch, levels: list[torch.Tensor] | None, cfg: TrainConfig,
+             device: torch.device, loss_fn: Callable
              ) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
     """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
-    by FPN level (metrics)."""
+    by FPN level (metrics); `levels`: the batch's RoI levels in `size` mode (levels.batch_levels)."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
     with _autocast(cfg, device):
-        preds, targets = model(views, batch.rois)
+        preds, targets = model(views, batch.rois, levels)
 
     def f32(branches):
         return [{k: v.float() for k, v in d.items()} for d in branches]
@@ -89,14 +89,19 @@ def _forward(model: torch.nn.Module, batch, cfg: TrainConfig, device: torch.devi
     if cfg.objective == "image":
         by_level = {}
     elif cfg.levels == "size":
-        reference = largest_side(views)
-        levels = [assign_levels(torch.cat(r), reference, cfg.level_rule) for r in batch.rois]
         by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
     else:
         by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items()
                                                   if k.branch == f"p{lvl}"]).mean())
                     for lvl in LEVELS}
     return losses, targets, by_level
+
+
+def _levels(batch, cfg: TrainConfig) -> list[torch.Tensor] | None:
+    """The batch's one FPN level assignment (on the host, from the RoIs), in `size` mode; None otherwise."""
+    if cfg.objective == "image" or cfg.levels != "size":
+        return None
+    return batch_levels(batch.views, batch.rois, cfg.level_rule)
 
 
 def _sync_on_last(net: torch.nn.Module, last: bool):
@@ -211,13 +216,16 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             for micro in range(cfg.accumulate):
                 t1 = time.perf_counter()
                 batch = next(batches)
+                roi_levels = _levels(batch, cfg)
                 if cfg.objective != "image":  # RoIs each FPN level pools, counted on the host copy
-                    per_level.update(rois_per_level(batch.views, batch.rois, cfg.level_rule, cfg.levels))
+                    per_level.update(rois_per_level(batch.rois, roi_levels))
                 batch = batch.to(device)
+                if roi_levels is not None:
+                    roi_levels = [lv.to(device, non_blocking=True) for lv in roi_levels]
                 seen += batch.keys or []
                 t_data += time.perf_counter() - t1
                 with _sync_on_last(net, micro + 1 == cfg.accumulate):
-                    losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
+                    losses, keys, by_level = _forward(net, batch, roi_levels, cfg, device, loss_fn)
                     loss = total_loss(losses, level_weights)
                     scaler.scale(loss / cfg.accumulate).backward()
                 queued += keys  # every micro-batch's target projections join the queue

@@ -36,18 +36,20 @@ class CoDoModel(nn.Module):
         """(name, parameter) of the online encoder and the predictor: what the optimizer updates."""
         return [(n, p) for n, p in self.named_parameters() if not n.startswith("target.")]
 
-    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]
+    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]],
+                levels: list[torch.Tensor] | None = None
                 ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
         """Per view, per pooling branch: online predictions and target projections of every RoI.
 
         Level thresholds are scaled to the largest view, so smaller views pool their (smaller)
-        boxes at lower levels.
+        boxes at lower levels; `levels` (levels.batch_levels) gives them assigned once for the batch.
         """
         reference = largest_side(views)
-        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference).items()}
-                 for v, r in zip(views, rois)]
+        levels = levels or [None] * len(views)
+        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference, lv).items()}
+                 for v, r, lv in zip(views, rois, levels)]
         with torch.no_grad():
-            targets = [self.target(v, r, reference) for v, r in zip(views, rois)]
+            targets = [self.target(v, r, reference, lv) for v, r, lv in zip(views, rois, levels)]
         return preds, targets
 
 
@@ -62,12 +64,12 @@ class SupervisedModel(CoDoModel):
         super().__init__(arch, levels=levels, level_rule=level_rule)
         self.classifier = nn.Linear(BOX_HEAD_DIM, num_classes)
 
-    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]]
-                ) -> tuple[list[dict[str, torch.Tensor]], list]:
+    def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]],
+                levels: list[torch.Tensor] | None = None) -> tuple[list[dict[str, torch.Tensor]], list]:
         """Per view, per pooling branch: the class logits of every RoI; no target (an empty list)."""
         reference = largest_side(views)
-        logits = [{k: self.classifier(f) for k, f in self.online.box_features(v, r, reference).items()}
-                  for v, r in zip(views, rois)]
+        logits = [{k: self.classifier(f) for k, f in self.online.box_features(v, r, reference, lv).items()}
+                  for v, r, lv in zip(views, rois, levels or [None] * len(views))]
         return logits, []
 
 

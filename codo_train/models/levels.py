@@ -50,15 +50,19 @@ def assign_levels(boxes: torch.Tensor, reference: float = CANONICAL, rule: str =
     return RULES[rule](_side(boxes), reference)
 
 
-def rois_per_level(views: list[torch.Tensor], rois: list[list[torch.Tensor]], rule: str, mode: str
-                   ) -> dict[str, int]:
-    """How many RoIs of a batch (per view, per image) each level pools, at the largest view's scale
-    as the model pools them: {'p2': n, ..., 'p5': n}. In `all` mode every level pools every RoI."""
-    flat = torch.cat([box for view in rois for box in view]).reshape(-1, 4)
-    if mode == "all":
-        return {f"p{lvl}": len(flat) for lvl in LEVELS}
+def batch_levels(views: list[torch.Tensor], rois: list[list[torch.Tensor]], rule: str) -> list[torch.Tensor]:
+    """Per view, the FPN level of each of its RoIs (its images' RoIs concatenated) at the largest view's
+    scale: a batch's one level assignment, which pooling, the per-level loss figures and the counts share."""
     reference = largest_side(views)
-    counts = torch.bincount(assign_levels(flat, reference, rule) - LEVELS[0], minlength=len(LEVELS))
+    return [assign_levels(torch.cat(view).reshape(-1, 4), reference, rule) for view in rois]
+
+
+def rois_per_level(rois: list[list[torch.Tensor]], levels: list[torch.Tensor] | None) -> dict[str, int]:
+    """How many RoIs of a batch (per view, per image) each level pools, from the batch's `levels`
+    ({'p2': n, ..., 'p5': n}); None (`all` mode): every level pools every RoI."""
+    if levels is None:
+        return dict.fromkeys((f"p{lvl}" for lvl in LEVELS), sum(len(box) for view in rois for box in view))
+    counts = torch.bincount(torch.cat(levels) - LEVELS[0], minlength=len(LEVELS))
     return {f"p{lvl}": int(n) for lvl, n in zip(LEVELS, counts.tolist())}
 
 
@@ -68,16 +72,17 @@ def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> t
 
 
 def pool_levels(features: dict[str, torch.Tensor], rois: list[torch.Tensor], image_size: int, mode: str,
-                reference: float, rule: str = "fpn") -> dict[str, torch.Tensor]:
-    """{'size': Nx256x7x7} (each RoI at its level under `rule`) or {'p2': ..., 'p5': ...} (all levels);
-    rows in RoI order."""
+                reference: float, rule: str = "fpn", levels: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+    """{'size': Nx256x7x7} (each RoI at its level: `levels` where the batch has assigned them, else under
+    `rule`) or {'p2': ..., 'p5': ...} (all levels); rows in RoI order."""
     maps = [features[str(i)] for i in range(len(LEVELS))]  # backbone outputs "0".."3" = P2..P5
     if mode == "all":
         return {f"p{lvl}": _pool(f, rois, image_size) for lvl, f in zip(LEVELS, maps)}
     flat = torch.cat(rois)
     owner = torch.cat([torch.full((len(r),), b, dtype=torch.int64, device=flat.device)
                        for b, r in enumerate(rois)])
-    levels = assign_levels(flat, reference, rule)
+    levels = assign_levels(flat, reference, rule) if levels is None else levels
     out = flat.new_zeros((len(flat), maps[0].shape[1], 7, 7), dtype=maps[0].dtype)
     for lvl, fmap in zip(LEVELS, maps):
         picked = torch.nonzero(levels == lvl).flatten()
