@@ -46,8 +46,10 @@ class TrainConfig:
     end, within [0.9, 0.996] (schedules.auto_momentum_base: 0.9 up to 60 steps, 0.95 at 120, 0.98 at
     300, BYOL's 0.996 from 1,500; a fixed 0.99 leaves a 120-step run's target half random).
     `health_every`: steps between the health figures in metrics.jsonl (each stage's drift, the
-    target's, the embeddings' std: codo_train.health); `tensorboard` also writes the metrics as
-    TensorBoard event files (RUN/tensorboard).
+    target's, the embeddings' std: codo_train.health); `log_every`: steps between fetches of the figures
+    from the device (each step still gets its metrics line; the steps in between never wait for the
+    device, and a non-finite loss is caught at the next fetch, before any checkpoint); `tensorboard` also
+    writes the metrics as TensorBoard event files (RUN/tensorboard).
     """
 
     out: str = ""
@@ -81,6 +83,7 @@ class TrainConfig:
     max_bad_fraction: float = 0.01
     lr_scaling: str = "auto"
     health_every: int = 20
+    log_every: int = 10
     tensorboard: bool = False
     overwrite: bool = False
 
@@ -110,6 +113,7 @@ class TrainConfig:
         _check(self.lr_scaling in LR_SCALINGS, "lr_scaling", self.lr_scaling,
                f"one of {', '.join(LR_SCALINGS)} (auto: linear from a batch of 256 up, square root below)")
         _check(self.health_every >= 1, "health_every", self.health_every, ">= 1")
+        _check(self.log_every >= 1, "log_every", self.log_every, ">= 1")
         object.__setattr__(self, "level_weights", tuple(float(w) for w in self.level_weights))
         _check(len(self.level_weights) == 4 and min(self.level_weights) >= 0 and sum(self.level_weights) > 0,
                "level_weights", self.level_weights, "4 weights >= 0 (P2..P5), not all 0")

@@ -6,8 +6,7 @@ Bad shard records are skipped, named in a warning and counted; too many of them 
 
 import logging
 from dataclasses import asdict, dataclass, field
-from functools import partial
-from typing import Iterator, Sequence
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
@@ -76,12 +75,12 @@ class DataPosition:
 
 
 class _Deliveries(IterableDataset):
-    """A worker's good records in batches (with `classes`, each RoI's class index), each with the
-    records read for it; a last delivery without a batch counts what was read after the last full batch."""
+    """A worker's good records in batches (made by `collate_fn`), each with the records read for it; a last
+    delivery without a batch counts what was read after the last full batch."""
 
-    def __init__(self, dataset: ShardDataset, batch_size: int, classes: Sequence[str] | None = None):
+    def __init__(self, dataset: ShardDataset, batch_size: int, collate_fn: Callable[[list], Batch | None]):
         super().__init__()
-        self.dataset, self.batch_size, self.classes = dataset, batch_size, classes
+        self.dataset, self.batch_size, self.collate_fn = dataset, batch_size, collate_fn
 
     def __iter__(self) -> Iterator[Delivery]:
         worker, _ = self.dataset.this_worker()
@@ -90,7 +89,7 @@ class _Deliveries(IterableDataset):
             read += 1
             (bad if isinstance(item, BadRecord) else good).append(item)
             if len(good) == self.batch_size:
-                yield Delivery(worker, read, bad, collate(good, self.classes))
+                yield Delivery(worker, read, bad, self.collate_fn(good))
                 good, read, bad = [], 0, []
         yield Delivery(worker, read, bad, None)
 
@@ -118,11 +117,11 @@ def _no_batch(batch_size: int, position: DataPosition) -> str:
 
 def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, position: DataPosition,
                     max_bad_fraction: float = MAX_BAD_FRACTION,
-                    classes: Sequence[str] | None = None) -> Iterator[Batch]:
-    """Full batches of good records, epoch after epoch, from `position` on; `position` is kept up to
-    date as batches go out. Each bad record is named in a warning (once) and counted. With `classes`,
-    batches carry each RoI's class index (`Batch.labels`)."""
-    loader = DataLoader(_Deliveries(dataset, batch_size, classes), batch_size=None, num_workers=workers)
+                    collate_fn: Callable[[list], Batch | None] = collate) -> Iterator[Batch]:
+    """Full batches of good records (made by `collate_fn`, in the workers), epoch after epoch, from
+    `position` on; `position` is kept up to date as batches go out. Each bad record is named in a warning
+    (once) and counted."""
+    loader = DataLoader(_Deliveries(dataset, batch_size, collate_fn), batch_size=None, num_workers=workers)
     dataset.resume(position.epoch, position.read, position.next_worker)
     warned: set[BadRecord] = set()
     while True:
@@ -154,12 +153,13 @@ class _RankIndices:
 
 
 def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition,
-                   rank: int = 0, world: int = 1, classes: Sequence[str] | None = None) -> Iterator[Batch]:
-    """Batches of online samples, disjoint across ranks (every index defines a sample, so there are no
-    epochs), from `position` on; with `classes`, each RoI's class index (`Batch.labels`)."""
+                   rank: int = 0, world: int = 1,
+                   collate_fn: Callable[[list], Batch | None] = collate) -> Iterator[Batch]:
+    """Batches of online samples (made by `collate_fn`, in the workers), disjoint across ranks (every
+    index defines a sample, so there are no epochs), from `position` on."""
     sampler = _RankIndices(sum(position.read) // batch_size, batch_size, rank, world)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers,
-                        collate_fn=partial(collate, classes=classes), sampler=sampler)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_fn,
+                        sampler=sampler)
     for batch in loader:
         position.advance(0, 1, batch_size, [])
         yield batch

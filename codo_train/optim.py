@@ -30,7 +30,8 @@ def param_groups(params: list[tuple[str, nn.Parameter]], weight_decay: float) ->
 
 class LARS(torch.optim.Optimizer):
     """LARS (You et al. 2017) as BYOL uses it: SGD with momentum whose update of each tensor is
-    scaled by eta * ||w|| / ||g + wd w||, for groups with `lars` set."""
+    scaled by eta * ||w|| / ||g + wd w||, for groups with `lars` set. Each group is updated with torch's
+    multi-tensor (_foreach) ops: a handful of kernels per group, not a Python loop over the tensors."""
 
     def __init__(self, params, lr: float, momentum: float = MOMENTUM, weight_decay: float = 0.0,
                  eta: float = LARS_TRUST):
@@ -40,21 +41,28 @@ class LARS(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                decay = group["weight_decay"]
-                g = p.grad.add(p, alpha=decay) if decay else p.grad.clone()
-                if group["lars"]:
-                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
-                    usable = (w_norm > 0) & (g_norm > 0)
-                    g.mul_(torch.where(usable, group["eta"] * w_norm / g_norm, torch.ones_like(w_norm)))
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = torch.zeros_like(p)
-                buf.mul_(group["momentum"]).add_(g)
-                p.add_(buf, alpha=-group["lr"])
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            decay = group["weight_decay"]
+            g = torch._foreach_add(grads, params, alpha=decay) if decay else torch._foreach_mul(grads, 1.0)
+            if group["lars"]:
+                w_norm = torch.stack(torch._foreach_norm(params))
+                g_norm = torch.stack(torch._foreach_norm(g))
+                usable = (w_norm > 0) & (g_norm > 0)
+                trust = torch.where(usable, group["eta"] * w_norm / g_norm, torch.ones_like(w_norm))
+                torch._foreach_mul_(g, list(trust.unbind(0)))
+            bufs = [self._buffer(p) for p in params]
+            torch._foreach_mul_(bufs, group["momentum"])
+            torch._foreach_add_(bufs, g)
+            torch._foreach_add_(params, bufs, alpha=-group["lr"])
+
+    def _buffer(self, p: torch.Tensor) -> torch.Tensor:
+        state = self.state[p]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(p)
+        return state["momentum_buffer"]
 
 
 def make_optimizer(cfg: TrainConfig, named: list[tuple[str, nn.Parameter]]) -> torch.optim.Optimizer:

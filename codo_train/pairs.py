@@ -6,6 +6,7 @@ import torch
 
 from .losses.byol import byol_loss
 from .losses.keys import LossKey
+from .models.levels import LEVELS
 
 
 def match_instances(img_a: torch.Tensor, id_a: torch.Tensor, img_b: torch.Tensor,
@@ -29,44 +30,56 @@ def byol_pair(pred: torch.Tensor, target: torch.Tensor, branch: str, reduce: boo
     return byol_loss(pred, target, reduce)
 
 
+def pair_rows(img: list[torch.Tensor], ids: list[torch.Tensor], all_pairs: bool = False
+              ) -> dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]:
+    """(a, b) -> matched rows (ia, ib) of each view pair (view_pairs): worked out on the host, with the
+    batch (TrainBatch.pairs), a step needs no nonzero() on the device."""
+    return {(a, b): match_instances(img[a], ids[a], img[b], ids[b])
+            for a, b in view_pairs(len(img), all_pairs)}
+
+
 def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
                 img: list[torch.Tensor], ids: list[torch.Tensor], loss: Callable = byol_pair,
-                all_pairs: bool = False) -> dict[LossKey, torch.Tensor]:
+                all_pairs: bool = False, pairs: dict | None = None) -> dict[LossKey, torch.Tensor]:
     """Symmetric loss of each view pair over matched instances, per branch: `loss(pred, target, branch)`,
-    keyed by (branch, (a, b)); the image-level term's rows are the images, matched by position."""
+    keyed by (branch, (a, b)); the image-level term's rows are the images, matched by position. `pairs`:
+    the matched rows, where the batch brings them (else matched here from `img` and `ids`)."""
     out = {}
-    for a, b in view_pairs(len(preds), all_pairs):
-        ia, ib = match_instances(img[a], ids[a], img[b], ids[b])
+    for (a, b), (ia, ib) in (pair_rows(img, ids, all_pairs) if pairs is None else pairs).items():
         for name in preds[a]:
             rows = torch.arange(len(preds[a][name]), device=preds[a][name].device)
             ja, jb = (ia, ib) if name != "image" else (rows, rows)
             if ja.numel() == 0:
                 continue
             out[LossKey(name, (a, b))] = (loss(preds[a][name][ja], targets[b][name][jb], name)
-                        + loss(preds[b][name][jb], targets[a][name][ja], name))
+                                          + loss(preds[b][name][jb], targets[a][name][ja], name))
     return out
 
 
 def total_loss(losses: dict[LossKey, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
-    """Weighted mean of the loss terms; a branch's weight ('pK', 'image') applies to its terms (else 1)."""
+    """Weighted mean of the loss terms; a branch's weight ('pK', 'image') applies to its terms (else 1).
+    Python weights: no host-to-device copy in the step."""
     weights = [level_weights.get(k.branch, 1.0) for k in losses]
-    stacked = torch.stack(list(losses.values()))
-    return (stacked * stacked.new_tensor(weights)).sum() / sum(weights)
+    return sum(w * v for w, v in zip(weights, losses.values())) / sum(weights)
 
 
 @torch.no_grad()
 def level_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
-                 img: list[torch.Tensor], ids: list[torch.Tensor], levels: list[torch.Tensor],
-                 loss: Callable = byol_pair, all_pairs: bool = False) -> dict[str, float]:
-    """For the `size` branch: the mean per-row loss of matched instances by the FPN level of the
-    query RoI ({'p2': ..., 'p5': ...}), for metrics."""
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for a, b in view_pairs(len(preds), all_pairs):
-        ia, ib = match_instances(img[a], ids[a], img[b], ids[b])
-        for q, k, rows_q, rows_k, lv in ((a, b, ia, ib, levels[a][ia]), (b, a, ib, ia, levels[b][ib])):
+                 pairs: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]], levels: list[torch.Tensor],
+                 loss: Callable = byol_pair) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the `size` branch: (sums, counts) over P2..P5 of the per-row loss of matched instances, by the
+    FPN level of the query RoI; device tensors, fetched with the metrics (level_means)."""
+    sums = preds[0]["size"].new_zeros(len(LEVELS))
+    counts = sums.new_zeros(len(LEVELS))
+    for (a, b), (ia, ib) in pairs.items():
+        for q, k, rows_q, rows_k in ((a, b, ia, ib), (b, a, ib, ia)):
             per_row = loss(preds[q]["size"][rows_q], targets[k]["size"][rows_k], "size", reduce=False)
-            for level, value in zip(lv.tolist(), per_row.tolist()):
-                sums[level] = sums.get(level, 0.0) + value
-                counts[level] = counts.get(level, 0) + 1
-    return {f"p{lvl}": sums[lvl] / counts[lvl] for lvl in sorted(sums)}
+            slot = levels[q][rows_q] - LEVELS[0]
+            sums.index_add_(0, slot, per_row.float())
+            counts.index_add_(0, slot, torch.ones_like(per_row, dtype=sums.dtype))
+    return sums, counts
+
+
+def level_means(sums: torch.Tensor, counts: torch.Tensor) -> dict[str, float]:
+    """{'p2': mean, ...} of the levels with any rows (fetches the tensors: for logging steps)."""
+    return {f"p{lvl}": s / c for lvl, s, c in zip(LEVELS, sums.tolist(), counts.tolist()) if c}

@@ -6,7 +6,6 @@ import json
 import math
 import time
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,6 +23,7 @@ from . import distributed
 from .board import TensorBoard
 from .checkpoint import (CHECKPOINT, METRICS, TENSORBOARD, check_world, checkpoint_state, keep_metrics_until,
                          load_checkpoint, prepare_run, restore, save_atomic)
+from .batch import TrainBatch, collate_for
 from .classes import instance_classes
 from .config import TrainConfig
 from .data import DataPosition, endless_batches, normalise, online_batches
@@ -32,12 +32,13 @@ from .health import HealthMonitor
 from .losses.infonce import infonce_loss
 from .losses.supervised import roi_class_losses
 from .models.codo import CoDoModel, model_for
-from .models.levels import LEVELS, batch_levels, rois_per_level
+from .models.levels import LEVELS
 from .momentum import momentum_at, update_momentum
 from .optim import make_optimizer, warn_if_still
-from .losses.keys import LossKey, named
+from .losses.keys import LossKey
 from .pairs import byol_pair, level_losses, pair_losses, total_loss
 from .schedules import lr_at
+from .step_figures import StepFigures, fetch
 
 
 @dataclass
@@ -67,41 +68,34 @@ def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
     return byol_pair
 
 
-def _forward(model: torch.nn.Module, batch, levels: list[torch.Tensor] | None, cfg: TrainConfig,
-             device: torch.device, loss_fn: Callable
-             ) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]], dict[str, float]]:
-    """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
-    by FPN level (metrics); `levels`: the batch's RoI levels in `size` mode (levels.batch_levels)."""
+def _forward(model: torch.nn.Module, batch: TrainBatch, cfg: TrainConfig, device: torch.device,
+             loss_fn: Callable
+             ) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]],
+                        tuple[torch.Tensor, torch.Tensor] | None]:
+    """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss sums
+    and counts by FPN level (metrics; None without levels). Pairs and levels come with the batch: no
+    host synchronisation here."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
     with _autocast(cfg, device):
-        preds, targets = model(views, batch.rois, levels)
+        preds, targets = model(views, batch.rois, batch.level_rows)
 
     def f32(branches):
         return [{k: v.float() for k, v in d.items()} for d in branches]
 
     preds, targets = f32(preds), f32(targets)
     if cfg.objective == "supervised":  # the positive control: each RoI's class, no pairs, no target
-        return roi_class_losses(preds, batch.labels), targets, {}
-    losses = pair_losses(preds, targets, batch.img, batch.ids, loss_fn, cfg.all_pairs)
+        return roi_class_losses(preds, batch.labels), targets, None
+    losses = pair_losses(preds, targets, batch.img, batch.ids, loss_fn, cfg.all_pairs, batch.pairs)
     if not losses:
         raise RunError("no instance is shared between views in a batch; check the shards")
     if cfg.objective == "image":
-        by_level = {}
-    elif cfg.levels == "size":
-        by_level = level_losses(preds, targets, batch.img, batch.ids, levels, loss_fn, cfg.all_pairs)
-    else:
-        by_level = {f"p{lvl}": float(torch.stack([v for k, v in losses.items()
-                                                  if k.branch == f"p{lvl}"]).mean())
-                    for lvl in LEVELS}
-    return losses, targets, by_level
-
-
-def _levels(batch, cfg: TrainConfig) -> list[torch.Tensor] | None:
-    """The batch's one FPN level assignment (on the host, from the RoIs), in `size` mode; None otherwise."""
-    if cfg.objective == "image" or cfg.levels != "size":
-        return None
-    return batch_levels(batch.views, batch.rois, cfg.level_rule)
+        return losses, targets, None
+    if cfg.levels == "size":
+        return losses, targets, level_losses(preds, targets, batch.pairs, batch.levels, loss_fn)
+    by_branch = [[v.detach() for k, v in losses.items() if k.branch == f"p{lvl}"] for lvl in LEVELS]
+    sums = torch.stack([torch.stack(terms).sum() for terms in by_branch])
+    return losses, targets, (sums, sums.new_tensor([len(terms) for terms in by_branch]))
 
 
 def _sync_on_last(net: torch.nn.Module, last: bool):
@@ -123,10 +117,11 @@ def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset
 
 def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist,
             classes: list[str] | None) -> Iterator:
-    """Endless batches from `position` on; with `classes` (the supervised control), each RoI's class."""
+    """Endless TrainBatches from `position` on; with `classes` (the supervised control), each RoI's class."""
+    make = collate_for(cfg.level_rule, cfg.levels, cfg.all_pairs, classes)
     if cfg.online:
-        return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world, classes)
-    return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction, classes)
+        return online_batches(dataset, cfg.batch_size, cfg.workers, position, d.rank, d.world, make)
+    return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction, make)
 
 
 def _wrap(model: CoDoModel, device: torch.device, d: Dist) -> torch.nn.Module:
@@ -202,60 +197,64 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     batches = _stream(cfg, dataset, position, d, classes)
     loss_value = keep_metrics_until(out / METRICS, first) if d.main else math.nan
     seen: list[str] = []
+    pending: list[StepFigures] = []
     on_start(cfg.steps)
     for _ in range(first):
         on_step({})
     with open(out / METRICS, "a", buffering=1) if d.main else contextlib.nullcontext() as metrics, board:
         for step in range(first, cfg.steps):
-            t0 = time.perf_counter()
-            lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            t_data, totals, levels, per_level, queued = 0.0, {}, {}, Counter(), []
-            for micro in range(cfg.accumulate):
-                t1 = time.perf_counter()
-                batch = next(batches)
-                roi_levels = _levels(batch, cfg)
-                if cfg.objective != "image":  # RoIs each FPN level pools, counted on the host copy
-                    per_level.update(rois_per_level(batch.rois, roi_levels))
-                batch = batch.to(device)
-                if roi_levels is not None:
-                    roi_levels = [lv.to(device, non_blocking=True) for lv in roi_levels]
-                seen += batch.keys or []
-                t_data += time.perf_counter() - t1
-                with _sync_on_last(net, micro + 1 == cfg.accumulate):
-                    losses, keys, by_level = _forward(net, batch, roi_levels, cfg, device, loss_fn)
-                    loss = total_loss(losses, level_weights)
-                    scaler.scale(loss / cfg.accumulate).backward()
-                queued += keys  # every micro-batch's target projections join the queue
-                for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + v.item() / cfg.accumulate
-                for k, v in by_level.items():
-                    levels[k] = levels.get(k, 0.0) + v / cfg.accumulate
-            loss_value = total_loss({k: torch.tensor(v) for k, v in totals.items()}, level_weights).item()
-            if not math.isfinite(loss_value):
-                raise RunError(f"step {step + 1}: loss is {loss_value}; stopped, the last good checkpoint is "
-                               f"{out / CHECKPOINT}")
-            scaler.step(opt)
-            scaler.update()
-            for branch, queue in model.queues.items():
-                queue.push(torch.cat([view[branch] for view in queued]))
-            m = momentum_at(step, cfg.steps, cfg.momentum_start)
-            update_momentum(model.online, model.target, m)
-            elapsed = time.perf_counter() - t0
-            record = {"step": step + 1, "loss": loss_value, "lr": lr, "momentum": m, "pairs": named(totals),
-                      "levels": levels, "rois_per_level": dict(per_level),
-                      "samples_per_s": cfg.global_batch / elapsed,
-                      "data_wait": t_data / elapsed, "bad_samples": position.bad,
-                      **health.figures(step + 1, model)}
+            with torch.profiler.record_function("codo.step"):  # no host-device synchronisation in here
+                t0 = time.perf_counter()
+                lr = lr_at(step, cfg.steps, cfg.scaled_lr, cfg.warmup_steps)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.zero_grad(set_to_none=True)
+                t_data, totals, queued = 0.0, {}, []
+                sums = counts = rois = None
+                for micro in range(cfg.accumulate):
+                    t1 = time.perf_counter()
+                    batch = next(batches)
+                    rois = batch.level_counts if rois is None else rois + batch.level_counts
+                    batch = batch.to(device)
+                    seen += batch.keys or []
+                    t_data += time.perf_counter() - t1
+                    with _sync_on_last(net, micro + 1 == cfg.accumulate):
+                        losses, keys, by_level = _forward(net, batch, cfg, device, loss_fn)
+                        loss = total_loss(losses, level_weights)
+                        scaler.scale(loss / cfg.accumulate).backward()
+                    queued += keys  # every micro-batch's target projections join the queue
+                    for k, v in losses.items():
+                        totals[k] = totals.get(k, 0.0) + v.detach() / cfg.accumulate
+                    if by_level is not None:
+                        sums = by_level[0] if sums is None else sums + by_level[0]
+                        counts = by_level[1] if counts is None else counts + by_level[1]
+                scaler.step(opt)
+                scaler.update()
+                for branch, queue in model.queues.items():
+                    queue.push(torch.cat([view[branch] for view in queued]))
+                m = momentum_at(step, cfg.steps, cfg.momentum_start)
+                update_momentum(model.online, model.target, m)
+                elapsed = time.perf_counter() - t0
+            host = {"lr": lr, "momentum": m, "samples_per_s": cfg.global_batch / elapsed,
+                    "data_wait": t_data / elapsed, "bad_samples": position.bad}
+            extra = health.figures(step + 1, model)
             if device.type == "cuda":
-                record["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-            if d.main:
-                metrics.write(json.dumps(record) + "\n")
-                board.log(record)
-            on_step(record)
-            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+                extra["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            loss = total_loss(totals, level_weights)
+            pending.append(StepFigures(step + 1, host, loss, totals, sums, counts,
+                                       None if cfg.objective == "image" else rois, extra))
+            saving = (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps
+            if saving or (step + 1) % cfg.log_every == 0:  # a logging step: the one wait for the device
+                for record in fetch(pending):
+                    loss_value = record["loss"]
+                    if not math.isfinite(loss_value):
+                        raise RunError(f"step {record['step']}: loss is {loss_value}; stopped, the last good "
+                                       f"checkpoint is {out / CHECKPOINT}")
+                    if d.main:
+                        metrics.write(json.dumps(record) + "\n")
+                        board.log(record)
+                    on_step(record)
+            if saving:
                 positions = distributed.gather(position.to_dict(), d)
                 if d.main:
                     state = checkpoint_state(model, opt, scaler, run_config, step + 1, positions)

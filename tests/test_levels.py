@@ -10,7 +10,7 @@ from codo_aug import SynthConfig, Synthesizer
 from codo_train import TrainConfig
 from codo_train.config import LEVEL_RULES
 from codo_train.models.codo import model_for
-from codo_train.models.levels import RULES, assign_levels, batch_levels, pool_levels, rois_per_level
+from codo_train.models.levels import RULES, assign_levels, batch_levels, level_counts, level_rows, pool_levels
 from codo_train.trainer import train
 
 from .test_real_data import DATA, SCRATCH_SPEC, TUX_SPEC
@@ -46,23 +46,25 @@ def test_size_mode_pools_at_the_level_the_rule_picks():
     assert torch.allclose(pool_levels(features, rois, 256, "size", 224.0, "fpn")["size"], at(2))
 
 
-def test_rois_per_level_counts_every_view_and_image_at_the_largest_views_scale():
+def test_level_counts_cover_every_view_and_image_at_the_largest_views_scale():
     views = [torch.zeros(2, 3, 224, 224), torch.zeros(2, 3, 112, 112)]
     rois = [[squares(40, 100), squares(200)], [squares(50), torch.zeros(0, 4)]]
     # sides 40, 100, 200 (224-px view) and 50 (112-px view, judged at 224): P2, P4, P5, P3
     soco = batch_levels(views, rois, "soco")
     assert [lv.tolist() for lv in soco] == [[2, 4, 5], [3]]
-    assert rois_per_level(rois, soco) == {"p2": 1, "p3": 1, "p4": 1, "p5": 1}
-    assert rois_per_level(rois, batch_levels(views, rois, "fpn")) == {"p2": 3, "p3": 1, "p4": 0, "p5": 0}
-    assert rois_per_level(rois, None) == {"p2": 4, "p3": 4, "p4": 4, "p5": 4}  # `all` mode: every level
+    assert level_counts(soco, 4).tolist() == [1, 1, 1, 1]
+    assert level_counts(batch_levels(views, rois, "fpn"), 4).tolist() == [3, 1, 0, 0]
+    assert level_counts(None, 4).tolist() == [4, 4, 4, 4]  # `all` mode: every level pools every RoI
+    assert [r.tolist() for r in level_rows(soco[0])] == [[0], [], [1], [2]]
 
 
 def test_pooling_uses_the_levels_the_batch_assigned():
     features = {str(k): torch.randn(1, 4, 256 // 2 ** (k + 2), 256 // 2 ** (k + 2)) for k in range(4)}
     rois = [torch.tensor([[10.0, 10.0, 110.0, 110.0]])]
     by_rule = pool_levels(features, rois, 256, "size", 224.0, "soco")["size"]  # side 100: P4
-    assert torch.equal(pool_levels(features, rois, 256, "size", 224.0, "fpn", torch.tensor([4]))["size"],
-                       by_rule)  # the given level wins over the rule
+    given = level_rows(torch.tensor([4]))
+    assert torch.equal(pool_levels(features, rois, 256, "size", 224.0, "fpn", given)["size"],
+                       by_rule)  # the batch's levels win over the rule
 
 
 def test_the_model_gets_the_runs_level_rule_and_old_runs_keep_fpn():
@@ -93,7 +95,8 @@ def test_default_settings_feed_every_level_at_least_a_tenth_of_the_rois():
         views = synth.sample(i).views
         shapes = [torch.empty(0, 3, *v.image.shape[:2]) for v in views]  # only their sizes count
         rois = [[torch.from_numpy(v.rois)] for v in views]
-        for level, n in rois_per_level(rois, batch_levels(shapes, rois, cfg.level_rule)).items():
+        per_level = level_counts(batch_levels(shapes, rois, cfg.level_rule), 0).tolist()
+        for level, n in zip(counts, per_level):
             counts[level] += n
     shares = {k: n / sum(counts.values()) for k, n in counts.items()}
     assert min(shares.values()) >= 0.10, shares

@@ -34,6 +34,29 @@ def test_lars_scales_each_update_by_the_trust_ratio():
     assert w[1].item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_lars_updates_many_tensors_at_once_as_it_would_one_by_one():
+    """The multi-tensor step against the rule applied tensor by tensor: decay, trust ratio (1 where a
+    norm is 0), momentum; three steps over a matrix, a vector and a tensor moved by its decay alone."""
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(4, 3), (5,), (2, 2)]
+    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    ref = [p.detach().clone() for p in params]
+    bufs = [torch.zeros_like(p) for p in ref]
+    opt = LARS([{"params": params, "weight_decay": 0.01, "lars": True}], lr=0.5, momentum=0.9, eta=0.02)
+    for _ in range(3):
+        grads = [torch.randn(s, generator=gen) for s in shapes[:2]] + [torch.zeros(shapes[2])]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        opt.step()
+        for k, (w, g) in enumerate(zip(ref, grads)):
+            d = g + 0.01 * w
+            trust = 0.02 * w.norm() / d.norm() if d.norm() > 0 and w.norm() > 0 else 1.0
+            bufs[k] = 0.9 * bufs[k] + trust * d
+            ref[k] = w - 0.5 * bufs[k]
+    for p, r in zip(params, ref):
+        assert torch.allclose(p.detach(), r, atol=1e-6)
+
+
 def test_lars_leaves_flagged_groups_unadapted_and_undecayed():
     b = nn.Parameter(torch.tensor([1.0]))
     b.grad = torch.tensor([0.5])

@@ -20,7 +20,8 @@ from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
 from codo_train.losses.infonce import KeyQueue, infonce_loss
 from codo_train.losses.keys import LossKey, named
-from codo_train.pairs import level_losses, match_instances, pair_losses, total_loss, view_pairs
+from codo_train.pairs import (level_losses, level_means, match_instances, pair_losses, pair_rows, total_loss,
+                              view_pairs)
 from codo_train.schedules import lr_at
 from codo_train.trainer import train
 
@@ -221,11 +222,14 @@ def test_level_losses_group_matched_rows_by_the_query_roi_level():
     targets = [{"size": torch.stack([e0, e1])}, {"size": torch.stack([e0, e0])}]
     img, ids = [torch.zeros(2, dtype=torch.long)] * 2, [torch.tensor([0, 1])] * 2
     levels = [torch.tensor([2, 4]), torch.tensor([2, 3])]
-    by_level = level_losses(preds, targets, img, ids, levels)
+    pairs = pair_rows(img, ids)
+    by_level = level_means(*level_losses(preds, targets, pairs, levels))
     # 0->1: id0 e0.e0 -> 0 (P2), id1 e0 vs e0 -> 0 (P4); 1->0: id0 e0.e0 -> 0 (P2), id1 e1 vs e1 -> 0 (P3)
     assert by_level == {"p2": 0.0, "p3": 0.0, "p4": 0.0}
     targets[1]["size"] = torch.stack([-e0, e1])  # now view 0's queries meet opposite / orthogonal keys
-    by_level = level_losses(preds, targets, img, ids, levels)
+    sums, counts = level_losses(preds, targets, pairs, levels)
+    assert counts.tolist() == [2, 1, 1, 0]  # rows by their query's level: P2 twice, P3 and P4 once
+    by_level = level_means(sums, counts)
     assert by_level["p2"] == pytest.approx((4.0 + 0.0) / 2) and by_level["p4"] == pytest.approx(2.0)
 
 
@@ -272,3 +276,35 @@ def test_accumulated_micro_batches_all_feed_the_infonce_queue(sample_shards, tmp
                               if k.startswith("queues.") and k.endswith("ptr")}
     assert pushed[1] and pushed[2] == pushed[1]
     assert all(n >= 8 * 2 for n in pushed[1].values())  # every view of every sample holds a box
+
+
+SYNCS = ("aten::item", "aten::_local_scalar_dense", "aten::nonzero")
+
+
+@pytest.mark.slow
+def test_training_steps_never_wait_for_the_device(sample_shards, tmp_path):
+    """Profiled on the CPU, one DataLoader worker: inside each step (the trainer's `codo.step` range) no
+    .item(), no _local_scalar_dense, no nonzero(): pairs, levels and per-level rows come with the batch
+    from the worker, and the figures stay on the device until a logging step fetches them."""
+    cfg = TrainConfig(out=str(tmp_path / "r"), shards=str(sample_shards), steps=3, arch="resnet18",
+                      batch_size=2, workers=1, log_every=3, health_every=100)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_stack=True) as prof:
+        train(cfg)
+    events = prof.events()
+    steps = [e.time_range for e in events if e.name == "codo.step"]
+    assert len(steps) == 3
+
+    def epoch_start(e) -> bool:
+        """The DataLoader draws its workers' base seed from a CPU tensor when an epoch's iterator starts."""
+        while e is not None:
+            if "torch/utils/data/dataloader.py" in e.name:
+                return True
+            e = e.cpu_parent
+        return False
+
+    inside = [e.name for e in events if e.name in SYNCS and not epoch_start(e)
+              and any(r.start <= e.time_range.start <= r.end for r in steps)]
+    assert inside == []
+    assert any(e.name in SYNCS for e in events)  # the fetch on step 3 and the setup do synchronise
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3]  # every step still has its line

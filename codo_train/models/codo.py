@@ -37,19 +37,20 @@ class CoDoModel(nn.Module):
         return [(n, p) for n, p in self.named_parameters() if not n.startswith("target.")]
 
     def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]],
-                levels: list[torch.Tensor] | None = None
+                rows: list[list[torch.Tensor]] | None = None
                 ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
         """Per view, per pooling branch: online predictions and target projections of every RoI.
 
         Level thresholds are scaled to the largest view, so smaller views pool their (smaller)
-        boxes at lower levels; `levels` (levels.batch_levels) gives them assigned once for the batch.
+        boxes at lower levels; `rows[j]` (TrainBatch.level_rows) gives view j's RoIs per level, assigned
+        once for the batch on the host.
         """
         reference = largest_side(views)
-        levels = levels or [None] * len(views)
-        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference, lv).items()}
-                 for v, r, lv in zip(views, rois, levels)]
+        rows = rows or [None] * len(views)
+        preds = [{k: self.predictor(z) for k, z in self.online(v, r, reference, lr).items()}
+                 for v, r, lr in zip(views, rois, rows)]
         with torch.no_grad():
-            targets = [self.target(v, r, reference, lv) for v, r, lv in zip(views, rois, levels)]
+            targets = [self.target(v, r, reference, lr) for v, r, lr in zip(views, rois, rows)]
         return preds, targets
 
 
@@ -65,11 +66,11 @@ class SupervisedModel(CoDoModel):
         self.classifier = nn.Linear(BOX_HEAD_DIM, num_classes)
 
     def forward(self, views: list[torch.Tensor], rois: list[list[torch.Tensor]],
-                levels: list[torch.Tensor] | None = None) -> tuple[list[dict[str, torch.Tensor]], list]:
+                rows: list[list[torch.Tensor]] | None = None) -> tuple[list[dict[str, torch.Tensor]], list]:
         """Per view, per pooling branch: the class logits of every RoI; no target (an empty list)."""
         reference = largest_side(views)
-        logits = [{k: self.classifier(f) for k, f in self.online.box_features(v, r, reference, lv).items()}
-                  for v, r, lv in zip(views, rois, levels or [None] * len(views))]
+        logits = [{k: self.classifier(f) for k, f in self.online.box_features(v, r, reference, lr).items()}
+                  for v, r, lr in zip(views, rois, rows or [None] * len(views))]
         return logits, []
 
 

@@ -68,20 +68,20 @@ class Encoder(nn.Module):
         self.image_projector = mlp(FPN_CHANNELS, proj_hidden, proj_dim) if image_level else None
 
     def box_features(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL,
-                     levels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                     rows: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Box-head features (N x 1024) of the RoIs, per pooling branch: what a detector's head sees.
-        `levels`: each RoI's FPN level when the batch has assigned them (else the level rule's)."""
+        `rows`: the RoIs each FPN level pools, where the batch has assigned them (else the level rule's)."""
         pooled = pool_levels(self.backbone(images), rois, images.shape[-1], self.levels, reference,
-                             self.level_rule, levels)
+                             self.level_rule, rows)
         return {name: self.box_head(x) for name, x in pooled.items()}
 
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL,
-                levels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                rows: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
         out = {}
         if self.objects:
             pooled = pool_levels(features, rois, images.shape[-1], self.levels, reference, self.level_rule,
-                                 levels)
+                                 rows)
             out = {name: self.projector(self.box_head(x)) for name, x in pooled.items()}
         if self.image_projector is not None:
             out["image"] = self.image_projector(features["3"].mean(dim=(2, 3)))

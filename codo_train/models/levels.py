@@ -57,13 +57,17 @@ def batch_levels(views: list[torch.Tensor], rois: list[list[torch.Tensor]], rule
     return [assign_levels(torch.cat(view).reshape(-1, 4), reference, rule) for view in rois]
 
 
-def rois_per_level(rois: list[list[torch.Tensor]], levels: list[torch.Tensor] | None) -> dict[str, int]:
-    """How many RoIs of a batch (per view, per image) each level pools, from the batch's `levels`
-    ({'p2': n, ..., 'p5': n}); None (`all` mode): every level pools every RoI."""
+def level_counts(levels: list[torch.Tensor] | None, n_rois: int) -> torch.Tensor:
+    """How many of a batch's `n_rois` RoIs (all views and images) each level P2..P5 pools, from the batch's
+    `levels`; None (`all` mode): every level pools every RoI."""
     if levels is None:
-        return dict.fromkeys((f"p{lvl}" for lvl in LEVELS), sum(len(box) for view in rois for box in view))
-    counts = torch.bincount(torch.cat(levels) - LEVELS[0], minlength=len(LEVELS))
-    return {f"p{lvl}": int(n) for lvl, n in zip(LEVELS, counts.tolist())}
+        return torch.full((len(LEVELS),), n_rois, dtype=torch.int64)
+    return torch.bincount(torch.cat(levels) - LEVELS[0], minlength=len(LEVELS))
+
+
+def level_rows(levels: torch.Tensor) -> list[torch.Tensor]:
+    """The rows each level P2..P5 pools, of one view's RoIs with these `levels`."""
+    return [torch.nonzero(levels == level).flatten() for level in LEVELS]
 
 
 def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> torch.Tensor:
@@ -72,20 +76,19 @@ def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> t
 
 
 def pool_levels(features: dict[str, torch.Tensor], rois: list[torch.Tensor], image_size: int, mode: str,
-                reference: float, rule: str = "fpn", levels: torch.Tensor | None = None
+                reference: float, rule: str = "fpn", rows: list[torch.Tensor] | None = None
                 ) -> dict[str, torch.Tensor]:
-    """{'size': Nx256x7x7} (each RoI at its level: `levels` where the batch has assigned them, else under
-    `rule`) or {'p2': ..., 'p5': ...} (all levels); rows in RoI order."""
+    """{'size': Nx256x7x7} (each RoI at its level: `rows` per level where the batch has them, from
+    level_rows, else under `rule`) or {'p2': ..., 'p5': ...} (all levels); rows in RoI order."""
     maps = [features[str(i)] for i in range(len(LEVELS))]  # backbone outputs "0".."3" = P2..P5
     if mode == "all":
         return {f"p{lvl}": _pool(f, rois, image_size) for lvl, f in zip(LEVELS, maps)}
     flat = torch.cat(rois)
     owner = torch.cat([torch.full((len(r),), b, dtype=torch.int64, device=flat.device)
                        for b, r in enumerate(rois)])
-    levels = assign_levels(flat, reference, rule) if levels is None else levels
+    rows = level_rows(assign_levels(flat, reference, rule)) if rows is None else rows
     out = flat.new_zeros((len(flat), maps[0].shape[1], 7, 7), dtype=maps[0].dtype)
-    for lvl, fmap in zip(LEVELS, maps):
-        picked = torch.nonzero(levels == lvl).flatten()
+    for picked, fmap in zip(rows, maps):
         if picked.numel():
             boxes = torch.cat([owner[picked, None].to(flat.dtype), flat[picked]], dim=1)
             out[picked] = _pool(fmap, boxes, image_size).to(out.dtype)
