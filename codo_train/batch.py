@@ -27,19 +27,22 @@ class TrainBatch(Batch):
     level_counts: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "TrainBatch":
-        base = super().to(device)
-
-        def move(x):
-            return x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else x
+        def move(x: torch.Tensor) -> torch.Tensor:
+            return x.to(device, non_blocking=True)
 
         return TrainBatch(
-            **{f.name: getattr(base, f.name) for f in fields(Batch)},
+            **_batch_fields(super().to(device)),
             pairs={k: (move(a), move(b)) for k, (a, b) in self.pairs.items()},
             levels=None if self.levels is None else [move(lv) for lv in self.levels],
             level_rows=(None if self.level_rows is None
                         else [[move(r) for r in rows] for rows in self.level_rows]),
             level_counts=self.level_counts,  # stays on the host: a metric
         )
+
+
+def _batch_fields(batch: Batch) -> dict:
+    """codo_aug's Batch fields of `batch`, to build a TrainBatch on."""
+    return {f.name: getattr(batch, f.name) for f in fields(Batch)}
 
 
 def train_collate(samples: list, level_rule: str, level_mode: str, all_pairs: bool = False,
@@ -50,7 +53,7 @@ def train_collate(samples: list, level_rule: str, level_mode: str, all_pairs: bo
         return None
     pairs = pair_rows(base.img, base.ids, all_pairs)
     levels = batch_levels(base.views, base.rois, level_rule) if level_mode == "size" else None
-    return TrainBatch(**{f.name: getattr(base, f.name) for f in fields(Batch)}, pairs=pairs, levels=levels,
+    return TrainBatch(**_batch_fields(base), pairs=pairs, levels=levels,
                       level_rows=None if levels is None else [level_rows(lv) for lv in levels],
                       level_counts=level_counts(levels, sum(len(i) for i in base.ids)))
 

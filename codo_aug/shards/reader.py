@@ -48,13 +48,13 @@ def _listed(folder: str) -> list[str]:
 def _expand_url(pattern: str) -> list[str]:
     urls = expand_braces(pattern)
     fs, _ = url_fs(urls[0])
+    paths = [fs._strip_protocol(url) for url in urls]
     with input_errors(pattern):
         if len(urls) == 1 and not _has_glob(pattern) and not pattern.endswith(".tar"):
             return _listed(pattern)
         if _has_glob(pattern):
-            scheme = pattern.split("://", 1)[0]
-            return sorted({f"{scheme}://{p}" for url in urls for p in fs.glob(url_fs(url)[1])})
-        if not fs.exists(url_fs(urls[0])[1]):  # a wrong bucket or prefix, before any training starts
+            return sorted({fs.unstrip_protocol(p) for path in paths for p in fs.glob(path)})
+        if not fs.exists(paths[0]):  # a wrong bucket or prefix, before any training starts
             raise InputError(f"{urls[0]}: no such shard (missing, or not readable with these credentials)")
         return urls
 
