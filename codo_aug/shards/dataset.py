@@ -21,6 +21,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..config import PHOTOMETRICS
 from ..params.photometric import policy_for, sample_photo
+from ..params.recipe import PhotoDraw
 from ..render.photometric import apply_photo
 from ..rng import PHOTO_STREAM, SHARD_ORDER_STREAM, SHUFFLE_STREAM, rng_for
 from .format import Record, decode_record
@@ -78,11 +79,14 @@ class ShardDataset(IterableDataset):
     shards too). `photometric` ('soco', 'mocov2'; 'none' or None: as stored) applies fresh colour/blur/
     solarize draws per epoch, for shards synthesised with `photometric = "none"`. `split`: "equal" (every
     rank the same number of samples; counts from `_info.json`, else read once) or "shards" (whole
-    shards per rank). Call `set_epoch` before each epoch.
+    shards per rank). `pixels=False` leaves the view images encoded and masks undecoded (see
+    `decode_record`) and the fresh photometric draws in `Record.photo`, not applied: the same draws, for
+    codo_train.device_decode to decode and apply on the GPU. Call `set_epoch` before each epoch.
     """
 
     def __init__(self, urls: str | list[str], rank: int | None = None, world_size: int | None = None,
-                 shuffle: int = 1000, seed: int = 0, photometric: str | None = None, split: str = "equal"):
+                 shuffle: int = 1000, seed: int = 0, photometric: str | None = None, split: str = "equal",
+                 pixels: bool = True):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"invalid split={split!r}: must be one of {', '.join(SPLITS)}")
@@ -93,6 +97,7 @@ class ShardDataset(IterableDataset):
         self.rank, self.world_size = _dist_default(rank, world_size)
         self.shuffle, self.seed = shuffle, seed
         self.photometric = None if photometric == "none" else photometric
+        self.pixels = pixels
         #: records per shard, for an equal split over several ranks (one rank takes whole shards)
         self.sizes = shard_sizes(self.paths) if split == "equal" and self.world_size > 1 else None
         self.epoch = 0
@@ -114,15 +119,21 @@ class ShardDataset(IterableDataset):
             pieces = [(i, 0, None) for k, i in enumerate(order) if k % self.world_size == self.rank]
         return [(self.paths[i], first, stop) for i, first, stop in pieces[worker::workers]]
 
-    def _fresh_photometrics(self, rec: Record) -> Record:
+    def _photo_draws(self, rec: Record, sides: list[int]) -> list[PhotoDraw]:
+        """This epoch's fresh photometric draws for the views (of these sides) of `rec`, in view order."""
         index = rec.meta.get("index")
         if not isinstance(index, int):
             raise ValueError("the .json member has no sample 'index' (fresh photometrics are drawn by it)")
         rng = rng_for(self.seed, PHOTO_STREAM, self.epoch, index)
-        views = [dataclasses.replace(v, image=apply_photo(
-                     v.image, sample_photo(rng, policy_for(self.photometric, j), v.image.shape[0])))
-                 for j, v in enumerate(rec.views)]
-        return Record(rec.key, views, rec.meta)
+        return [sample_photo(rng, policy_for(self.photometric, j), side) for j, side in enumerate(sides)]
+
+    def _fresh_photometrics(self, rec: Record) -> Record:
+        if not self.pixels:
+            sides = [v["size"] for v in rec.meta["views"]]  # checked by decode_record
+            return dataclasses.replace(rec, photo=self._photo_draws(rec, sides))
+        draws = self._photo_draws(rec, [v.image.shape[0] for v in rec.views])
+        views = [dataclasses.replace(v, image=apply_photo(v.image, d)) for v, d in zip(rec.views, draws)]
+        return dataclasses.replace(rec, views=views)
 
     def resume(self, epoch: int, skip: list[int], first_worker: int = 0) -> None:
         """Continue epoch `epoch` after the first `skip[w]` records (good and bad) of each worker w, with
@@ -141,7 +152,7 @@ class ShardDataset(IterableDataset):
 
     def _decode(self, path: str, key: str, members: dict[str, bytes]) -> Record | BadRecord:
         try:
-            rec = decode_record(key, members)
+            rec = decode_record(key, members, self.pixels)
             return self._fresh_photometrics(rec) if self.photometric else rec
         except ValueError as exc:
             return BadRecord(path, key, str(exc))

@@ -7,10 +7,13 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..params.recipe import PhotoDraw
 from ..sample import Sample, View
 
 KEY_DIGITS = 9
 IMAGE_FORMATS = ("jpg", "png")
+#: The signature each image format's bytes begin with.
+MAGIC = {"jpg": b"\xff\xd8\xff", "png": b"\x89PNG\r\n\x1a\n"}
 
 
 def sample_key(index: int) -> str:
@@ -34,6 +37,12 @@ def decode_image(data: bytes) -> np.ndarray:
     if bgr is None:
         raise ValueError("undecodable image member")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def sniff_format(data: bytes | np.ndarray) -> str | None:
+    """'jpg' or 'png' by the signature encoded bytes begin with; None for neither."""
+    head = bytes(data[:8])
+    return next((fmt for fmt, magic in MAGIC.items() if head.startswith(magic)), None)
 
 
 def mask_rle(mask: np.ndarray) -> dict:
@@ -89,11 +98,16 @@ def encode_sample(sample: Sample, seed: int, fmt: str = "jpg", quality: int = 95
 
 @dataclass
 class Record:
-    """A sample read back from a shard: its views (with masks, where the shard holds them) and its JSON."""
+    """A sample read back from a shard: its views (with masks, where the shard holds them) and its JSON.
+
+    Read with `pixels=False`, each view's `image` holds its member's encoded bytes (1-D uint8) and
+    `photo` the photometric draws still to apply to each view (None: nothing to apply).
+    """
 
     key: str
     views: list[View]
     meta: dict
+    photo: list[PhotoDraw] | None = None
 
     @property
     def __key__(self) -> str:
@@ -113,34 +127,54 @@ def _parse_meta(members: dict[str, bytes]) -> dict:
     return meta
 
 
-def _decode_view(j: int, v: dict, members: dict[str, bytes]) -> View:
+def _image_member(j: int, members: dict[str, bytes]) -> bytes:
     data = next((members[f"view{j}.{fmt}"] for fmt in IMAGE_FORMATS if f"view{j}.{fmt}" in members), None)
     if data is None:
         raise ValueError(f"no view{j} image member")
+    return data
+
+
+def _decoded(j: int, data: bytes) -> np.ndarray:
     try:
-        image = decode_image(data)
+        return decode_image(data)
     except (ValueError, cv2.error):
         raise ValueError(f"the view{j} image member does not decode") from None
+
+
+def _encoded(j: int, data: bytes, side: object) -> np.ndarray:
+    if sniff_format(data) is None:
+        raise ValueError(f"the view{j} image member does not decode")
+    if not isinstance(side, int) or side < 1:
+        raise ValueError(f"view{j} has no positive integer 'size' (it is {side!r})")
+    return np.frombuffer(data, np.uint8)
+
+
+def _decode_view(j: int, v: dict, members: dict[str, bytes], pixels: bool) -> View:
+    data = _image_member(j, members)
+    image = _decoded(j, data) if pixels else _encoded(j, data, v["size"])
     boxes = np.asarray(v["boxes"], dtype=np.float32).reshape(-1, 4)
     rois = np.asarray(v["rois"], dtype=np.float32).reshape(-1, 4)
     ids = np.asarray(v["ids"], dtype=np.int64)
-    masks = rle_masks(v["masks"], *image.shape[:2]) if "masks" in v else None
-    counts = {"boxes": len(boxes), "rois": len(rois), "ids": len(ids),
-              "masks": len(ids if masks is None else masks)}
+    counts = {"boxes": len(boxes), "rois": len(rois), "ids": len(ids), "masks": len(v.get("masks", ids))}
     if len(set(counts.values())) > 1:
         raise ValueError(f"view{j} lists " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    if not pixels:
+        return View(image, boxes, rois, ids)
+    masks = rle_masks(v["masks"], *image.shape[:2]) if "masks" in v else None
     if masks is not None and masks.shape[1:] != image.shape[:2]:
         raise ValueError(f"view{j} has {masks.shape[1]}x{masks.shape[2]} masks "
                          f"on a {image.shape[0]}x{image.shape[1]} image")
     return View(image, boxes, rois, ids, masks)
 
 
-def decode_record(key: str, members: dict[str, bytes]) -> Record:
+def decode_record(key: str, members: dict[str, bytes], pixels: bool = True) -> Record:
     """Record from the member suffixes of one key ('view0.jpg', ..., 'json'); ValueError saying what
-    is wrong when a member is missing, does not decode or is not codo's."""
+    is wrong when a member is missing, does not decode or is not codo's. `pixels=False` leaves each view
+    image as its encoded bytes (checked by signature only, its side taken from the JSON's 'size') and
+    its masks undecoded (None), for decoding on a device (codo_train.device_decode)."""
     meta = _parse_meta(members)
     try:
-        views = [_decode_view(j, v, members) for j, v in enumerate(meta["views"])]
+        views = [_decode_view(j, v, members, pixels) for j, v in enumerate(meta["views"])]
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
         raise ValueError(f"the .json member is not a codo record ({type(exc).__name__}: {exc})") from None
     return Record(key, views, meta)
