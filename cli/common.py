@@ -40,8 +40,9 @@ VersionOpt = Annotated[bool, typer.Option("--version", callback=_print_version, 
 
 def given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
     """The `values` whose options were given on the command line, not left at their defaults: defaults
-    shown in --help must not override --config or --set."""
-    return {k: v for k, v in values.items()
+    shown in --help must not override --config or --set. A parameter named with a trailing _ (`compile_`:
+    a Python builtin's name) gives its setting without it."""
+    return {k.rstrip("_"): v for k, v in values.items()
             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"}
 
 

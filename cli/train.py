@@ -63,7 +63,19 @@ def run(
     amp: Annotated[str, _opt("--amp", f"Mixed precision: {', '.join(AMP)}.")] = DEFAULT["amp"],
     channels_last: Annotated[bool, _opt("--channels-last/--no-channels-last", "NHWC memory layout.")
                              ] = DEFAULT["channels_last"],
-    workers: Annotated[int, _opt("--workers", "DataLoader worker processes.")] = DEFAULT["workers"],
+    workers: Annotated[int, _opt("--workers", "DataLoader worker processes (kept across epochs).")
+                       ] = DEFAULT["workers"],
+    prefetch: Annotated[int, _opt("--prefetch", "Batches each loader worker reads ahead.")
+                        ] = DEFAULT["prefetch"],
+    compile_: Annotated[bool, _opt("--compile/--no-compile", "torch.compile the backbone and FPN (the first "
+                                                             "steps take longer while it compiles).")
+                        ] = DEFAULT["compile"],
+    decode: Annotated[str, _opt("--decode", "Where shard views are decoded and --photometric applied: cpu "
+                                            "(loader workers) or device (the training device).")
+                      ] = DEFAULT["decode"],
+    photometric: Annotated[str, _opt("--photometric", "Shards: fresh colour/blur/solarize draws per epoch "
+                                                      "(soco, mocov2), or none (as stored).")
+                           ] = DEFAULT["photometric"],
     seed: Annotated[int, _opt("--seed", "Seed for initialisation and data order.")] = DEFAULT["seed"],
     save_every: Annotated[int, _opt("--save-every", "Write checkpoints/last.pt every K steps.")
                           ] = DEFAULT["save_every"],
@@ -89,8 +101,9 @@ def run(
         values.update(given(ctx, shards=shards, instances=instances, backgrounds=backgrounds, out=str(out),
                             steps=steps, arch=arch, device=device, batch_size=batch_size,
                             accumulate=accumulate, optimizer=optimizer, lr=lr, objective=objective, amp=amp,
-                            channels_last=channels_last, workers=workers, seed=seed, save_every=save_every,
-                            tensorboard=tensorboard, overwrite=overwrite))
+                            channels_last=channels_last, workers=workers, prefetch=prefetch,
+                            compile_=compile_, decode=decode, photometric=photometric, seed=seed,
+                            save_every=save_every, tensorboard=tensorboard, overwrite=overwrite))
         cfg = TrainConfig.from_dict(values)
         from codo_train.trainer import train  # torch loads here, not for --help
 

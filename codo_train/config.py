@@ -1,8 +1,9 @@
 """TrainConfig: every setting of a pretraining run, validated where it is built."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from codo_aug.config import PHOTOMETRICS
 from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
@@ -18,6 +19,9 @@ LOSSES = ("byol", "infonce")
 OBJECTIVES = ("codo", "image", "supervised")
 LEVEL_RULES = ("fpn", "soco")  # which FPN level a box's size picks: codo_train.models.levels
 LR_SCALINGS = ("linear", "sqrt", "auto")
+#: Settings whose default changed after runs were saved without them: what such a run used.
+BEFORE_THE_SETTING = {"level_rule": "fpn"}
+DECODERS = ("cpu", "device")  # where shard views are decoded and photometrics applied
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,16 @@ class TrainConfig:
     from the device (each step still gets its metrics line; the steps in between never wait for the
     device, and a non-finite loss is caught at the next fetch, before any checkpoint); `tensorboard` also
     writes the metrics as TensorBoard event files (RUN/tensorboard).
+
+    Input: `workers` DataLoader processes, kept across epochs, each `prefetch` batches ahead; on CUDA the
+    batches come in page-locked memory and the next one is copied on a side stream while a step runs.
+    metrics.jsonl's `data_wait` is the share of a step the host spent getting its batches (from the loader
+    and, on CUDA, queueing the next copy). `compile` runs torch.compile on each encoder's backbone and FPN
+    (fixed shapes; the RoI head's vary), in place, so checkpoints and exports are unchanged. With shards,
+    `photometric` ('soco', 'mocov2') draws fresh colour, blur and solarize per view and epoch (for shards
+    written with photometric "none"), and `decode` = 'device' leaves the loader the views' bytes and draws:
+    they are decoded (nvJPEG on CUDA) and augmented on the training device, to the same pixels as on the
+    CPU (codo_train.device_decode).
     """
 
     out: str = ""
@@ -78,6 +92,10 @@ class TrainConfig:
     amp: str = "none"
     channels_last: bool = False
     workers: int = 0
+    prefetch: int = 2
+    compile: bool = False
+    decode: str = "cpu"
+    photometric: str = "none"
     seed: int = 0
     save_every: int = 100
     max_bad_fraction: float = 0.01
@@ -127,6 +145,12 @@ class TrainConfig:
         _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp,
                "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
+        _check(self.decode in DECODERS and (self.decode == "cpu" or not online), "decode", self.decode,
+               f"one of {', '.join(DECODERS)} (device: shards only)")
+        _check(self.photometric in PHOTOMETRICS and (self.photometric == "none" or not online), "photometric",
+               self.photometric, f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch: shards only; "
+               "online synthesis takes its [synth] photometric)")
+        _check(self.prefetch >= 1, "prefetch", self.prefetch, ">= 1 (batches each loader worker reads ahead)")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")
         _check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction", self.max_bad_fraction,
@@ -153,6 +177,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scaled_lr": self.scaled_lr}
+
+    @classmethod
+    def from_run(cls, settings: dict[str, Any]) -> "TrainConfig":
+        """The config a run's saved settings (a checkpoint's `config`, config.json) describe; a setting the
+        run predates takes the value such runs used (BEFORE_THE_SETTING), else its default; what is not a
+        setting (scaled_lr, synth, classes, shard_files) is left out, and where the run read and wrote
+        stands in as '-' when the settings do not say (they describe a model, not a run to resume)."""
+        names = {f.name for f in fields(cls)}
+        where = {"out": "-", **({} if settings.get("instances") else {"shards": "-"})}
+        saved = {k: v for k, v in settings.items() if k in names}
+        return cls.from_dict({**where, **BEFORE_THE_SETTING, **saved})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

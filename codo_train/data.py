@@ -5,7 +5,7 @@ Bad shard records are skipped, named in a warning and counted; too many of them 
 """
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
@@ -36,6 +36,10 @@ class Delivery:
     read: int
     bad: list[BadRecord]
     batch: Batch | None
+
+    def pin_memory(self) -> "Delivery":
+        """The delivery with its batch in page-locked memory (DataLoader's pin_memory calls this)."""
+        return replace(self, batch=None if self.batch is None else self.batch.pin_memory())
 
 
 @dataclass
@@ -76,13 +80,19 @@ class DataPosition:
 
 class _Deliveries(IterableDataset):
     """A worker's good records in batches (made by `collate_fn`), each with the records read for it; a last
-    delivery without a batch counts what was read after the last full batch."""
+    delivery without a batch counts what was read after the last full batch. Each pass is the next epoch
+    from `first_epoch` on, counted where the pass runs: persistent DataLoader workers keep their own copy
+    of the dataset, which a set_epoch() in the main process would never reach."""
 
-    def __init__(self, dataset: ShardDataset, batch_size: int, collate_fn: Callable[[list], Batch | None]):
+    def __init__(self, dataset: ShardDataset, batch_size: int, collate_fn: Callable[[list], Batch | None],
+                 first_epoch: int):
         super().__init__()
         self.dataset, self.batch_size, self.collate_fn = dataset, batch_size, collate_fn
+        self.epoch = first_epoch
 
     def __iter__(self) -> Iterator[Delivery]:
+        self.dataset.set_epoch(self.epoch)
+        self.epoch += 1
         worker, _ = self.dataset.this_worker()
         good, read, bad = [], 0, []
         for item in self.dataset.records():
@@ -115,13 +125,22 @@ def _no_batch(batch_size: int, position: DataPosition) -> str:
     return f"the shards hold fewer samples than one batch of {batch_size} (per worker)"
 
 
+def loader_options(workers: int, pin: bool = False, prefetch: int = 2) -> dict:
+    """DataLoader settings of a training stream: `workers` processes that persist across epochs, each
+    `prefetch` batches ahead, and (`pin`, for CUDA) batches in page-locked memory for async copies."""
+    ahead = {"persistent_workers": True, "prefetch_factor": prefetch} if workers else {}
+    return {"num_workers": workers, "pin_memory": pin, **ahead}
+
+
 def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, position: DataPosition,
                     max_bad_fraction: float = MAX_BAD_FRACTION,
-                    collate_fn: Callable[[list], Batch | None] = collate) -> Iterator[Batch]:
+                    collate_fn: Callable[[list], Batch | None] = collate, pin: bool = False,
+                    prefetch: int = 2) -> Iterator[Batch]:
     """Full batches of good records (made by `collate_fn`, in the workers), epoch after epoch, from
     `position` on; `position` is kept up to date as batches go out. Each bad record is named in a warning
-    (once) and counted."""
-    loader = DataLoader(_Deliveries(dataset, batch_size, collate_fn), batch_size=None, num_workers=workers)
+    (once) and counted. `pin` and `prefetch`: loader_options."""
+    loader = DataLoader(_Deliveries(dataset, batch_size, collate_fn, position.epoch), batch_size=None,
+                        **loader_options(workers, pin, prefetch))
     dataset.resume(position.epoch, position.read, position.next_worker)
     warned: set[BadRecord] = set()
     while True:
@@ -135,7 +154,6 @@ def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, positi
         if not (delivered or started):
             raise RunError(_no_batch(batch_size, position))
         position.next_epoch()
-        dataset.set_epoch(position.epoch)
 
 
 class _RankIndices:
@@ -154,12 +172,13 @@ class _RankIndices:
 
 def online_batches(dataset: CoDoDataset, batch_size: int, workers: int, position: DataPosition,
                    rank: int = 0, world: int = 1,
-                   collate_fn: Callable[[list], Batch | None] = collate) -> Iterator[Batch]:
+                   collate_fn: Callable[[list], Batch | None] = collate, pin: bool = False,
+                   prefetch: int = 2) -> Iterator[Batch]:
     """Batches of online samples (made by `collate_fn`, in the workers), disjoint across ranks (every
-    index defines a sample, so there are no epochs), from `position` on."""
+    index defines a sample, so there are no epochs), from `position` on. `pin`, `prefetch`: loader_options."""
     sampler = _RankIndices(sum(position.read) // batch_size, batch_size, rank, world)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_fn,
-                        sampler=sampler)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_fn, sampler=sampler,
+                        **loader_options(workers, pin, prefetch))
     for batch in loader:
         position.advance(0, 1, batch_size, [])
         yield batch

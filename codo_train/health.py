@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import TrainConfig
 from .models.codo import model_for
 
 #: Stage -> name prefixes of its weights inside an encoder (online or target). The stem is conv1 + bn1,
@@ -52,7 +53,7 @@ def rebuilt_initial_weights(settings: dict) -> dict[str, torch.Tensor]:
     builds them: `model_for` right after `torch.manual_seed(seed)`; the global RNG is left as it was."""
     with torch.random.fork_rng():
         torch.manual_seed(settings.get("seed", 0))
-        return initial_weights(model_for(settings))
+        return initial_weights(model_for(TrainConfig.from_run(settings), settings.get("classes")))
 
 
 def drift(weights: Mapping[str, torch.Tensor], initial: Mapping[str, torch.Tensor]

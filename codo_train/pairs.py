@@ -1,6 +1,6 @@
 """Positive pairs: the same instance id of the same image in two views."""
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -56,11 +56,16 @@ def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, to
     return out
 
 
-def total_loss(losses: dict[LossKey, torch.Tensor], level_weights: dict[str, float]) -> torch.Tensor:
+def total_loss(losses: dict[LossKey, torch.Tensor], level_weights: dict[str, float],
+               terms: Iterable[LossKey] | None = None) -> torch.Tensor:
     """Weighted mean of the loss terms; a branch's weight ('pK', 'image') applies to its terms (else 1).
-    Python weights: no host-to-device copy in the step."""
-    weights = [level_weights.get(k.branch, 1.0) for k in losses]
-    return sum(w * v for w, v in zip(weights, losses.values())) / sum(weights)
+    `terms`: those the mean is over, where `losses` holds one micro-batch's part of a step (default: the
+    terms of `losses`). Python weights: no host-to-device copy in the step."""
+    def weight(k: LossKey) -> float:
+        return level_weights.get(k.branch, 1.0)
+
+    mean_over = losses if terms is None else terms
+    return sum(weight(k) * v for k, v in losses.items()) / sum(map(weight, mean_over))
 
 
 @torch.no_grad()

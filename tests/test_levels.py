@@ -69,9 +69,10 @@ def test_pooling_uses_the_levels_the_batch_assigned():
 
 def test_the_model_gets_the_runs_level_rule_and_old_runs_keep_fpn():
     assert TrainConfig(out="run", shards="s/*.tar").level_rule == "soco"
-    model = model_for({"arch": "resnet18", "level_rule": "soco"})
+    model = model_for(TrainConfig.from_run({"arch": "resnet18", "level_rule": "soco"}))
     assert model.online.level_rule == model.target.level_rule == "soco"
-    assert model_for({"arch": "resnet18"}).online.level_rule == "fpn"  # a config from before level_rule
+    old = TrainConfig.from_run({"arch": "resnet18"})  # a config saved before level_rule
+    assert model_for(old).online.level_rule == "fpn"
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from codo_aug import InputError, View
 from codo_aug.config import SynthConfig
 from codo_aug.dataset import CoDoDataset, collate
 from codo_aug.shards.dataset import ShardDataset
+from codo_train import TrainConfig
 from codo_train.classes import instance_classes
 from codo_train.export.keys import torchvision_weights
 from codo_train.losses.supervised import roi_class_losses
@@ -95,7 +96,8 @@ def test_synth_run_again_adds_the_class_list_to_an_older_info(tmp_path):
 
 def test_supervised_model_is_codo_plus_a_roi_classifier_that_exports_leave_out():
     torch.manual_seed(0)
-    model = model_for({"objective": "supervised", "arch": "resnet18", "classes": ["a", "b", "c"]})
+    supervised = TrainConfig.from_run({"objective": "supervised", "arch": "resnet18"})
+    model = model_for(supervised, ["a", "b", "c"])
     assert isinstance(model, SupervisedModel) and model.classifier.out_features == 3
     codo = CoDoModel("resnet18").state_dict()
     assert set(model.state_dict()) - set(codo) == {"classifier.weight", "classifier.bias"}
@@ -108,8 +110,8 @@ def test_supervised_model_is_codo_plus_a_roi_classifier_that_exports_leave_out()
     weights, skipped = torchvision_weights(model.state_dict())
     assert {"classifier.weight", "classifier.bias"} <= set(skipped)
     assert not any("classifier" in k for k in weights)
-    with pytest.raises(ValueError, match="a supervised run's settings list its 'classes'"):
-        model_for({"objective": "supervised", "arch": "resnet18"})
+    with pytest.raises(ValueError, match="a supervised run's model needs its instance classes"):
+        model_for(supervised)
 
 
 @pytest.mark.slow

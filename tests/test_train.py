@@ -178,7 +178,7 @@ def test_image_objective_trains_the_backbone_on_whole_views_only(sample_shards, 
     assert all(math.isfinite(m["loss"]) and 0 <= m["loss"] <= 4 for m in lines)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
     torch.manual_seed(0)  # the trainer's initialisation for seed 0
-    init = model_for({"arch": "resnet18", "objective": "image"}).state_dict()
+    init = model_for(TrainConfig.from_run({"arch": "resnet18", "objective": "image"})).state_dict()
     assert state.keys() == init.keys() and not any(k.startswith("queues.") for k in state)
     moved = {k for k in state if k.startswith("online.") and not torch.equal(state[k], init[k])}
     assert any(k.startswith("online.backbone.body.") for k in moved)

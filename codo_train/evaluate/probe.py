@@ -15,6 +15,7 @@ from codo_aug.pipeline import Synthesizer
 from ..checkpoint import load_checkpoint
 from ..data import normalise
 from ..distributed import require_device
+from ..config import TrainConfig
 from ..models.codo import CoDoModel, model_for
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
@@ -74,7 +75,8 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[CoDoModel, str
     ckpt = load_checkpoint(path)
     config = ckpt.get("config", {})
     arch = config.get("arch", "resnet50")
-    model = model_for({**config, "levels": "size"})  # box-head weights are the same in either levels mode
+    # box-head weights are the same in either levels mode
+    model = model_for(TrainConfig.from_run({**config, "levels": "size"}), config.get("classes"))
     state = ckpt["model"]
     own = model.state_dict()
     shapes = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]

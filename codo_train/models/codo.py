@@ -2,10 +2,12 @@
 SupervisedModel, the positive control that classifies the same RoIs through the same encoder."""
 
 import copy
+from typing import Sequence
 
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..losses.infonce import KeyQueue
 from .encoder import BOX_HEAD_DIM, Encoder, mlp
 from .levels import LEVELS, largest_side
@@ -74,16 +76,13 @@ class SupervisedModel(CoDoModel):
         return logits, []
 
 
-def model_for(settings: dict) -> CoDoModel:
-    """The model a run's settings describe (TrainConfig.to_dict(), as checkpoints keep them; a supervised
-    run's also hold its `classes`)."""
-    if settings.get("objective") == "supervised":
-        if not settings.get("classes"):
-            raise ValueError("a supervised run's settings list its 'classes'")
-        return SupervisedModel(settings.get("arch", "resnet50"), len(settings["classes"]),
-                               settings.get("levels", "size"), settings.get("level_rule", "fpn"))
-    objects = settings.get("objective", "codo") == "codo"
-    return CoDoModel(settings.get("arch", "resnet50"), levels=settings.get("levels", "size"),
-                     image_level=not objects or settings.get("image_weight", 0) > 0,
-                     queue_size=settings.get("queue_size", 0) if settings.get("loss") == "infonce" else 0,
-                     objects=objects, level_rule=settings.get("level_rule", "fpn"))
+def model_for(cfg: TrainConfig, classes: Sequence[str] | None = None) -> CoDoModel:
+    """The model a run's config describes; a supervised run's also needs its instance `classes`."""
+    if cfg.objective == "supervised":
+        if not classes:
+            raise ValueError("a supervised run's model needs its instance classes")
+        return SupervisedModel(cfg.arch, len(classes), cfg.levels, cfg.level_rule)
+    objects = cfg.objective == "codo"
+    return CoDoModel(cfg.arch, levels=cfg.levels, image_level=not objects or cfg.image_weight > 0,
+                     queue_size=cfg.queue_size if cfg.loss == "infonce" else 0, objects=objects,
+                     level_rule=cfg.level_rule)

@@ -1,0 +1,98 @@
+"""The training step and its input: accumulated micro-batches equal one batch, shard views decoded on the
+device train as those decoded in the loader, persistent loader workers walk a fresh order each epoch, and
+a compiled backbone gives the same losses."""
+
+import json
+
+import pytest
+import torch
+
+from codo_aug.shards.dataset import ShardDataset
+from codo_train import TrainConfig, train
+from codo_train.batch import collate_for
+from codo_train.data import DataPosition, endless_batches
+from codo_train.models.codo import model_for
+from codo_train.optim import make_optimizer
+from codo_train.step import Stepper
+
+
+def _records(shards, n: int) -> list:
+    return list(ShardDataset(str(shards), rank=0, world_size=1, shuffle=0))[:n]
+
+
+def _one_step(cfg: TrainConfig, micro_batches: list) -> tuple[float, dict, dict]:
+    """One step from the same initial weights with BatchNorm on its running statistics (so rows do not mix):
+    the step's loss, the parameters after it and the key queues."""
+    torch.manual_seed(0)
+    model = model_for(cfg).eval()
+    opt = make_optimizer(cfg, model.named_trainable())
+    stepper = Stepper(cfg, model, model, opt, torch.amp.GradScaler("cpu", enabled=False), torch.device("cpu"),
+                      {})
+    result = stepper.step(micro_batches, lr=0.5, momentum=0.9)
+    loss = sum(result.terms.values()) / len(result.terms)
+    queues = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("queues.")}
+    return loss.item(), {n: p.detach().clone() for n, p in model.named_parameters()}, queues
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["byol", "infonce"])
+def test_two_micro_batches_of_4_step_as_one_batch_of_8(sample_shards, loss):
+    """Issue 12 point 3: the same loss, the same weights after the step and the same queued keys (in the same
+    order), within float tolerance; each term is averaged over all micro-batches' rows, so it holds even
+    when the two halves hold different numbers of instances."""
+    cfg = TrainConfig(shards="x", out="y", arch="resnet18", batch_size=8, loss=loss, queue_size=64,
+                      optimizer="sgd", lr=1.0)
+    records = _records(sample_shards, 8)
+    make = collate_for(cfg.level_rule, cfg.levels, cfg.all_pairs, None)
+    whole, halves = [make(records)], [make(records[:4]), make(records[4:])]
+    assert len(halves[0].pairs[(0, 1)][0]) != len(halves[1].pairs[(0, 1)][0])  # uneven halves: a real test
+    loss8, params8, queue8 = _one_step(cfg, whole)
+    loss4x2, params4x2, queue4x2 = _one_step(cfg, halves)
+    assert loss4x2 == pytest.approx(loss8, rel=1e-5)
+    moved = max((params8[n] - p).abs().max().item() for n, p in params4x2.items())
+    assert moved < 1e-5
+    if loss == "infonce":
+        assert queue8 and all(torch.allclose(queue8[k], queue4x2[k], atol=1e-5) for k in queue8)
+
+
+def _train_losses(shards, out, **settings) -> list[float]:
+    train(TrainConfig(out=str(out), shards=str(shards), steps=2, arch="resnet18", batch_size=4, workers=0,
+                      **settings))
+    return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_views_decoded_on_the_device_train_as_those_decoded_in_the_loader(sample_shards, tmp_path):
+    """decode = 'device' (here the CPU plays the device): the same pixels and draws, so the same losses."""
+    cpu = _train_losses(sample_shards, tmp_path / "cpu", photometric="soco")
+    device = _train_losses(sample_shards, tmp_path / "device", photometric="soco", decode="device")
+    stored = _train_losses(sample_shards, tmp_path / "stored")
+    assert device == pytest.approx(cpu, rel=1e-4)
+    assert stored[0] != pytest.approx(cpu[0], rel=1e-4)  # fresh photometrics do change what is trained on
+
+
+def test_persistent_workers_read_every_record_once_per_epoch_in_a_fresh_order(sample_shards):
+    """Two loader workers kept across epochs (persistent_workers) still get each epoch's number: every
+    epoch reads the 48 records once each, and the epochs' orders differ."""
+    position = DataPosition()
+    stream = endless_batches(ShardDataset(str(sample_shards), rank=0, world_size=1, shuffle=8, seed=3), 4, 2,
+                             position, collate_fn=collate_for("soco", "size", False, None))
+    epochs: dict[int, list[str]] = {}
+    for _ in range(3 * 12):
+        batch = next(stream)  # the position is moved past a batch before it is given out
+        epochs.setdefault(position.epoch, []).extend(batch.keys)
+    assert sorted(epochs) == [0, 1, 2]
+    assert all(sorted(keys) == sorted(epochs[0]) and len(keys) == 48 for keys in epochs.values())
+    assert len({tuple(keys) for keys in epochs.values()}) == 3
+
+
+@pytest.mark.slow
+def test_a_compiled_backbone_gives_the_same_losses(sample_shards, tmp_path):
+    """--compile (torch.compile of each encoder's backbone and FPN, inductor on the CPU) trains to the
+    eager run's losses within tolerance, and its checkpoint keeps the eager parameter names."""
+    eager = _train_losses(sample_shards, tmp_path / "eager")
+    compiled = _train_losses(sample_shards, tmp_path / "compiled", compile=True)
+    assert compiled == pytest.approx(eager, rel=1e-3)
+    state = torch.load(tmp_path / "compiled" / "checkpoints" / "last.pt", map_location="cpu",
+                       weights_only=False)["model"]
+    assert not any("_orig_mod" in k for k in state) and "online.backbone.body.conv1.weight" in state
