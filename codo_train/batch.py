@@ -6,12 +6,13 @@ encoded bytes and photometric draws instead, decoded and applied when the batch 
 
 from dataclasses import dataclass, fields, replace
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from codo_aug.dataset import Batch, collate
+from codo_aug.errors import RunError
 from codo_aug.params.recipe import PhotoDraw
 
 from .models.levels import batch_levels, level_counts, level_rows
@@ -41,6 +42,11 @@ class TrainBatch(Batch):
         return TrainBatch(**{f.name: getattr(self, f.name) if f.name in kept
                              else _map(getattr(self, f.name), fn) for f in fields(self)})
 
+    def tensors(self) -> Iterator[torch.Tensor]:
+        """Every tensor the batch holds."""
+        for f in fields(self):
+            yield from _tensors(getattr(self, f.name))
+
     def to(self, device: torch.device) -> "TrainBatch":
         """The batch on `device`, copied without blocking where its memory is pinned (`level_counts`
         stays); encoded views decoded there, and their photometric draws applied."""
@@ -49,7 +55,11 @@ class TrainBatch(Batch):
             return moved
         from .device_decode import apply_photo_tensor, decode_views  # torchvision.io: only when used
 
-        views = [decode_views(images, device) for images in self.encoded]
+        try:
+            views = [decode_views(images, device) for images in self.encoded]
+        except (RuntimeError, ValueError) as exc:
+            raise RunError(f"the views of samples {', '.join(self.keys or [])} do not decode on {device} "
+                           f"({type(exc).__name__}: {exc}); `codo-aug verify` the shards") from None
         if self.photo is not None:
             views = [apply_photo_tensor(v, draws) for v, draws in zip(views, self.photo)]
         return replace(moved, views=views, encoded=None, photo=None)
@@ -57,6 +67,15 @@ class TrainBatch(Batch):
     def pin_memory(self) -> "TrainBatch":
         """The batch in page-locked memory (what a DataLoader with pin_memory calls), for async copies."""
         return self.map(torch.Tensor.pin_memory)
+
+
+def _tensors(value) -> Iterator[torch.Tensor]:
+    """The tensors in `value`, through lists, tuples and dicts."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple, dict)):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from _tensors(v)
 
 
 def _map(value, fn: Callable[[torch.Tensor], torch.Tensor]):

@@ -16,7 +16,7 @@ from codo_aug.atomic import atomic_open
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
 
-from .config import TrainConfig
+from .config import BEFORE_THE_SETTING, TrainConfig
 from .data import DataPosition
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -95,7 +95,7 @@ def _folder_errors(out: Path) -> Iterator[None]:
 
 def _with_defaults(config: dict) -> dict:
     """A checkpoint's run config with the settings it predates at their defaults (and so its synth table)."""
-    filled = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **config}
+    filled = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **BEFORE_THE_SETTING, **config}
     if "synth" in config:
         filled["synth"] = {**SynthConfig().to_dict(), **config["synth"]}
     return filled

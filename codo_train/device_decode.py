@@ -47,6 +47,8 @@ def decode_views(encoded: list[np.ndarray], device: torch.device) -> torch.Tenso
     data = [_tensor(e) for e in encoded]
     jpegs = [i for i, e in enumerate(encoded) if sniff_format(e) == "jpg"]
     images: list[torch.Tensor | None] = [None] * len(data)
+    if jpegs and device.type == "cuda":  # nvJPEG writes on its own stream into memory this stream's pool
+        torch.cuda.current_stream(device).synchronize()  # hands out: nothing queued here may still use it
     decoded = decode_jpeg([data[i] for i in jpegs], device=device, mode=ImageReadMode.RGB) if jpegs else []
     for i, image in zip(jpegs, decoded):
         images[i] = image

@@ -1,5 +1,6 @@
 """Batches on the training device, the next one's host-to-device copy already under way."""
 
+import contextlib
 import copy
 from typing import Iterator
 
@@ -30,7 +31,9 @@ class DeviceBatches:
         if self.side is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_stream(self.side)
-            batch.map(lambda t: t.record_stream(current) if t.is_cuda else None)  # not freed under the step
+            for tensor in batch.tensors():
+                if tensor.is_cuda:
+                    tensor.record_stream(current)  # its memory is not reused while the step may read it
             self.ahead = self._read()
         return batch
 
@@ -38,6 +41,6 @@ class DeviceBatches:
         """The next batch, its copy to the device started (on the side stream on CUDA), and the position
         after it."""
         host = next(self.source)
-        with torch.cuda.stream(self.side):  # a no-op for None
+        with torch.cuda.stream(self.side) if self.side is not None else contextlib.nullcontext():
             return host.to(self.device), copy.deepcopy(self._live)
 

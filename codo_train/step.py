@@ -59,12 +59,11 @@ class Stepper:
         self.opt.zero_grad(set_to_none=True)
         terms: dict[LossKey, torch.Tensor] = {}
         queued: list[list[dict[str, torch.Tensor]]] = []
-        sums = counts = shares = None
+        sums = counts = None
+        shares = term_shares(branches(self.cfg), batches, self.cfg.objective == "supervised")
         for micro, batch in enumerate(batches):
             with _sync_on_last(self.net, micro + 1 == len(batches)):
                 losses, keys, by_level = self._forward(batch)
-                shares = shares or term_shares({k.branch for k in losses}, batches,
-                                               self.cfg.objective == "supervised")
                 scaled = {k: v * shares[k][micro] for k, v in losses.items()}
                 loss = total_loss(scaled, self.weights, terms=shares.keys())
                 self.scaler.scale(loss).backward()
@@ -102,7 +101,8 @@ class Stepper:
         if cfg.levels == "size":
             return losses, targets, level_losses(preds, targets, batch.pairs, batch.levels, self.loss_fn)
         by_branch = [[v.detach() for k, v in losses.items() if k.branch == f"p{lvl}"] for lvl in LEVELS]
-        sums = torch.stack([torch.stack(terms).sum() for terms in by_branch])
+        zero = next(iter(losses.values())).detach() * 0  # a level without terms (no pair matched)
+        sums = torch.stack([sum(terms, zero) for terms in by_branch])
         return losses, targets, (sums, sums.new_tensor([len(terms) for terms in by_branch]))
 
 
@@ -133,6 +133,14 @@ def _sync_on_last(net: torch.nn.Module, last: bool):
     if last or not isinstance(net, DistributedDataParallel):
         return contextlib.nullcontext()
     return net.no_sync()
+
+
+def branches(cfg: TrainConfig) -> set[str]:
+    """The pooling branches a run's loss terms come from (those a model built from `cfg` gives)."""
+    if cfg.objective == "image":
+        return {"image"}
+    objects = {"size"} if cfg.levels == "size" else {f"p{lvl}" for lvl in LEVELS}
+    return objects | ({"image"} if cfg.objective == "codo" and cfg.image_weight > 0 else set())
 
 
 def term_rows(batch: TrainBatch, key: LossKey) -> int:

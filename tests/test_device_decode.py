@@ -199,3 +199,16 @@ def test_encoded_views_need_their_size(tmp_path):
     assert decode_record(key, members).views[0].image.shape == (32, 32, 3)
     with pytest.raises(ValueError, match="view0 has no positive integer 'size' \\(it is '32'\\)"):
         decode_record(key, members, pixels=False)
+
+
+def test_encoded_views_whose_header_disagrees_with_their_size_are_bad(tmp_path):
+    """The worker reads each member's own header (JPEG SOF, PNG IHDR), so a view of another size is a bad
+    record there, as on the CPU path, not an error in the trainer's step."""
+    out = tmp_path / "s"
+    run_synth(SynthJob(out=out, num_samples=1, config=SynthConfig(view_sizes=(32, 32), photometric="none")))
+    key, members = next(iter_members(expand_shards(str(out))[0]))
+    meta = json.loads(members["json"])
+    meta["views"][1]["size"] = 48
+    members["json"] = json.dumps(meta).encode()
+    with pytest.raises(ValueError, match="the view1 image member's header says 32x32, its JSON size 48"):
+        decode_record(key, members, pixels=False)

@@ -3,6 +3,7 @@ device train as those decoded in the loader, persistent loader workers walk a fr
 a compiled backbone gives the same losses."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -10,10 +11,13 @@ import torch
 from codo_aug.shards.dataset import ShardDataset
 from codo_train import TrainConfig, train
 from codo_train.batch import collate_for
+from codo_train.checkpoint import _with_defaults
 from codo_train.data import DataPosition, endless_batches
 from codo_train.models.codo import model_for
 from codo_train.optim import make_optimizer
-from codo_train.step import Stepper
+from codo_train.losses.keys import LossKey
+from codo_train.losses.supervised import roi_class_losses
+from codo_train.step import Stepper, branches, term_shares
 
 
 def _records(shards, n: int) -> list:
@@ -96,3 +100,26 @@ def test_a_compiled_backbone_gives_the_same_losses(sample_shards, tmp_path):
     state = torch.load(tmp_path / "compiled" / "checkpoints" / "last.pt", map_location="cpu",
                        weights_only=False)["model"]
     assert not any("_orig_mod" in k for k in state) and "online.backbone.body.conv1.weight" in state
+
+
+def test_a_micro_batch_without_matched_instances_leaves_its_terms_to_the_others(sample_shards):
+    """With an image-level term every micro-batch has a loss even where no instance matched across views:
+    the instance terms of the step then come from the other micro-batch alone (its share 1), the image
+    terms from both (1/2 each), and a supervised view without RoIs has no term (not a NaN)."""
+    cfg = TrainConfig(shards="x", out="y", arch="resnet18", batch_size=2, image_weight=0.5, optimizer="sgd")
+    make = collate_for(cfg.level_rule, cfg.levels, cfg.all_pairs, None)
+    records = _records(sample_shards, 4)
+    first, second = make(records[:2]), make(records[2:])
+    first.pairs = {k: (a[:0], b[:0]) for k, (a, b) in first.pairs.items()}  # no instance matched
+    shares = term_shares(branches(cfg), [first, second], per_view=False)
+    assert shares[LossKey("size", (0, 1))] == [0.0, 1.0] and shares[LossKey("image", (0, 1))] == [0.5, 0.5]
+    loss, params, _ = _one_step(cfg, [first, second])
+    assert math.isfinite(loss) and all(torch.isfinite(p).all() for p in params.values())
+    logits = [{"size": torch.zeros(0, 3)}, {"size": torch.zeros(2, 3)}]
+    labels = [torch.zeros(0, dtype=torch.int64), torch.tensor([0, 2])]
+    assert list(roi_class_losses(logits, labels)) == [LossKey("size", (1,))]
+
+
+def test_runs_saved_before_level_rule_keep_fpn_when_resumed_or_rebuilt():
+    assert TrainConfig.from_run({"arch": "resnet18"}).level_rule == "fpn"
+    assert _with_defaults({"arch": "resnet18"})["level_rule"] == "fpn"  # what the "same run?" check compares

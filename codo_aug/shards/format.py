@@ -9,6 +9,7 @@ from pycocotools import mask as mask_utils
 
 from ..params.recipe import PhotoDraw
 from ..sample import Sample, View
+from ..sources.decode import layout
 
 KEY_DIGITS = 9
 IMAGE_FORMATS = ("jpg", "png")
@@ -142,10 +143,16 @@ def _decoded(j: int, data: bytes) -> np.ndarray:
 
 
 def _encoded(j: int, data: bytes, side: object) -> np.ndarray:
+    """The member's bytes, left to decode on the device once its own header says it is a JPEG or PNG of
+    the view's size (a corrupt body still fails there, in the trainer, naming its batch)."""
     if sniff_format(data) is None:
         raise ValueError(f"the view{j} image member does not decode")
     if not isinstance(side, int) or side < 1:
         raise ValueError(f"view{j} has no positive integer 'size' (it is {side!r})")
+    found = layout(data)
+    if found is None or (found.height, found.width) != (side, side):
+        size = "no size" if found is None else f"{found.width}x{found.height}"
+        raise ValueError(f"the view{j} image member's header says {size}, its JSON size {side}")
     return np.frombuffer(data, np.uint8)
 
 

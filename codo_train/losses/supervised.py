@@ -9,6 +9,7 @@ from .keys import LossKey
 def roi_class_losses(logits: list[dict[str, torch.Tensor]], labels: list[torch.Tensor]
                      ) -> dict[LossKey, torch.Tensor]:
     """Mean cross-entropy of view j's RoIs (`logits[j][branch]`, N x classes) against `labels[j]` (N class
-    indices), keyed by (branch, (j,)), so `pairs.total_loss` weighs levels as it does CoDo's terms."""
+    indices), keyed by (branch, (j,)), so `pairs.total_loss` weighs levels as it does CoDo's terms; a view
+    without RoIs has no term (the mean of nothing is not a loss)."""
     return {LossKey(name, (j,)): F.cross_entropy(x, labels[j])
-            for j, view in enumerate(logits) for name, x in view.items()}
+            for j, view in enumerate(logits) for name, x in view.items() if len(labels[j])}
