@@ -128,7 +128,9 @@ def test_lars_too_gentle_to_move_the_weights_is_reported_once_at_the_start(caplo
 
 
 def test_a_checkpoint_from_before_new_settings_resumes_as_if_it_had_their_defaults(tmp_path):
-    run_config = {**TrainConfig(shards="x", out=str(tmp_path)).to_dict(), "synth": SynthConfig().to_dict()}
+    """... except level_rule, whose default changed: runs saved before it used 'fpn', and resume with it."""
+    run_config = {**TrainConfig(shards="x", out=str(tmp_path), level_rule="fpn").to_dict(),
+                  "synth": SynthConfig().to_dict()}
     new_keys = ("lr_scaling", "health_every", "tensorboard", "level_rule")
     older = {k: v for k, v in run_config.items() if k not in new_keys}
     older["synth"] = {k: v for k, v in run_config["synth"].items() if k != "view_sizes"}
@@ -141,6 +143,9 @@ def test_a_checkpoint_from_before_new_settings_resumes_as_if_it_had_their_defaul
     other = {**run_config, "lr_scaling": "sqrt"}
     with pytest.raises(InputError, match=r"differs in: lr_scaling\)"):
         prepare_run(tmp_path, False, other, other)
+    today = {**run_config, "level_rule": "soco"}  # today's default would change what the old run computes
+    with pytest.raises(InputError, match=r"differs in: level_rule\)"):
+        prepare_run(tmp_path, False, today, today)
 
 
 def test_train_settings_from_toml_and_set(tmp_path):
