@@ -42,7 +42,7 @@ def given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
     """The `values` whose options were given on the command line, not left at their defaults: defaults
     shown in --help must not override --config or --set. A parameter named with a trailing _ (`compile_`:
     a Python builtin's name) gives its setting without it."""
-    return {k.rstrip("_"): v for k, v in values.items()
+    return {k.removesuffix("_"): v for k, v in values.items()
             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"}
 
 

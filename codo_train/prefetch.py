@@ -43,4 +43,3 @@ class DeviceBatches:
         host = next(self.source)
         with torch.cuda.stream(self.side) if self.side is not None else contextlib.nullcontext():
             return host.to(self.device), copy.deepcopy(self._live)
-

@@ -153,13 +153,13 @@ def term_rows(batch: TrainBatch, key: LossKey) -> int:
     return len(batch.pairs[key.views][0])
 
 
-def term_shares(branches: set[str], batches: list[TrainBatch], per_view: bool) -> dict[LossKey, list[float]]:
-    """For each loss term of the step (each of `branches` with each view pair, or each view with
+def term_shares(names: set[str], batches: list[TrainBatch], per_view: bool) -> dict[LossKey, list[float]]:
+    """For each loss term of the step (each branch of `names` with each view pair, or each view with
     `per_view`, where any micro-batch has rows), each micro-batch's share of its rows: known on the host,
     from the batches' shapes."""
     views = [(j,) for j in range(len(batches[0].views))] if per_view else list(batches[0].pairs)
     shares = {}
-    for key in (LossKey(branch, v) for branch in sorted(branches) for v in views):
+    for key in (LossKey(branch, v) for branch in sorted(names) for v in views):
         rows = [term_rows(b, key) for b in batches]
         if sum(rows):
             shares[key] = [n / sum(rows) for n in rows]

@@ -145,14 +145,14 @@ def _decoded(j: int, data: bytes) -> np.ndarray:
 def _encoded(j: int, data: bytes, side: object) -> np.ndarray:
     """The member's bytes, left to decode on the device once its own header says it is a JPEG or PNG of
     the view's size (a corrupt body still fails there, in the trainer, naming its batch)."""
-    if sniff_format(data) is None:
+    found = layout(data)  # None: not a JPEG or PNG, or no size in its header
+    if found is None:
         raise ValueError(f"the view{j} image member does not decode")
     if not isinstance(side, int) or side < 1:
         raise ValueError(f"view{j} has no positive integer 'size' (it is {side!r})")
-    found = layout(data)
-    if found is None or (found.height, found.width) != (side, side):
-        size = "no size" if found is None else f"{found.width}x{found.height}"
-        raise ValueError(f"the view{j} image member's header says {size}, its JSON size {side}")
+    if (found.height, found.width) != (side, side):
+        raise ValueError(f"the view{j} image member's header says {found.width}x{found.height}, "
+                         f"its JSON size {side}")
     return np.frombuffer(data, np.uint8)
 
 
@@ -177,7 +177,7 @@ def _decode_view(j: int, v: dict, members: dict[str, bytes], pixels: bool) -> Vi
 def decode_record(key: str, members: dict[str, bytes], pixels: bool = True) -> Record:
     """Record from the member suffixes of one key ('view0.jpg', ..., 'json'); ValueError saying what
     is wrong when a member is missing, does not decode or is not codo's. `pixels=False` leaves each view
-    image as its encoded bytes (checked by signature only, its side taken from the JSON's 'size') and
+    image as its encoded bytes (its own header checked against the JSON's 'size', the body not) and
     its masks undecoded (None), for decoding on a device (codo_train.device_decode)."""
     meta = _parse_meta(members)
     try:

@@ -14,8 +14,8 @@ from codo_aug.pipeline import Synthesizer
 
 from ..checkpoint import load_checkpoint
 from ..data import normalise
-from ..distributed import require_device
 from ..config import TrainConfig
+from ..distributed import require_device
 from ..models.codo import CoDoModel, model_for
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
