@@ -1,13 +1,14 @@
 """decode(): one read per file, the size from the file's own header, and cv2 for plain 8-bit JPEG and PNG
-with exactly Pillow's pixels for PNG; everything else through Pillow as before."""
+with exactly Pillow's pixels; everything else through Pillow as before."""
 
 import io
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from codo_aug.sources.decode import decode, layout
 
@@ -50,10 +51,7 @@ def test_header_gives_the_size_and_the_decoder_and_pixels_match_pillow(name, tmp
         got = decode(str(path), alpha=alpha)
         want = np.array(Image.open(io.BytesIO(data)).convert("RGBA" if alpha else "RGB"))
         assert got.shape == want.shape == (64, 96, 4 if alpha else 3)
-        if "jpeg" not in name:  # lossless: the same pixels; JPEG decoders may differ by rounding
-            assert np.array_equal(got, want)
-        else:
-            assert np.abs(got.astype(int) - want.astype(int)).mean() < 1.5
+        assert np.array_equal(got, want)  # Pillow's libjpeg-turbo decodes JPEG as cv2's does
 
 
 def test_other_formats_have_no_layout_and_broken_headers_none():
@@ -77,3 +75,30 @@ def test_real_stamps_decode_through_cv2_to_pillows_pixels():
         through_cv2 += form.cv2_ok
         assert np.array_equal(decode(str(p), alpha=True), want), p
     assert through_cv2 >= 50  # most stamps are plain 8-bit RGBA
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_turns_jpegs_upright_as_pillow_does(orientation, tmp_path):
+    exif = RGB.getexif()
+    exif[0x0112] = orientation
+    data = encoded(RGB, "JPEG", quality=90, exif=exif)
+    (tmp_path / "f.jpg").write_bytes(data)
+    with Image.open(io.BytesIO(data)) as im:
+        upright, stored = np.array(ImageOps.exif_transpose(im)), np.array(im)
+    assert np.array_equal(decode(str(tmp_path / "f.jpg")), upright)
+    assert np.array_equal(decode(str(tmp_path / "f.jpg"), exif=False), stored)
+
+
+def test_real_photos_decode_to_cv2s_pixels_at_full_and_reduced_scale():
+    photos = sorted((DATA / "scratch").rglob("*.jpg"))[:12] if (DATA / ".complete").exists() else []
+    if not photos:
+        pytest.skip("no test data (scripts/fetch_test_data.sh)")
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}
+    for p in photos:
+        w, h = layout(p.read_bytes()).width, layout(p.read_bytes()).height
+        for factor, flag in flags.items():
+            got = decode(str(p), draft=lambda w, h, f=factor: (w // f, h // f))
+            want = cv2.cvtColor(cv2.imread(str(p), flag), cv2.COLOR_BGR2RGB)
+            assert got.shape == want.shape == (-(-h // factor), -(-w // factor), 3)
+            assert np.array_equal(got, want), (p, factor)

@@ -110,6 +110,18 @@ def test_alpha_blend_rounds_like_integer_compositing():
     assert canvas[2, 1].tolist() == [150] * 3  # (200*128 + 100*127 + 127) // 255
 
 
+def test_alpha_blend_equals_the_integer_formula_on_every_alpha_and_canvas_value():
+    a, c = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        rgb = rng.integers(0, 256, (256, 256, 3)).astype(np.uint8)
+        canvas = np.repeat(c[:, :, None], 3, axis=2).astype(np.uint8)
+        want = (rgb.astype(np.int64) * a[:, :, None] + canvas.astype(np.int64) * (255 - a[:, :, None])
+                + 127) // 255
+        alpha_blend(canvas, rgb, a.astype(np.uint8), 0, 0)
+        assert np.array_equal(canvas, want)
+
+
 def test_gaussian_feathers_the_edge_but_keeps_the_object_mask():
     canvas = np.zeros((40, 40, 3), np.uint8)
     mask = blend_paste(canvas, solid(20, 20, (200, 200, 200)), 10, 10, "gaussian", (2.0,))

@@ -1,15 +1,17 @@
 """Box kernels on absolute XYXY float boxes (pixel edges: a 1-pixel mask at column 3 spans 3..4)."""
 
+import cv2
 import numpy as np
 
 
 def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
-    """Tight XYXY box of a boolean mask, or None for an empty mask."""
-    cols = np.flatnonzero(mask.any(axis=0))
-    if cols.size == 0:
+    """Tight XYXY box of the non-zero pixels of a bool or uint8 mask, or None for an empty mask."""
+    if mask.size == 0:
         return None
-    rows = np.flatnonzero(mask.any(axis=1))
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float32)
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    if w == 0:
+        return None
+    return np.array([x, y, x + w, y + h], dtype=np.float32)
 
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Draw a Recipe from (config, source sizes and classes, seed, index, attempt): no pixels are read."""
 
 import bisect
+import functools
 import math
 from collections.abc import Sequence
 
@@ -23,9 +24,22 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float, size: int) -
     return np.exp(rng.uniform(math.log(low), math.log(high), size))
 
 
+@functools.lru_cache(maxsize=64)
+def _cdf(weights: tuple[float, ...]) -> np.ndarray:
+    """The cumulative distribution Generator.choice builds from `weights` (normalised twice, as it does)."""
+    p = np.asarray(weights, dtype=np.float64)
+    cdf = (p / p.sum()).cumsum()
+    return cdf / cdf[-1]
+
+
+def _pick(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
+    """rng.choice(len(weights), p=normalised weights), drawn the same way (one uniform against the
+    cumulative sum, so the stream is unchanged) without choice's per-call checks (~40 us)."""
+    return int(_cdf(weights).searchsorted(rng.random(), side="right"))
+
+
 def _blend(rng: np.random.Generator, cfg: SynthConfig) -> tuple[str, tuple[float, ...]]:
-    weights = np.asarray(cfg.blend_weights, dtype=np.float64)
-    mode = cfg.blend[int(rng.choice(len(cfg.blend), p=weights / weights.sum()))]
+    mode = cfg.blend[_pick(rng, tuple(cfg.blend_weights))]
     if mode == "gaussian":
         return mode, (_f(rng.uniform(*cfg.feather_sigma)),)
     if mode == "motion":

@@ -33,15 +33,25 @@ def object_mask(canvas_hw: tuple[int, int], rgba: np.ndarray, x: int, y: int) ->
 
 
 def alpha_blend(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
-    """canvas = rgb * a + canvas * (1 - a) in place, uint8 rounding, where the patch meets the canvas."""
+    """canvas = rgb * a + canvas * (1 - a) in place, uint8 rounding, where the patch meets the canvas.
+
+    cv2.blendLinear with weights a and 255 - a: it divides by their sum (255 + 1e-5), which gives the
+    integer formula (rgb * a + canvas * (255 - a) + 127) // 255 exactly (checked on all 256^3 inputs)
+    at a quarter of numpy's uint16 cost.
+    """
     ov = _overlap(canvas.shape[:2], rgb.shape[0], rgb.shape[1], x, y)
     if ov is None:
         return
     (cs, ps) = ov
-    a = alpha[ps][:, :, None].astype(np.uint16)
+    weight = alpha[ps].astype(np.float32)
     region = canvas[cs]
-    region[:] = ((rgb[ps].astype(np.uint16) * a + region.astype(np.uint16) * (255 - a) + 127)
-                 // 255).astype(np.uint8)
+    region[:] = cv2.blendLinear(np.ascontiguousarray(rgb[ps]), np.ascontiguousarray(region), weight,
+                                255.0 - weight)
+
+
+def _rgb(rgba: np.ndarray) -> np.ndarray:
+    """The colour planes of `rgba` as a packed array (numpy's strided [:, :, :3] copy is ~80x slower)."""
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
 
 
 def _pad(rgba: np.ndarray, pad: int) -> np.ndarray:
@@ -65,7 +75,7 @@ def motion_kernel(length: float, angle: float) -> np.ndarray:
 def _smear(rgba: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blur colour and alpha together (premultiplied) so the colour does not bleed toward black."""
     a = rgba[:, :, 3:4].astype(np.float32) / 255.0
-    premult = cv2.filter2D(rgba[:, :, :3].astype(np.float32) * a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    premult = cv2.filter2D(_rgb(rgba).astype(np.float32) * a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
     alpha = cv2.filter2D(a[:, :, 0], -1, kernel, borderType=cv2.BORDER_CONSTANT)
     rgb = premult / np.maximum(alpha, 1e-6)[:, :, None]
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -86,7 +96,7 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     big = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     bx0, by0, bw, bh = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     centre = (int(pad + x + bx0 + bw // 2), int(pad + y + by0 + bh // 2))
-    out = cv2.seamlessClone(np.ascontiguousarray(padded[:, :, :3]), big, mask, centre, cv2.NORMAL_CLONE)
+    out = cv2.seamlessClone(_rgb(padded), big, mask, centre, cv2.NORMAL_CLONE)
     canvas[:] = out[pad:pad + canvas.shape[0], pad:pad + canvas.shape[1]]
 
 
@@ -100,12 +110,12 @@ def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
         pad = int(math.ceil(3 * args[0]))
         padded = _pad(rgba, pad)
         alpha = cv2.GaussianBlur(padded[:, :, 3], (0, 0), args[0], borderType=cv2.BORDER_CONSTANT)
-        alpha_blend(canvas, padded[:, :, :3], alpha, x - pad, y - pad)
+        alpha_blend(canvas, _rgb(padded), alpha, x - pad, y - pad)
     elif mode == "motion":
         kernel = motion_kernel(*args)
         pad = kernel.shape[0] // 2 + 1
         rgb, alpha = _smear(_pad(rgba, pad), kernel)
         alpha_blend(canvas, rgb, alpha, x - pad, y - pad)
     else:
-        alpha_blend(canvas, rgba[:, :, :3], rgba[:, :, 3], x, y)
+        alpha_blend(canvas, _rgb(rgba), rgba[:, :, 3], x, y)
     return mask

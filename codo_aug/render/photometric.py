@@ -26,7 +26,7 @@ def _step(img: np.ndarray, op: int, d: PhotoDraw) -> np.ndarray:
     if op == 0 and d.brightness != 1.0:
         return cv2.addWeighted(img, d.brightness, img, 0.0, 0.0)
     if op == 1 and d.contrast != 1.0:
-        return cv2.addWeighted(img, d.contrast, img, 0.0, (1.0 - d.contrast) * float(_grey(img).mean()))
+        return cv2.addWeighted(img, d.contrast, img, 0.0, (1.0 - d.contrast) * cv2.mean(_grey(img))[0])
     if op == 2 and d.saturation != 1.0:
         grey = cv2.cvtColor(_grey(img), cv2.COLOR_GRAY2RGB)
         return cv2.addWeighted(img, d.saturation, grey, 1.0 - d.saturation, 0.0)

@@ -26,7 +26,7 @@ def crop_to_mask(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
 
 def crop_rgba_to_alpha(rgba: np.ndarray) -> np.ndarray | None:
     """`rgba` cropped to its non-zero alpha; None when fully transparent."""
-    box = mask_to_box(rgba[:, :, 3] > 0)
+    box = mask_to_box(cv2.extractChannel(rgba, 3))
     if box is None:
         return None
     x1, y1, x2, y2 = box.astype(int)
