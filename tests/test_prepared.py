@@ -18,6 +18,8 @@ from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
 from codo_aug.sources.sizing import SizeRule, scaled_size
 
+from .helpers import cli
+
 DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parents[1] / ".cache" / "test-data")
 pytestmark = pytest.mark.skipif(not (DATA / "tuxpaint").is_dir(), reason="real test data not cached")
 #: A few random rects (area, log_ratio, u, v) as recipes draw them.
@@ -267,3 +269,14 @@ def test_a_larger_min_side_skips_small_items(photos, tmp_path):
     assert len(open_source(f"prepared:{tmp_path / 'bg'}", "backgrounds", 360)) == 12
     with pytest.raises(InputError, match="no usable backgrounds"):
         open_source(f"prepared:{tmp_path / 'bg'}", "backgrounds", 361)
+
+
+@pytest.mark.slow
+def test_codo_train_runs_on_prepared_sources(stamps, photos, tmp_path):
+    for spec, role in ((f"folder:{stamps}", "instances"), (f"folder:{photos}", "backgrounds")):
+        run_prepare(PrepareJob(spec, role, tmp_path / role))
+    proc = cli("codo-train", "run", "--instances", f"prepared:{tmp_path / 'instances'}", "--backgrounds",
+               f"prepared:{tmp_path / 'backgrounds'}", "--steps", "1", "--arch", "resnet18",
+               "--batch-size", "2", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    assert "trained 1 steps" in proc.stderr
