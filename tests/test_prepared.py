@@ -195,7 +195,7 @@ def test_a_file_that_fails_to_decode_is_skipped_and_counted(photos, tmp_path):
     assert store.skipped.reasons == {str(bad): "corrupt"}
 
 
-def test_the_cutout_mode_must_match(stamps, photos, tmp_path):
+def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
     synth = Synthesizer(open_source(f"prepared:{tmp_path / 'inst'}", "instances"),
                         open_source(f"folder:{photos}", "backgrounds"), SynthConfig(cutout="rect"))
@@ -211,6 +211,10 @@ def test_the_cutout_mode_must_match(stamps, photos, tmp_path):
                                       f"prepared:{tmp_path / 'inst'}", "--backgrounds", f"folder:{photos}",
                                       "--set", "cutout='grabcut'"])
     assert result.exit_code == 2 and "a cut cannot be redone" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    (tmp_path / "inst" / "part-00000.json").unlink()
+    with pytest.raises(InputError, match="the store is damaged"):
+        open_source(f"prepared:{tmp_path / 'inst'}", "instances")
 
 
 def test_prepared_sources_feed_the_dataset_and_preview(stamps, photos, tmp_path):

@@ -55,6 +55,7 @@ def _jpeg_encode(pixels: np.ndarray) -> bytes:
 
 
 def _jpeg_decode(blob: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The pixels `_jpeg_encode` wrote (alpha 255 where it stored none)."""
     n = int.from_bytes(blob[:4].tobytes(), "little")
     rgb = cv2.cvtColor(cv2.imdecode(blob[4:4 + n], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     if shape[2] == 3:
@@ -195,7 +196,11 @@ def _read_part(root: Path, part: dict, k: int) -> list[tuple[Item, Entry]]:
     if size != part["bytes"]:
         raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part['bytes']}; "
                          "the store is damaged: prepare it again with --overwrite")
-    index = json.loads((root / part_name(k, "json")).read_text())
+    try:
+        index = json.loads((root / part_name(k, "json")).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"prepared source: cannot read the index of part {k} in {root} ({exc}); the store "
+                         "is damaged: prepare it again with --overwrite") from None
     return [_from_record(k, rec) for rec in index["items"]]
 
 
