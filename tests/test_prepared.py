@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
+from codo_aug.geometry.placement import crop_rect
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
 from codo_aug.sources.sizing import SizeRule, scaled_size
@@ -66,6 +67,7 @@ def test_size_rule_by_hand():
     rule = SizeRule.from_config(SynthConfig())
     # smallest square crop of a 480x360 background: sqrt(0.3 * 480 * 360) = 227.68 px -> 224 / 227.68
     assert scaled_size(480, 360, rule.background_scale(480, 360)) == (473, 355)
+    assert crop_rect(473, 355, 0.3, 0.0, 0.5, 0.5)[2] >= 224  # the smallest crop still covers the view
     small = SizeRule.from_config(SynthConfig(view_sizes=(112, 96)))
     assert scaled_size(480, 360, small.background_scale(480, 360)) == (237, 178)
     # a 1000x100 strip: the crop is capped by its height (100 px): it keeps 224 px -> never enlarged
@@ -232,7 +234,7 @@ def test_prepared_sources_feed_the_dataset_and_preview(stamps, photos, tmp_path)
     assert result.exit_code == 0, result.output
 
 
-def test_jpeg_codec_is_close_and_keeps_alpha(stamps, tmp_path):
+def test_jpeg_codec_is_close_and_keeps_alpha(stamps, photos, tmp_path):
     raw = prepare(f"folder:{stamps}", "instances", tmp_path / "raw")
     small = prepare(f"folder:{stamps}", "instances", tmp_path / "jpeg", codec="jpeg")
     size = {name: sum(p.stat().st_size for p in (tmp_path / name).glob("*.bin")) for name in ("raw", "jpeg")}
@@ -241,6 +243,10 @@ def test_jpeg_codec_is_close_and_keeps_alpha(stamps, tmp_path):
         a, b = raw.cutout(i, RECTS[0]), small.cutout(i, RECTS[0])
         np.testing.assert_array_equal(a[:, :, 3], b[:, :, 3])
         assert np.abs(a[:, :, :3].astype(int) - b[:, :, :3]).mean() < 8
+    raw = prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg-raw")
+    small = prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg-jpeg", codec="jpeg")
+    a, b = raw.background(0), small.background(0)
+    assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() < 4
 
 
 def test_cli_prepare(stamps, tmp_path):
