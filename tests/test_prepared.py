@@ -219,7 +219,7 @@ def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
         open_source(f"prepared:{tmp_path / 'inst'}", "instances")
 
 
-def test_prepared_sources_feed_the_dataset_and_preview(stamps, photos, tmp_path):
+def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
     prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg")
     ds = CoDoDataset(f"prepared:{tmp_path / 'inst'}", f"prepared:{tmp_path / 'bg'}", length=4)
@@ -232,6 +232,10 @@ def test_prepared_sources_feed_the_dataset_and_preview(stamps, photos, tmp_path)
                                       "--instances", f"prepared:{tmp_path / 'inst'}",
                                       "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
     assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "shards"), "--num-samples", "4",
+                                      "--instances", f"prepared:{tmp_path / 'inst'}",
+                                      "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
+    assert result.exit_code == 0 and "wrote 4 samples in 1 shard(s)" in result.output, result.output
 
 
 def test_jpeg_codec_is_close_and_keeps_alpha(stamps, photos, tmp_path):
