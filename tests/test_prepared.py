@@ -294,3 +294,35 @@ def test_codo_train_runs_on_prepared_sources(stamps, photos, tmp_path):
                "--batch-size", "2", "--out", str(tmp_path / "run"))
     assert proc.returncode == 0, proc.stderr
     assert "trained 1 steps" in proc.stderr
+
+
+def test_xml_boxes_are_cut_when_prepared_and_grabcut_too(tmp_path):
+    """An ImageNet layout of Scratch photos, with ILSVRC xml boxes beside all but the last image."""
+    root = tmp_path / "train"
+    for k, path in enumerate(sorted((DATA / "scratch").rglob("*.jpg"))[:4]):
+        target = root / f"n0{k % 2}" / f"{path.stem}.JPEG"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        if k < 3:
+            target.with_suffix(".xml").write_text(
+                "<annotation><object><name>n</name><bndbox><xmin>41</xmin><ymin>31</ymin><xmax>400</xmax>"
+                "<ymax>300</ymax></bndbox></object></annotation>")
+    spec = f"imagenet:{root}"
+    for cutout in ("auto", "grabcut"):
+        cfg = SynthConfig(view_sizes=(64, 64), cutout=cutout)
+        orig = open_source(spec, "instances", 8)
+        store = prepare(spec, "instances", tmp_path / cutout, config=cfg)
+        assert store.cut_by_counts() == orig.cut_by_counts() == {"box": 3, "mask": 0, "rect": 1}
+        rectangular = [store.rectangular(i, cutout) for i in range(len(store))]
+        assert rectangular == [orig.rectangular(i, cutout) for i in range(len(orig))]
+        rule = SizeRule.from_config(cfg)
+        for i in range(3):  # boxes: 360x270, shrunk to 64 * 1.6 / sqrt(0.2) = 229 px when views crop them
+            cut = orig.cutout(i, RECTS[0], cutout)
+            scale = rule.instance_scale(cut.shape[1], cut.shape[0], cfg.crops_views(rectangular[i]), False)
+            np.testing.assert_array_equal(store.cutout(i, RECTS[1], cutout), resized(cut, scale))
+        if cutout == "auto":  # the whole image (102.4 / 0.2 = 512 px >= 480) is cut at use as the files are
+            assert store.pixels(0).shape == (172, 229, 4)  # 360x270 * 228.97 / 360, rounded up
+            np.testing.assert_array_equal(store.cutout(3, RECTS[1]), orig.cutout(3, RECTS[1]))
+        files = Synthesizer(orig, open_source(spec, "backgrounds"), cfg)
+        assert [Synthesizer(store, files.backgrounds, cfg).recipe(i) for i in range(10)] == [
+            files.recipe(i) for i in range(10)]
