@@ -249,8 +249,10 @@ class PrepareReport:
         see = f" (see {MANIFEST})" if self.skips.total and self.manifest else ""
         pending = "" if self.manifest else (f"; other nodes' parts still missing, so {MANIFEST} is not "
                                             "written yet")
+        stored = sum(p["bytes"] for p in self.manifest["parts"]) if self.manifest else 0
+        size = f" ({stored / 1e6:.1f} MB in all)" if self.manifest else ""
         return (f"prepared {self.items} {self.role} in {self.written + self.resumed} part(s){resumed} to "
-                f"{self.out}; {self.skips.summary()}{see}{pending}")
+                f"{self.out}{size}; {self.skips.summary()}{see}{pending}")
 
 
 def _no_progress() -> None:
