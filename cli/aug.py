@@ -10,9 +10,11 @@ import typer
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
 from codo_aug.pipeline import Synthesizer
+from codo_aug.prepare import PrepareJob, run_prepare
 from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
-from codo_aug.sources.spec import KINDS
+from codo_aug.sources.prepared import CODECS
+from codo_aug.sources.spec import KINDS, ROLES
 from codo_aug.shards.reader import expand_shards
 from codo_aug.shards.stats import collect_stats, format_stats
 from codo_aug.shards.storage import folder_at
@@ -33,6 +35,11 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of e
                                                                  "\\[synth]).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value "
                                                                 "(TOML value). Repeatable.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes; the output is the same for any "
+                                                            "number.")]
+NumNodesOpt = Annotated[int, typer.Option("--num-nodes", help="Machines sharing the job.")]
+NodeRankOpt = Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes the "
+                                                              "shards or parts k with k % N == R).")]
 
 
 def synth_config(config: Path | None, sets: list[str] | None) -> SynthConfig:
@@ -59,11 +66,9 @@ def synth(
     format_: Annotated[str, typer.Option("--format", help="webdataset (shards) or coco (images/ + "
                                                           "annotations/instances.json, one image per "
                                                           "view).")] = "webdataset",
-    workers: Annotated[int, typer.Option("--workers", help="Processes; the output is the same for "
-                                                           "any number.")] = 1,
-    num_nodes: Annotated[int, typer.Option("--num-nodes", help="Machines sharing the job.")] = 1,
-    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine: 0..num-nodes-1 (writes shards "
-                                                               "s % N == R).")] = 0,
+    workers: WorkersOpt = 1,
+    num_nodes: NumNodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check sources and settings, print the plan, "
@@ -87,6 +92,40 @@ def synth(
             return
         with progress("synth") as (start, advance):
             report = run_synth(job, on_sample=advance, on_start=start)
+        stderr.print(report.summary())
+
+
+@app.command()
+def prepare(
+    spec: Annotated[str, typer.Argument(help="The source to prepare. " + SPEC_HELP)],
+    role: Annotated[str, typer.Option("--role", help=f"What the source is: {', '.join(ROLES)}.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder of the store; use it as prepared:DIR.")],
+    max_side: Annotated[int | None, typer.Option("--max-side", help="Longer side of each stored item at most "
+                                                                    "this (default: what the largest view "
+                                                                    "of the config can ask for).")] = None,
+    codec: Annotated[str, typer.Option("--codec", help=f"Pixel encoding: {', '.join(CODECS)} (raw: no decode "
+                                                       "when reading, about 5x the disk of jpeg).")] = "raw",
+    part_size: Annotated[int, typer.Option("--part-size", help="Items per part file.")] = 1000,
+    workers: WorkersOpt = 1,
+    num_nodes: NumNodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the store in --out.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Cut and resize a source once into a store that synth, preview and training read as prepared:DIR
+    without decoding.
+
+    Sizes, minimum sides and the cutout mode come from the same settings as synth (--config, --set).
+    Run the same command again to finish an interrupted job: finished parts are kept.
+    """
+    setup_logging(verbose)
+    with exit_codes(PROG):
+        job = PrepareJob(spec, role, out, synth_config(config, set_), max_side, codec, part_size, workers,
+                         num_nodes, node_rank, overwrite)
+        with progress("prepare") as (start, advance):
+            report = run_prepare(job, on_item=advance, on_start=start)
         stderr.print(report.summary())
 
 

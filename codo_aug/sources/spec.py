@@ -9,6 +9,7 @@ from ..errors import InputError
 from .base import Source
 from .coco import open_coco
 from .folder import open_folder, open_imagenet
+from .prepared import open_prepared
 from .sample import ensure_sample
 
 #: Kinds that take a PATH: {kind: opener(PATH text, role, min_side)}.
@@ -16,6 +17,7 @@ OPENERS: dict[str, Callable[[str, str, int], Source]] = {
     "imagenet": open_imagenet,
     "coco": open_coco,
     "folder": lambda text, role, min_side: open_folder(Path(text).expanduser(), role, min_side),
+    "prepared": open_prepared,
 }
 KINDS = (*OPENERS, "sample")
 ROLES = ("instances", "backgrounds")

@@ -1,0 +1,291 @@
+"""The prepare job: an instance or background source -> a prepared store in a folder
+(codo_aug.sources.prepared), each item cut where the cut does not depend on the draw and resized by
+the config's SizeRule, so that synthesis from it decodes nothing.
+
+Part k holds the source's items [k * part_size, (k + 1) * part_size), less those that fail to decode,
+written whole by one process (a temporary file, then a rename), so the store does not depend on how
+many workers or machines made it. Running the same command again finishes a stopped job; node r of N
+writes the parts k with k % N == r, and whichever run finds every part written writes the manifest.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .atomic import atomic_open
+from .config import SynthConfig
+from .errors import InputError
+from .parallel import run_tasks
+from .shards.index import source_identity
+from .shards.writer import write_json_atomic
+from .sources.base import Item, Source
+from .sources.decode import BadImage, decode
+from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PreparedSource,
+                               entry_record, part_name)
+from .sources.sizing import SizeRule, scaled_size
+from .sources.skips import SkipLog
+from .sources.spec import ROLES, open_source
+from .version import __version__
+
+JOB_FILE = "prepare-job.json"
+#: The random rect (area, log_ratio, u, v) passed for cuts that do not use it (alpha, mask, box).
+_UNUSED_RECT = (1.0, 0.0, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class PrepareJob:
+    """What `codo-aug prepare` was asked to make, and by how many processes and machines. The sizes,
+    minimum sides and cutout mode come from `config`, as for `codo-aug synth`."""
+
+    spec: str
+    role: str
+    out: Path
+    config: SynthConfig = SynthConfig()
+    max_side: int | None = None
+    codec: str = "raw"
+    part_size: int = 1000
+    workers: int = 1
+    num_nodes: int = 1
+    node_rank: int = 0
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.role in ROLES, "role", f"one of {', '.join(ROLES)}"),
+            (self.max_side is None or self.max_side >= 1, "max_side", ">= 1"),
+            (self.codec in CODECS, "codec", f"one of {', '.join(CODECS)}"),
+            (self.part_size >= 1, "part_size", ">= 1"),
+            (self.workers >= 1, "workers", ">= 1"),
+            (self.num_nodes >= 1, "num_nodes", ">= 1"),
+            (0 <= self.node_rank < self.num_nodes, "node_rank", f"in 0..{self.num_nodes - 1}"),
+        ]
+        for ok, name, allowed in checks:
+            if not ok:
+                raise InputError(f"invalid {name}={getattr(self, name)!r}: must be {allowed}")
+
+    @property
+    def min_side(self) -> int:
+        return self.config.min_instance_side if self.role == "instances" else self.config.min_background_side
+
+    @property
+    def cutout_mode(self) -> str | None:
+        return self.config.cutout if self.role == "instances" else None
+
+    @property
+    def rule(self) -> SizeRule:
+        return SizeRule.from_config(self.config, self.max_side)
+
+    def my_parts(self, items: int) -> list[int]:
+        """The parts of a source of `items` items this node writes."""
+        return [k for k in range(math.ceil(items / self.part_size)) if k % self.num_nodes == self.node_rank]
+
+    def part_items(self, part: int, items: int) -> range:
+        return range(part * self.part_size, min((part + 1) * self.part_size, items))
+
+
+def cut_at_prepare(item: Item, how: str) -> bool:
+    """Whether Source.cutout cuts `item` under `how` without the random rect (alpha, COCO mask, xml
+    box, GrabCut of the box): then the store holds the cut, else the whole image."""
+    return how != "rect" and (item.cutout in ("alpha", "mask") or item.box is not None)
+
+
+def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """Item i's pixels to store (cut or whole, resized by the job's SizeRule with cv2's area
+    averaging, never enlarged), their form, and their original (w, h); BadImage as the source raises."""
+    rule, how = job.rule, job.cutout_mode
+    item = source.items[i]
+    if job.role == "backgrounds":
+        form, pixels = WHOLE, source.background(i)
+    elif cut_at_prepare(item, how):
+        form, pixels = CUT, source.cutout(i, _UNUSED_RECT, how)
+    else:
+        form, pixels = WHOLE, decode(str(source.root / item.path), exif=item.box is None)
+    h, w = pixels.shape[:2]
+    if job.role == "backgrounds":
+        scale = rule.background_scale(w, h)
+    else:
+        crops = job.config.crops_views(source.rectangular(i, how))
+        scale = rule.instance_scale(w, h, crops, form == WHOLE)
+    size = scaled_size(w, h, scale)
+    if size != (w, h):
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return pixels, form, (w, h)
+
+
+def _part_done(out: Path, part: int) -> dict | None:
+    """Part `part`'s index when both its files are whole, else None."""
+    index, blob = out / part_name(part, "json"), out / part_name(part, "bin")
+    if not (index.is_file() and blob.is_file()):
+        return None
+    data = _read_json(index)
+    return data if data is not None and data.get("bytes") == blob.stat().st_size else None
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON file at `path`; None when missing or not whole."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
+    """Write part `part` (its pixels, then its index), in whichever process runs it; returns the part,
+    how many items it holds and the files that failed."""
+    source, job, on_item = state
+    codec = CODECS[job.codec]
+    records, skips, offset = [], {}, 0
+    with atomic_open(job.out / part_name(part, "bin")) as fh:
+        for i in job.part_items(part, len(source)):
+            try:
+                pixels, form, size = prepare_item(source, i, job)
+            except BadImage as bad:
+                skips.setdefault(bad.path, bad.reason)
+                on_item()
+                continue
+            data = codec.encode(pixels)
+            fh.write(data)
+            records.append(entry_record(source.items[i], Entry(part, offset, len(data), pixels.shape, form,
+                                                               size)))
+            offset += len(data)
+            on_item()
+    write_json_atomic(job.out / part_name(part, "json"), {"part": part, "bytes": offset, "items": records,
+                                                          "skipped": dict(sorted(skips.items()))})
+    return part, len(records), skips
+
+
+def job_identity(job: PrepareJob, source: Source) -> dict:
+    """Everything that decides the store's bytes (not workers or nodes): kept as JOB_FILE."""
+    return {"codo_version": __version__, "format": FORMAT, "format_version": FORMAT_VERSION,
+            "role": job.role, "cutout": job.cutout_mode, "codec": job.codec, "part_size": job.part_size,
+            "min_side": job.min_side, "rule": job.rule.to_dict(),
+            "source_identity": source_identity(job.spec, source)}
+
+
+def _store_files(out: Path) -> list[Path]:
+    """What a prepare job writes in `out`, temporary files of a killed run included."""
+    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", ".part-*.tmp", f".{JOB_FILE}.tmp",
+             f".{MANIFEST}.tmp")
+    return sorted({p for pattern in names for p in out.glob(pattern)})
+
+
+def _check_out(job: PrepareJob, identity: dict) -> None:
+    """Refuse an --out that is a file, a folder of something else, or a different prepare job (unless
+    --overwrite, which replaces only a prepare job's own files)."""
+    out = job.out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    if not out.exists():
+        return
+    ours = _store_files(out)
+    if not ours and any(out.iterdir()):
+        raise InputError(f"--out {out} is a non-empty folder that is not a prepared store; choose a new or "
+                         "empty directory (--overwrite only replaces a store's own files)")
+    if job.overwrite or not ours:
+        return
+    old = _read_json(out / JOB_FILE)
+    if old is None:
+        raise InputError(f"--out {out} holds parts of an unknown job; choose a new directory or pass "
+                         "--overwrite")
+    differs = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+    if differs:
+        raise InputError(f"--out {out} holds a different prepare job (differs in: {', '.join(differs)}); "
+                         "run the same command to finish it, or choose a new directory or pass --overwrite")
+
+
+def _start(job: PrepareJob, identity: dict) -> None:
+    """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files."""
+    try:
+        job.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {job.out}: cannot create it ({exc.strerror or exc})") from None
+    if job.overwrite:
+        for path in _store_files(job.out):
+            path.unlink()
+    for part in job.my_parts(identity["source_identity"]["items"]):
+        for suffix in ("bin", "json"):
+            (job.out / f".{part_name(part, suffix)}.tmp").unlink(missing_ok=True)
+    if not (job.out / JOB_FILE).is_file():
+        write_json_atomic(job.out / JOB_FILE, identity)
+
+
+def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | None:
+    """Write the manifest once every part is written; None while some are missing."""
+    indexes = [_part_done(job.out, k) for k in range(math.ceil(len(source) / job.part_size))]
+    if any(index is None for index in indexes):
+        return None
+    skips = SkipLog(dict(source.skipped.reasons))
+    for index in indexes:
+        skips.merge(index["skipped"])
+    manifest = {**identity, "items": sum(len(index["items"]) for index in indexes),
+                "parts": [{"items": len(index["items"]), "bytes": index["bytes"]} for index in indexes],
+                "source": {"spec": job.spec, **source.describe()},
+                "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
+    write_json_atomic(job.out / MANIFEST, manifest)
+    return manifest
+
+
+@dataclass
+class PrepareReport:
+    """What this run found and wrote: items stored in this node's parts (now or before), parts written
+    now and before, the skips seen (the source's and this node's parts'), and the manifest when done."""
+
+    out: Path
+    role: str
+    items: int
+    written: int
+    resumed: int
+    skips: SkipLog
+    manifest: dict | None
+
+    def summary(self) -> str:
+        """The one line `codo-aug prepare` prints."""
+        resumed = f" ({self.resumed} already there)" if self.resumed else ""
+        see = f" (see {MANIFEST})" if self.skips.total and self.manifest else ""
+        pending = "" if self.manifest else (f"; other nodes' parts still missing, so {MANIFEST} is not "
+                                            "written yet")
+        stored = sum(p["bytes"] for p in self.manifest["parts"]) if self.manifest else 0
+        size = f" ({stored / 1e6:.1f} MB in all)" if self.manifest else ""
+        return (f"prepared {self.items} {self.role} in {self.written + self.resumed} part(s){resumed} to "
+                f"{self.out}{size}; {self.skips.summary()}{see}{pending}")
+
+
+def _no_progress() -> None:
+    """Workers in other processes report progress per part, through their results."""
+
+
+def run_prepare(job: PrepareJob, on_item: Callable[[], None] = lambda: None,
+                on_start: Callable[[int], None] = lambda n: None) -> PrepareReport:
+    """Write this node's missing parts (in `job.workers` processes), then the manifest if all exist."""
+    source = open_source(job.spec, job.role, job.min_side)
+    if isinstance(source, PreparedSource):
+        raise InputError(f"{job.spec} is already a prepared store; prepare its original source instead")
+    identity = job_identity(job, source)
+    _check_out(job, identity)
+    _start(job, identity)
+    mine = job.my_parts(len(source))
+    done = {k: index for k in mine if (index := _part_done(job.out, k)) is not None}
+    todo = [k for k in mine if k not in done]
+    on_start(sum(len(job.part_items(k, len(source))) for k in mine))
+    for k in done:
+        for _ in job.part_items(k, len(source)):
+            on_item()
+    in_process = job.workers <= 1 or len(todo) <= 1
+    skips = SkipLog(dict(source.skipped.reasons))
+    stored = sum(len(index["items"]) for index in done.values())
+    for index in done.values():
+        skips.merge(index["skipped"])
+    state = (source, job, on_item if in_process else _no_progress)
+    for k, count, part_skips in run_tasks(write_part, todo, state, job.workers):
+        stored += count
+        skips.merge(part_skips)
+        if not in_process:
+            for _ in range(len(job.part_items(k, len(source)))):
+                on_item()
+    manifest = finish_manifest(job, source, identity)
+    return PrepareReport(job.out, job.role, stored, len(todo), len(done), skips, manifest)

@@ -1,0 +1,58 @@
+"""SizeRule: how far `codo-aug prepare` may shrink an item, so no view of the config ever asks for more
+pixels than the stored item holds (a sample from the store differs from one from the files only by
+that resize)."""
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..config import SynthConfig
+
+#: Slack for float products such as (w * need / w) landing just above a whole number before ceil.
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """The largest view side `view`, the smallest background crop share `background_area`, the largest
+    pasted side `paste` (view * scale[1]), the smallest per-view crop share `view_crop_area` and random
+    rect share `rect_area`; `max_side` (when set) replaces the rule: longer sides at most that."""
+
+    view: int
+    background_area: float
+    paste: float
+    view_crop_area: float
+    rect_area: float
+    max_side: int | None = None
+
+    @classmethod
+    def from_config(cls, config: SynthConfig, max_side: int | None = None) -> "SizeRule":
+        view = max(config.view_sizes)
+        return cls(view, config.background_area[0], view * config.scale[1], config.view_crop_area[0],
+                   config.rect_area[0], max_side)
+
+    def background_scale(self, width: int, height: int) -> float:
+        """Scale (<= 1) of a `width` x `height` background: its smallest square crop
+        (side min(sqrt(background_area * w * h), w, h), as the view draw makes it) keeps `view` pixels."""
+        if self.max_side is not None:
+            return min(1.0, self.max_side / max(width, height))
+        side = min(math.sqrt(self.background_area * width * height), width, height)
+        return min(1.0, self.view / side)
+
+    def instance_scale(self, width: int, height: int, crops: bool, whole: bool) -> float:
+        """Scale (<= 1) of a `width` x `height` cutout (or `whole` image cut by a random rect at use) whose
+        longer side then covers the largest paste, divided by sqrt of the smallest share a per-view crop
+        (`crops`) and a random rect (`whole`) keep of it."""
+        if self.max_side is not None:
+            return min(1.0, self.max_side / max(width, height))
+        share = (self.view_crop_area if crops else 1.0) * (self.rect_area if whole else 1.0)
+        return min(1.0, self.paste / math.sqrt(share) / max(width, height))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(w, h) of a `width` x `height` image shrunk by `scale`, rounded up (never below what is needed,
+    never above the original)."""
+    return (min(width, max(1, math.ceil(width * scale - _EPS))),
+            min(height, max(1, math.ceil(height * scale - _EPS))))
