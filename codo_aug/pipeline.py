@@ -18,6 +18,7 @@ from .params.sampler import class_members, sample_recipe
 from .render.compose import ViewRules, render_view
 from .sample import Sample, View
 from .sources.base import Source
+from .sources.sizing import cut_needs
 from .sources.skips import SkipLog
 from .sources.decode import DRAW_FAULTS, BadImage
 from .sources.spec import open_source
@@ -92,13 +93,19 @@ class Synthesizer:
         """Render `recipe`; None when no instance is visible in every view.
 
         An instance or background whose file fails is replaced by the next usable item of its source.
+        Each instance's JPEG is decoded at the libjpeg reduction its pastes allow (sources.sizing.CutNeed),
+        so a paste is shrunk from a reduced decode: against full-size decodes the same instances and ids
+        show, boxes move by at most 1 px (a reduced cut's sides round differently, which may also move a
+        paste by a pixel) and the mean absolute view-pixel difference measured 0.08 (default config, 480 x
+        360 photos as rect instances), 0.38 (scale 0.1-0.6) and 1.2 (1280 x 960 photos) of 255.
         """
         cfg = self.config
         used, cutouts = [], []
-        for d in recipe.instances:
+        for d, need in zip(recipe.instances, cut_needs(recipe)):
             i, cut = self._first_good(
                 self.instances, d.source,
-                lambda i, d=d: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side))
+                lambda i, d=d, need=need: self.instances.cutout(i, d.rect, cfg.cutout, cfg.min_instance_side,
+                                                                need))
             used.append(i)
             cutouts.append(cut)
         views, background_files = [], []

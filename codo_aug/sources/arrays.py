@@ -5,6 +5,7 @@ import numpy as np
 from .base import Item
 from .cutout import crop_box, crop_to_mask
 from .decode import BadImage
+from .sizing import CutNeed
 
 
 class ArrayInstances:
@@ -21,7 +22,9 @@ class ArrayInstances:
     def __len__(self) -> int:
         return len(self.cutouts)
 
-    def cutout(self, i: int, rect, how: str = "auto", min_side: int = 1) -> np.ndarray:
+    def cutout(self, i: int, rect, how: str = "auto", min_side: int = 1,
+               need: CutNeed | None = None) -> np.ndarray:
+        """Cutout `i` as given (`rect`, `how`, `min_side` and `need` do not apply to cut arrays)."""
         return self.cutouts[i]
 
     def rectangular(self, i: int, how: str = "auto") -> bool:

@@ -8,9 +8,12 @@ from typing import Callable
 import numpy as np
 
 from ..geometry.placement import crop_rect
-from .cutout import crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
-from .decode import BadImage, decode, probe
+from .cutout import clip_box, crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
+from .decode import BadImage, decode, decode_scaled, probe
+from .sizing import CutNeed
 from .skips import SkipLog
+
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,19 @@ class Source:
 
         return decode(str(self.root / self.items[i].path), draft=least if size else None)
 
-    def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto",
-               min_side: int = 1) -> np.ndarray:
+    def cutout(self, i: int, rect: Box, how: str = "auto", min_side: int = 1,
+               need: CutNeed | None = None) -> np.ndarray:
         """Item `i` cut out as an RGBA array cropped to the object.
 
         `how`: 'auto' takes the item's alpha or mask, else its xml box, else the random `rect`
         (area, log_ratio, u, v); 'rect' always takes the rect; 'box' the xml box where there is one;
         'grabcut' segments the xml box (or the rect) with GrabCut. BadImage when the file does not
-        decode or the cutout is empty or narrower than `min_side`.
+        decode or the cutout is empty or narrower than `min_side` (judged at full size).
+
+        Given the sample's `need`, a JPEG cut by its box or rect is decoded at the largest libjpeg
+        reduction k whose box still has `need.longest` pixels, and the box (placed on the full size)
+        is cut at 1/k; GrabCut then runs on that reduced box. Alpha PNGs cannot be decoded reduced and
+        COCO masks index full-size pixels: those decode at full size.
         """
         item = self.items[i]
         path = str(self.root / item.path)
@@ -101,21 +109,52 @@ class Source:
             rgb = decode(path, exif=False)  # COCO masks index the pixels as stored
             cut = crop_to_mask(rgb, item.mask(*rgb.shape[:2]))
         else:
-            rgb = decode(path, exif=item.box is None)  # xml boxes index the pixels as stored
-            h, w = rgb.shape[:2]
-            x, y, cw, ch = crop_rect(w, h, *rect)
-            box = item.box if item.box is not None and how != "rect" else (x, y, x + cw, y + ch)
-            cut = grabcut(rgb, box) if how == "grabcut" else crop_box(rgb, box)
+            return _cut_box(path, _box_of(item, rect, how), item.box is None, how, min_side, need)
         if cut is None:
             raise BadImage("empty-cutout", path)
-        if min(cut.shape[:2]) < min_side:
-            raise BadImage("too-small", path, f"cutout {cut.shape[1]}x{cut.shape[0]} < {min_side} px")
+        _check_side(cut.shape[1], cut.shape[0], min_side, path)
         return cut
 
     def rectangular(self, i: int, how: str = "auto") -> bool:
         """Whether `cutout(i, ..., how)` is a filled rectangle (a random rect or an xml box) rather
         than an object cut by its alpha, mask or GrabCut: the cutouts SynthConfig.view_crop 'auto' crops."""
         return how != "grabcut" and (how == "rect" or self.items[i].cutout not in ("alpha", "mask"))
+
+
+def _box_of(item: Item, rect: Box, how: str) -> Callable[[int, int], Box]:
+    """The XYXY box item's cut takes of a w x h image: its xml box, else the random `rect`'s crop."""
+    if item.box is not None and how != "rect":
+        return lambda w, h: item.box
+
+    def drawn(w: int, h: int) -> Box:
+        x, y, cw, ch = crop_rect(w, h, *rect)
+        return x, y, x + cw, y + ch
+
+    return drawn
+
+
+def _cut_box(path: str, box_of: Callable[[int, int], Box], exif: bool, how: str, min_side: int,
+             need: CutNeed | None) -> np.ndarray:
+    """The cut of `box_of(w, h)` (full-size pixels of a w x h image), from a decode reduced as `need`
+    allows (xml boxes index the pixels as stored, random rects the upright ones)."""
+    def region(w: int, h: int) -> tuple[int, int]:
+        x1, y1, x2, y2 = clip_box(box_of(w, h), w, h)
+        return x2 - x1, y2 - y1
+
+    img = decode_scaled(path, exif=exif, draft=need.draft(region) if need else None)
+    small = tuple(c / img.factor for c in box_of(img.width, img.height))
+    if how == "grabcut":
+        cut = grabcut(img.pixels, small)
+        _check_side(cut.shape[1] * img.factor, cut.shape[0] * img.factor, min_side, path)
+        return cut
+    _check_side(*region(img.width, img.height), min_side, path)
+    return crop_box(img.pixels, small)
+
+
+def _check_side(width: int, height: int, min_side: int, path: str) -> None:
+    """BadImage 'too-small' for a cut (at full size) narrower than `min_side`."""
+    if min(width, height) < min_side:
+        raise BadImage("too-small", path, f"cutout {width}x{height} < {min_side} px")
 
 
 def scan(root: Path, paths: list[Path], label_of: Callable[[Path], str], skipped: SkipLog,

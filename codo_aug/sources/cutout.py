@@ -33,12 +33,16 @@ def crop_rgba_to_alpha(rgba: np.ndarray) -> np.ndarray | None:
     return rgba[y1:y2, x1:x2]
 
 
-def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """RGBA of the XYXY `box` (clipped to the image), fully opaque."""
-    h, w = rgb.shape[:2]
+def clip_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The whole pixels (x1, y1, x2, y2) of the XYXY `box` in a `width` x `height` image, at least 1 x 1."""
     x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
-    x2, y2 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
-    x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+    x2, y2 = min(width, int(round(box[2]))), min(height, int(round(box[3])))
+    return x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)
+
+
+def crop_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """RGBA of the XYXY `box` (clipped to the image), fully opaque."""
+    x1, y1, x2, y2 = clip_box(box, rgb.shape[1], rgb.shape[0])
     patch = rgb[y1:y2, x1:x2]
     return np.dstack([patch, np.full(patch.shape[:2], 255, np.uint8)])
 

@@ -6,7 +6,7 @@ Every failure is a `BadImage` with a short reason, so sources can skip and count
 import io
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -16,7 +16,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 60_000_000
 
 _ORIENTATION = 0x0112
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+_REDUCED = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2,
+            1: cv2.IMREAD_COLOR}
+#: EXIF orientations that turn the image a quarter (its upright width is the stored height).
+_TURNED = (5, 6, 7, 8)
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
@@ -105,14 +108,15 @@ def _to_uint8(im: Image.Image) -> Image.Image:
     return im
 
 
-def _reduced_flag(size: tuple[int, int], draft: Callable[[int, int], tuple[int, int]] | None) -> int:
-    """cv2's largest JPEG reduction (1/8, 1/4, 1/2) that still covers what `draft` asks for."""
+def _reduction(size: tuple[int, int], draft: Callable[[int, int], tuple[int, int]] | None) -> int:
+    """libjpeg's largest reduction (8, 4, 2, else 1) of an image of `size` that still covers what `draft`
+    asks for."""
     if draft is not None:
         tw, th = draft(*size)
-        for factor, flag in _REDUCED:
+        for factor in _REDUCED:
             if size[0] // factor >= tw and size[1] // factor >= th:
-                return flag
-    return cv2.IMREAD_COLOR
+                return factor
+    return 1
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,11 @@ class Layout:
     width: int
     height: int
     cv2_ok: bool
+    turned: bool = False
+
+    def upright(self, exif: bool) -> tuple[int, int]:
+        """(width, height) as decoded: swapped when `exif` applies an orientation that turns the image."""
+        return (self.height, self.width) if exif and self.turned else (self.width, self.height)
 
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -133,7 +142,7 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 
 def _jpeg_layout(data: bytes) -> Layout | None:
     """Walk the JPEG markers to the first start-of-frame: size, precision and component count."""
-    i = 2
+    i, turned = 2, False
     while i + 4 <= len(data):
         if data[i] != 0xFF:
             return None
@@ -148,9 +157,24 @@ def _jpeg_layout(data: bytes) -> Layout | None:
             if i + 10 > len(data):
                 return None
             bits, h, w, comps = data[i + 4], _be16(data, i + 5), _be16(data, i + 7), data[i + 9]
-            return Layout("JPEG", w, h, bits == 8 and comps in (1, 3) and h > 0)
+            return Layout("JPEG", w, h, bits == 8 and comps in (1, 3) and h > 0, turned)
+        if marker == 0xE1:
+            turned = turned or _exif_orientation(data[i + 4:i + 2 + _be16(data, i + 2)]) in _TURNED
         i += 2 + _be16(data, i + 2)
     return None
+
+
+def _exif_orientation(segment: bytes) -> int:
+    """The orientation tag of an APP1 Exif `segment` (1, upright, when it has none)."""
+    if segment[:6] != b"Exif\x00\x00" or segment[6:8] not in (b"II", b"MM"):
+        return 1
+    tiff = segment[6:]
+    order = "little" if tiff[:2] == b"II" else "big"
+    ifd = int.from_bytes(tiff[4:8], order)
+    for at in range(ifd + 2, ifd + 2 + 12 * int.from_bytes(tiff[ifd:ifd + 2], order), 12):
+        if int.from_bytes(tiff[at:at + 2], order) == _ORIENTATION:
+            return int.from_bytes(tiff[at + 8:at + 10], order)
+    return 1
 
 
 def _png_layout(data: bytes) -> Layout | None:
@@ -188,18 +212,29 @@ _TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
 _TO_RGBA = {1: cv2.COLOR_GRAY2RGBA, 3: cv2.COLOR_BGR2RGBA, 4: cv2.COLOR_BGRA2RGBA}
 
 
-def _cv2_decode(data: bytes, form: Layout, path: str, alpha: bool, exif: bool, draft) -> np.ndarray:
+class Decoded(NamedTuple):
+    """Decoded pixels, the libjpeg reduction `factor` they were decoded at (1: full size) and the image's
+    full upright `width` x `height`."""
+
+    pixels: np.ndarray
+    factor: int
+    width: int
+    height: int
+
+
+def _cv2_decode(data: bytes, form: Layout, path: str, alpha: bool, exif: bool, draft) -> Decoded:
     """cv2's decoder (faster than Pillow's for JPEG and PNG; JPEGs at a reduced scale when `draft` allows)."""
+    size, factor = form.upright(exif), 1
     if form.format == "JPEG":
-        flag = _reduced_flag((form.width, form.height), draft)
-        flag |= 0 if exif else cv2.IMREAD_IGNORE_ORIENTATION
+        factor = _reduction(size, draft)
+        flag = _REDUCED[factor] | (0 if exif else cv2.IMREAD_IGNORE_ORIENTATION)
     else:
         flag = cv2.IMREAD_UNCHANGED
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if img is None:
         raise BadImage("corrupt", path, f"{form.format} data does not decode (truncated?)")
     channels = 1 if img.ndim == 2 else img.shape[2]
-    return cv2.cvtColor(img, (_TO_RGBA if alpha else _TO_RGB)[channels])
+    return Decoded(cv2.cvtColor(img, (_TO_RGBA if alpha else _TO_RGB)[channels]), factor, *size)
 
 
 def decode(path: str, alpha: bool = False, exif: bool = True,
@@ -207,12 +242,19 @@ def decode(path: str, alpha: bool = False, exif: bool = True,
     """Decode to HxWx3 RGB (or HxWx4 RGBA with `alpha`) uint8, upright per the EXIF orientation.
 
     `exif=False` keeps the stored pixel order, which annotations (COCO masks) refer to. `draft`
-    maps the stored size to the least size needed: JPEGs are then decoded at 1/2, 1/4 or 1/8 scale
+    maps the (upright) size to the least size needed: JPEGs are then decoded at 1/2, 1/4 or 1/8 scale
     where that still covers it (libjpeg's reduced decode, much faster). The file is read once; 8-bit
     JPEGs and plain 8-bit PNGs go through cv2 (faster, the same pixels for PNG), sized from their own
     headers; palette, CMYK, 16-bit and EXIF-tagged PNGs are converted by Pillow. Truncated and
     corrupt files raise BadImage rather than yielding partly grey pixels.
     """
+    return decode_scaled(path, alpha, exif, draft).pixels
+
+
+def decode_scaled(path: str, alpha: bool = False, exif: bool = True,
+                  draft: Callable[[int, int], tuple[int, int]] | None = None) -> Decoded:
+    """As `decode`, also saying the reduction applied and the full size, for cuts placed in full-size
+    coordinates."""
     data = _read(path)
     form = layout(data)
     if form is not None and form.cv2_ok:
@@ -227,6 +269,6 @@ def decode(path: str, alpha: bool = False, exif: bool = True,
             target = "RGBA" if alpha else "RGB"
             if im.mode != target:
                 im = im.convert(target)
-            return np.array(im)
+            return Decoded(np.array(im), 1, *im.size)
         except _DECODE_ERRORS as exc:
             raise BadImage("corrupt", path, str(exc)) from None

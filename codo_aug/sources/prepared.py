@@ -23,6 +23,7 @@ from ..geometry.placement import crop_rect
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
+from .sizing import CutNeed
 from .skips import SkipLog
 
 MANIFEST = "prepared.json"
@@ -152,9 +153,10 @@ class PreparedSource(Source):
         return self.pixels(i)
 
     def cutout(self, i: int, rect: tuple[float, float, float, float], how: str = "auto",
-               min_side: int = 1) -> np.ndarray:
+               min_side: int = 1, need: CutNeed | None = None) -> np.ndarray:
         """As Source.cutout: a cut item as stored; a whole image cut by the random `rect` (placed on the
-        original size, scaled to the stored one). `min_side` is judged on the original pixels."""
+        original size, scaled to the stored one). `min_side` is judged on the original pixels; `need` is
+        not used (the store is already as small as its config allows)."""
         self._check_mode(how)
         e, pixels = self.entries[i], self.pixels(i)
         if e.form == CUT:

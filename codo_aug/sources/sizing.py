@@ -4,8 +4,11 @@ that resize)."""
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from ..config import SynthConfig
+from ..geometry.placement import crop_rect
+from ..params.recipe import Recipe
 
 #: Slack for float products such as (w * need / w) landing just above a whole number before ceil.
 _EPS = 1e-9
@@ -56,3 +59,37 @@ def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
     never above the original)."""
     return (min(width, max(1, math.ceil(width * scale - _EPS))),
             min(height, max(1, math.ceil(height * scale - _EPS))))
+
+
+@dataclass(frozen=True)
+class CutNeed:
+    """What one sample's pastes of an instance ask of its cut: each paste's longer side in view pixels
+    with its per-view crop (area, log_ratio, u, v), or () when it shows the whole cut."""
+
+    pastes: tuple[tuple[int, tuple[float, ...]], ...]
+
+    def longest(self, width: int, height: int) -> int:
+        """The longer side a `width` x `height` cut needs for every paste to be a downscale or 1:1: a paste
+        of longer side L showing a crop whose longer side is c of the cut's M needs L * M / c. The crop
+        is crop_rect's own (its aspect and its shrink to fit the cut included), so any cut shape is exact."""
+        whole = max(width, height)
+        return max((math.ceil(side * whole / max(crop_rect(width, height, *crop)[2:] if crop else (whole,))
+                              - _EPS) for side, crop in self.pastes), default=1)
+
+    def draft(self, region: Callable[[int, int], tuple[int, int]]) -> Callable[[int, int], tuple[int, int]]:
+        """decode's draft for a cut taking `region(w, h)` = its (width, height) of a w x h image: the least
+        image size whose region still has `longest` pixels on its longer side."""
+        def least(w: int, h: int) -> tuple[int, int]:
+            rw, rh = region(w, h)
+            return scaled_size(w, h, self.longest(rw, rh) / max(rw, rh))
+
+        return least
+
+
+def cut_needs(recipe: Recipe) -> list[CutNeed]:
+    """Per instance slot of `recipe`, the CutNeed of its pastes in all views (known before decoding)."""
+    pastes: list[list[tuple[int, tuple[float, ...]]]] = [[] for _ in recipe.instances]
+    for view in recipe.views:
+        for p in view.pastes:
+            pastes[p.slot].append((max(1, round(p.scale * view.size)), p.crop))
+    return [CutNeed(tuple(slot)) for slot in pastes]
