@@ -162,9 +162,9 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
 def job_identity(job: PrepareJob, source: Source) -> dict:
     """Everything that decides the store's bytes (not workers or nodes): kept as JOB_FILE."""
     return {"codo_version": __version__, "format": FORMAT, "format_version": FORMAT_VERSION,
-            "role": job.role, "cutout": job.cutout_mode, "codec": job.codec, "part_size": job.part_size,
-            "min_side": job.min_side, "rule": job.rule.to_dict(),
-            "source_identity": source_identity(job.spec, source)}
+            "role": job.role, "cutout": job.cutout_mode, "view_crop": job.config.view_crop,
+            "codec": job.codec, "part_size": job.part_size, "min_side": job.min_side,
+            "rule": job.rule.to_dict(), "source_identity": source_identity(job.spec, source)}
 
 
 def _store_files(out: Path) -> list[Path]:

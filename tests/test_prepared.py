@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
 from codo_aug.geometry.placement import crop_rect
+from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
 from codo_aug.sources.sizing import SizeRule, scaled_size
@@ -72,15 +73,53 @@ def test_size_rule_by_hand():
     assert scaled_size(480, 360, small.background_scale(480, 360)) == (237, 178)
     # a 1000x100 strip: the crop is capped by its height (100 px): it keeps 224 px -> never enlarged
     assert rule.background_scale(1000, 100) == 1.0
-    # largest paste 224 * 1.6 = 358.4 px; / sqrt(0.2) = 801.4 with per-view crops; / 0.2 = 1792 for
-    # whole images also cut by a rect of area 0.2
+    # largest paste 224 * 1.6 = 358.4 px; 500x300 uncropped: 358.4 / 500
     assert scaled_size(500, 300, rule.instance_scale(500, 300, crops=False, whole=False)) == (359, 216)
-    assert scaled_size(1000, 600, rule.instance_scale(1000, 600, crops=True, whole=False)) == (802, 481)
-    assert scaled_size(2000, 1000, rule.instance_scale(2000, 1000, crops=True, whole=True)) == (1792, 896)
+    # a view crop of area 0.2 of 1000x600 at aspect 1: sqrt(0.2 * 600000) = 346.4 px < 358.4: kept
+    assert scaled_size(1000, 600, rule.instance_scale(1000, 600, crops=True, whole=False)) == (1000, 600)
+    # a 2000x400 box: the square crop is capped by the height at sqrt(0.2 * 800000) = 400 px -> 358.4 / 400
+    assert scaled_size(2000, 400, rule.instance_scale(2000, 400, crops=True, whole=False)) == (1792, 359)
+    # a whole 4000x1000 image: the rect of area 0.2 at aspect 1 is sqrt(800000) = 894.4 px a side (at 1/2
+    # it is 500x1000 px, at 2 1264.9x632.5); 1 px more for the rect placed on the original:
+    # 359.4 / 894.4 = 0.4018
+    assert scaled_size(4000, 1000, rule.instance_scale(4000, 1000, crops=False, whole=True)) == (1608, 402)
+    # 4000x2000 cut by the rect, then by a view crop: 0.2 * 0.2 * 8e6 = 320000, sqrt 565.7 px at aspects 1
+    # (the rect at 1/2, 2 gives 894.4x1788.9, whose crop at 1 is 565.7 too); 4/3 px more (the rect's
+    # 1 px carried into the view crop's longer side at aspect 4/3): 359.73 / 565.69 = 0.6359
+    assert scaled_size(4000, 2000, rule.instance_scale(4000, 2000, crops=True, whole=True)) == (2544, 1272)
     assert rule.instance_scale(300, 200, crops=False, whole=False) == 1.0
     capped = SizeRule.from_config(SynthConfig(), max_side=100)
     assert scaled_size(400, 200, capped.instance_scale(400, 200, True, True)) == (100, 50)
     assert scaled_size(480, 360, capped.background_scale(480, 360)) == (100, 75)
+
+
+@pytest.mark.parametrize("view_crop", ["on", "off"])
+def test_the_largest_paste_never_needs_more_pixels_than_stored(view_crop, tmp_path):
+    """Long cutouts (alpha) and long whole images (cut by the rect at use), over many draws of the rect
+    and the view crop: the stored crop's longer side is at least the largest paste (358 px), or the
+    original crop's when that is smaller."""
+    cfg = SynthConfig(view_crop=view_crop)
+    sizes = {"a/wide.png": (2000, 400), "a/tall.png": (500, 2400), "b/wide.jpg": (6000, 1500),
+             "b/tall.jpg": (1500, 4500)}
+    for name, (w, h) in sizes.items():
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        channels = 4 if name.endswith(".png") else 3
+        cv2.imwrite(str(tmp_path / "src" / name), np.full((h, w, channels), 200, np.uint8))
+    store = prepare(f"folder:{tmp_path / 'src'}", "instances", tmp_path / "store", config=cfg)
+    assert all(max(store.pixels(i).shape) < max(sizes[it.path]) for i, it in enumerate(store.items))
+    rng = np.random.default_rng(0)
+    largest = round(max(cfg.view_sizes) * cfg.scale[1])
+    for i, item in enumerate(store.items):
+        crops = cfg.crops_views(store.rectangular(i))
+        for _ in range(300):
+            rect = (rng.uniform(0.2, 0.21), rng.uniform(np.log(0.5), np.log(2.0)), rng.random(), rng.random())
+            crop = (rng.uniform(0.2, 0.21), rng.uniform(np.log(3 / 4), np.log(4 / 3)), rng.random(),
+                    rng.random()) if crops else ()
+            orig = sizes[item.path] if item.cutout == "alpha" else crop_rect(*sizes[item.path], *rect)[2:]
+            if crop:
+                orig = crop_rect(*orig, *crop)[2:]
+            stored = view_cutout(store.cutout(i, rect), crop).shape[:2]
+            assert max(stored) >= min(largest, max(orig)), (item.path, rect, crop, stored, orig)
 
 
 def test_stored_pixels_are_the_original_cutouts_and_backgrounds_resized(stamps, photos, tmp_path):
@@ -264,6 +303,9 @@ def test_cli_prepare(stamps, tmp_path):
     assert again.exit_code == 0 and "(3 already there)" in again.output
     other = runner.invoke(app, [*args, "--max-side", "64"])
     assert other.exit_code == 2 and "differs in: rule" in other.output
+    for setting, differs in (("view_crop='on'", "view_crop"), ("view_crop_ratio=[0.5, 2.0]", "rule")):
+        other = runner.invoke(app, [*args, "--set", setting])
+        assert other.exit_code == 2 and f"differs in: {differs})" in other.output, other.output
     assert runner.invoke(app, [*args, "--max-side", "64", "--overwrite"]).exit_code == 0
     assert max(open_source(f"prepared:{out}", "instances").pixels(0).shape[:2]) <= 64
     for bad in (["--role", "things"], ["--codec", "png"], ["--node-rank", "2", "--num-nodes", "2"]):
@@ -316,12 +358,15 @@ def test_xml_boxes_are_cut_when_prepared_and_grabcut_too(tmp_path):
         rectangular = [store.rectangular(i, cutout) for i in range(len(store))]
         assert rectangular == [orig.rectangular(i, cutout) for i in range(len(orig))]
         rule = SizeRule.from_config(cfg)
-        for i in range(3):  # boxes: 360x270, shrunk to 64 * 1.6 / sqrt(0.2) = 229 px when views crop them
+        for i in range(3):  # boxes: 359x269, shrunk when views crop them (below)
             cut = orig.cutout(i, RECTS[0], cutout)
             scale = rule.instance_scale(cut.shape[1], cut.shape[0], cfg.crops_views(rectangular[i]), False)
             np.testing.assert_array_equal(store.cutout(i, RECTS[1], cutout), resized(cut, scale))
-        if cutout == "auto":  # the whole image (102.4 / 0.2 = 512 px >= 480) is cut at use as the files are
-            assert store.pixels(0).shape == (172, 229, 4)  # 360x270 * 228.97 / 360, rounded up
+        if cutout == "auto":
+            # a view crop of 0.2 of 359x269 is sqrt(0.2 * 359 * 269) = 138.97 px at aspect 1: * 102.4 / 138.97
+            assert store.pixels(0).shape == (199, 265, 4)
+            # the whole 480x360 image: its smallest rect and view crop are 83.1 px < 102.4 + 4/3: kept whole,
+            # so it is cut at use as the files are
             np.testing.assert_array_equal(store.cutout(3, RECTS[1]), orig.cutout(3, RECTS[1]))
         files = Synthesizer(orig, open_source(spec, "backgrounds"), cfg)
         assert [Synthesizer(store, files.backgrounds, cfg).recipe(i) for i in range(10)] == [
