@@ -17,6 +17,7 @@ from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_sou
 from codo_aug.geometry.placement import crop_rect
 from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
+from codo_aug.sources import prepared
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
 from codo_aug.sources.sizing import SizeRule, scaled_size
 
@@ -238,10 +239,19 @@ def test_a_file_that_fails_to_decode_is_skipped_and_counted(photos, tmp_path):
 
 def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
-    synth = Synthesizer(open_source(f"prepared:{tmp_path / 'inst'}", "instances"),
-                        open_source(f"folder:{photos}", "backgrounds"), SynthConfig(cutout="rect"))
+    store, bgs = open_source(f"prepared:{tmp_path / 'inst'}", "instances"), open_source(f"folder:{photos}",
+                                                                                         "backgrounds")
     with pytest.raises(InputError, match="cut with cutout='auto'.*cutout='rect'"):
-        synth.recipe(0)
+        Synthesizer(store, bgs, SynthConfig(cutout="rect"))  # when built, before any draw or file
+    with pytest.raises(InputError, match="cut with cutout='auto'.*cutout='grabcut'"):
+        CoDoDataset(f"prepared:{tmp_path / 'inst'}", f"folder:{photos}", config=SynthConfig(cutout="grabcut"))
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "shards"), "--instances",
+                                      f"prepared:{tmp_path / 'inst'}", "--set", "cutout='rect'"])
+    assert result.exit_code == 2 and "a cut cannot be redone" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "shards").exists()
+    # 'box' cuts every item as 'auto' does (alpha, mask, xml box, else the rect): the store serves both
+    assert Synthesizer(store, bgs, SynthConfig(cutout="box")).sample(0).labels == Synthesizer(
+        open_source(f"folder:{stamps}", "instances"), bgs, SynthConfig(cutout="box")).sample(0).labels
     with pytest.raises(InputError, match="holds instances, not backgrounds"):
         open_source(f"prepared:{tmp_path / 'inst'}", "backgrounds")
     with pytest.raises(InputError, match="not a prepared store"):
@@ -256,6 +266,35 @@ def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
     (tmp_path / "inst" / "part-00000.json").unlink()
     with pytest.raises(InputError, match="the store is damaged"):
         open_source(f"prepared:{tmp_path / 'inst'}", "instances")
+
+
+def test_open_maps_are_bounded(stamps, tmp_path, monkeypatch):
+    """A map holds a file descriptor: a store of many parts keeps only the MAX_MAPS last used open."""
+    want = prepare(f"folder:{stamps}", "instances", tmp_path / "one")
+    store = prepare(f"folder:{stamps}", "instances", tmp_path / "many", part_size=1)
+    monkeypatch.setattr(prepared, "MAX_MAPS", 4)
+
+    def open_parts() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}").startswith(str(tmp_path / "many"))
+                   for fd in os.listdir("/proc/self/fd"))
+
+    for _ in range(2):
+        for i in range(len(store)):
+            np.testing.assert_array_equal(store.cutout(i, RECTS[0]), want.cutout(i, RECTS[0]))
+            assert open_parts() <= 4
+    assert len(store) == 20 and open_parts() == 4
+
+
+def test_a_store_sized_for_smaller_views_warns(stamps, photos, tmp_path, caplog):
+    prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
+    prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg")
+    specs = f"prepared:{tmp_path / 'inst'}", f"prepared:{tmp_path / 'bg'}"
+    Synthesizer.from_specs(*specs, SynthConfig(view_sizes=(112, 96)))
+    assert not caplog.records
+    Synthesizer.from_specs(*specs, SynthConfig(view_sizes=(256, 128)))
+    assert [r.getMessage().split(" was sized for ")[1] for r in caplog.records] == [
+        "a paste of 358.4 px, the config asks for 409.6: its pixels are enlarged",
+        "a view of 224 px, the config asks for 256: its pixels are enlarged"]
 
 
 def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp_path):

@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import SynthConfig
 from ..geometry.placement import crop_rect
 from .cutout import crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, probe
@@ -70,6 +71,10 @@ class Source:
         cut_by = {"cut_by": self.cut_by_counts()} if self.role == "instances" else {}
         return {"kind": self.kind, "root": str(self.root), "items": len(self.items), **cut_by,
                 "skipped": self.skipped.to_dict()}
+
+    def check(self, config: SynthConfig) -> None:
+        """Refuse (InputError) a `config` this source cannot serve, before anything is drawn or written;
+        a source of files serves any."""
 
     def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
         """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode.

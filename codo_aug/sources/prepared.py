@@ -10,6 +10,7 @@ than raw there, but decodes.
 """
 
 import json
+import logging
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +19,28 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..config import SynthConfig
 from ..errors import InputError
 from ..geometry.placement import crop_rect
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
+from .sizing import SizeRule
 from .skips import SkipLog
+
+log = logging.getLogger("codo_aug.sources")
 
 MANIFEST = "prepared.json"
 FORMAT = "codo-prepared"
 FORMAT_VERSION = 1
 #: Forms of a stored item: cut at prepare time, or the whole image (cut by a random rect at use).
 CUT, WHOLE = "cut", "whole"
+#: Parts kept mapped per source and process: a map holds a file descriptor while referenced, and a store
+#: of ImageNet (1281 parts of 1000) would pass the usual limit of 1024 in every DataLoader worker.
+MAX_MAPS = 64
+#: Cutout modes that cut every item alike in Source.cutout: 'box' takes the alpha, mask, xml box or
+#: random rect exactly as 'auto' does.
+SAME_CUT = {"box": "auto"}
 
 
 def part_name(part: int, suffix: str) -> str:
@@ -114,13 +125,15 @@ def _map(path: Path) -> np.ndarray:
 @dataclass
 class PreparedSource(Source):
     """A Source over a prepared store: `entries[i]` locates item i's pixels; `cutout_mode` is the
-    SynthConfig.cutout its instances were cut with (None for backgrounds); `prepared_from` describes
-    the original source. Parts are mapped on first use in each process (never pickled)."""
+    SynthConfig.cutout its instances were cut with (None for backgrounds); `rule` the SizeRule it was
+    sized by (as a dict); `prepared_from` describes the original source. Parts are mapped on first use in
+    each process, the MAX_MAPS last used kept (never pickled)."""
 
     entries: list[Entry] = field(default_factory=list)
     cutout_mode: str | None = None
     codec: str = "raw"
     prepared_from: dict = field(default_factory=dict)
+    rule: dict = field(default_factory=dict)
     _maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -129,23 +142,44 @@ class PreparedSource(Source):
     def describe(self) -> dict:
         return {**super().describe(), "prepared_from": self.prepared_from}
 
+    def check(self, config: SynthConfig) -> None:
+        """Refuse a `config` whose cutout mode the store was not cut with; warn when its views or pastes
+        are larger than the store was sized for (they enlarge its pixels)."""
+        if self.role == "instances":
+            self._check_mode(config.cutout)
+        if self.rule.get("max_side") is not None:
+            return
+        needs = SizeRule.from_config(config)
+        key = "paste" if self.role == "instances" else "view"
+        if getattr(needs, key) > self.rule[key]:
+            log.warning("prepared source %s was sized for a %s of %g px, the config asks for %g: its pixels "
+                        "are enlarged", self.root, key, self.rule[key], getattr(needs, key))
+
+    def _blob(self, part: int) -> np.ndarray:
+        """Part `part`'s pixel file, mapped; the least recently used map is dropped past MAX_MAPS (its file
+        closes once no view of it is left)."""
+        blob = self._maps.pop(part, None)
+        if blob is None:
+            blob = _map(self.root / part_name(part, "bin"))
+            while len(self._maps) >= MAX_MAPS:
+                del self._maps[next(iter(self._maps))]
+        self._maps[part] = blob
+        return blob
+
     def pixels(self, i: int) -> np.ndarray:
         """Item i's stored pixels: a read-only view of the part's memory map for the raw codec."""
         e = self.entries[i]
-        blob = self._maps.get(e.part)
-        if blob is None:
-            blob = self._maps[e.part] = _map(self.root / part_name(e.part, "bin"))
-        return CODECS[self.codec].decode(blob[e.offset:e.offset + e.nbytes], e.shape)
+        return CODECS[self.codec].decode(self._blob(e.part)[e.offset:e.offset + e.nbytes], e.shape)
 
     def _check_mode(self, how: str) -> None:
-        if how != self.cutout_mode:
+        if SAME_CUT.get(how, how) != SAME_CUT.get(self.cutout_mode, self.cutout_mode):
             raise InputError(f"prepared source {self.root} was cut with cutout={self.cutout_mode!r}, but the "
                              f"config asks for cutout={how!r}; a cut cannot be redone from the store: "
                              f"prepare it again with --set cutout={how}")
 
     def _path(self, i: int) -> str:
         """Item i's original file, as the original source names it in skips."""
-        return str(Path(self.prepared_from.get("root", "")) / self.items[i].path)
+        return str(Path(self.prepared_from["root"]) / self.items[i].path)
 
     def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
         """Item i as stored (already as small as the store's views allow)."""
@@ -225,4 +259,4 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     if not items:
         raise InputError(f"prepared source: no usable {role} in {root}; {skipped.summary()}")
     return PreparedSource("prepared", root, items, skipped, role, entries, manifest["cutout"],
-                          manifest["codec"], manifest["source"])
+                          manifest["codec"], manifest["source"], manifest["rule"])
