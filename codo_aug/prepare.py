@@ -24,7 +24,7 @@ from .parallel import run_tasks
 from .shards.index import source_identity
 from .shards.writer import write_json_atomic
 from .sources.base import Item, Source
-from .sources.decode import BadImage, decode
+from .sources.decode import BadImage, decode, probe
 from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PreparedSource,
                                entry_record, part_name)
 from .sources.sizing import SizeRule, scaled_size
@@ -144,6 +144,7 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
         for i in job.part_items(part, len(source)):
             try:
                 pixels, form, size = prepare_item(source, i, job)
+                header = probe(str(source.root / source.items[i].path))
             except BadImage as bad:
                 skips.setdefault(bad.path, bad.reason)
                 on_item()
@@ -151,7 +152,7 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
             data = codec.encode(pixels)
             fh.write(data)
             records.append(entry_record(source.items[i], Entry(part, offset, len(data), pixels.shape, form,
-                                                               size)))
+                                                               size, (header.width, header.height))))
             offset += len(data)
             on_item()
     write_json_atomic(job.out / part_name(part, "json"), {"part": part, "bytes": offset, "items": records,

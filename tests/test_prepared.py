@@ -19,6 +19,7 @@ from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
 from codo_aug.sources import prepared
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
+from codo_aug.sources.decode import BadImage
 from codo_aug.sources.sizing import SizeRule, scaled_size
 
 from .helpers import cli
@@ -357,6 +358,23 @@ def test_cli_prepare(stamps, tmp_path):
     assert result.exit_code == 2 and "not a prepared store" in result.output
     help_text = runner.invoke(app, ["prepare", "--help"]).output
     assert "[default: raw]" in help_text and "[default: 1000]" in help_text
+
+
+def test_a_larger_min_side_keeps_the_items_the_files_keep(stamps, tmp_path):
+    """The file source judges an image's header size when it opens, the cut when it is used: so does
+    the store (the stamps' cuts are smaller than their images)."""
+    prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
+    for min_side, kept in ((60, 20), (150, 7)):
+        store = open_source(f"prepared:{tmp_path / 'inst'}", "instances", min_side)
+        files = open_source(f"folder:{stamps}", "instances", min_side)
+        assert [it.path for it in store.items] == [it.path for it in files.items] and len(store) == kept
+        assert store.skipped.reasons == files.skipped.reasons
+        for i in range(len(files)):
+            try:
+                files.cutout(i, RECTS[0], min_side=min_side)
+            except BadImage:
+                with pytest.raises(BadImage, match="too-small"):
+                    store.cutout(i, RECTS[0], min_side=min_side)
 
 
 def test_a_larger_min_side_skips_small_items(photos, tmp_path):

@@ -32,7 +32,7 @@ log = logging.getLogger("codo_aug.sources")
 
 MANIFEST = "prepared.json"
 FORMAT = "codo-prepared"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Forms of a stored item: cut at prepare time, or the whole image (cut by a random rect at use).
 CUT, WHOLE = "cut", "whole"
 #: Parts kept mapped per source and process: a map holds a file descriptor while referenced, and a store
@@ -87,8 +87,9 @@ CODECS: dict[str, Codec] = {
 
 @dataclass(frozen=True)
 class Entry:
-    """Where one item's pixels lie (part, offset, nbytes), their `shape`, their `form` (CUT or WHOLE)
-    and the original `size` (w, h) they were resized from."""
+    """Where one item's pixels lie (part, offset, nbytes), their `shape`, their `form` (CUT or WHOLE),
+    the original `size` (w, h) they were resized from, and the `header` size (w, h) of the item's file,
+    which the file source judges its minimum side on when it opens."""
 
     part: int
     offset: int
@@ -96,6 +97,7 @@ class Entry:
     shape: tuple[int, ...]
     form: str
     size: tuple[int, int]
+    header: tuple[int, int]
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -107,13 +109,15 @@ def entry_record(item: Item, entry: Entry) -> dict:
     """One item of a part's index, as JSON."""
     return {"path": item.path, "label": item.label, "cutout": item.cutout,
             "box": None if item.box is None else list(item.box), "offset": entry.offset,
-            "nbytes": entry.nbytes, "shape": list(entry.shape), "form": entry.form, "size": list(entry.size)}
+            "nbytes": entry.nbytes, "shape": list(entry.shape), "form": entry.form, "size": list(entry.size),
+            "header": list(entry.header)}
 
 
 def _from_record(part: int, rec: dict) -> tuple[Item, Entry]:
     box = None if rec["box"] is None else tuple(rec["box"])
     return (Item(rec["path"], rec["label"], rec["cutout"], box=box),
-            Entry(part, rec["offset"], rec["nbytes"], tuple(rec["shape"]), rec["form"], tuple(rec["size"])))
+            Entry(part, rec["offset"], rec["nbytes"], tuple(rec["shape"]), rec["form"], tuple(rec["size"]),
+                  tuple(rec["header"])))
 
 
 def _map(path: Path) -> np.ndarray:
@@ -241,7 +245,8 @@ def _read_part(root: Path, part: dict, k: int) -> list[tuple[Item, Entry]]:
 
 def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     """Open the store `text` for `role`. Under a `min_side` above the one it was prepared with, items
-    whose original pixels (the cut, or the whole image) are under it a side are skipped and counted."""
+    whose file's header size is under it a side are skipped and counted, as the file source does when it
+    opens (their cuts are judged when used, by `cutout`)."""
     root = Path(text).expanduser()
     manifest = read_manifest(root)
     if manifest["role"] != role:
@@ -250,9 +255,9 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     items, entries = [], []
     for k, part in enumerate(manifest["parts"]):
         for item, entry in _read_part(root, part, k):
-            if min_side > manifest["min_side"] and min(entry.size) < min_side:
+            if min_side > manifest["min_side"] and min(entry.header) < min_side:
                 skipped.add(BadImage("too-small", str(Path(manifest["source"]["root"]) / item.path),
-                                     f"{entry.size[0]}x{entry.size[1]} < {min_side} px"))
+                                     f"{entry.header[0]}x{entry.header[1]} < {min_side} px"))
                 continue
             items.append(item)
             entries.append(entry)
