@@ -17,7 +17,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open
+from .atomic import atomic_open, temp_pattern
 from .config import SynthConfig
 from .errors import InputError
 from .parallel import run_tasks
@@ -170,8 +170,8 @@ def job_identity(job: PrepareJob, source: Source) -> dict:
 
 def _store_files(out: Path) -> list[Path]:
     """What a prepare job writes in `out`, temporary files of a killed run included."""
-    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", ".part-*.tmp", f".{JOB_FILE}.tmp",
-             f".{MANIFEST}.tmp")
+    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", temp_pattern("part-*"), temp_pattern(JOB_FILE),
+             temp_pattern(MANIFEST))
     return sorted({p for pattern in names for p in out.glob(pattern)})
 
 
@@ -210,7 +210,8 @@ def _start(job: PrepareJob, identity: dict) -> None:
             path.unlink()
     for part in job.my_parts(identity["source_identity"]["items"]):
         for suffix in ("bin", "json"):
-            (job.out / f".{part_name(part, suffix)}.tmp").unlink(missing_ok=True)
+            for tmp in job.out.glob(temp_pattern(part_name(part, suffix))):
+                tmp.unlink(missing_ok=True)
     if not (job.out / JOB_FILE).is_file():
         write_json_atomic(job.out / JOB_FILE, identity)
 

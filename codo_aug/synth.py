@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import coco_export
+from .atomic import temp_pattern
 from .config import SynthConfig
 from .errors import InputError
 from .parallel import run_tasks
@@ -142,7 +143,7 @@ def _old_outputs(out: Folder) -> list[str]:
     """Members of an earlier synth run in `out` (shards or a COCO export)."""
     if not out.exists():
         return []
-    patterns = (f"{SHARD_PREFIX}-*.tar", f".{SHARD_PREFIX}-*.tar.tmp", f"{INDEX_DIR}/*.json",
+    patterns = (f"{SHARD_PREFIX}-*.tar", temp_pattern(f"{SHARD_PREFIX}-*.tar"), f"{INDEX_DIR}/*.json",
                 INFO_FILE, JOB_FILE)
     found = [name for pattern in patterns for name in out.names(pattern)]
     if not isinstance(out, UrlFolder):
@@ -221,6 +222,13 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     return synth, identity
 
 
+def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
+    """Temporary shards of this node's shards, left by its killed runs (other nodes' may be in flight)."""
+    mine = {shard_name(s) for s in job.my_shards()}
+    return [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
+            if name[1:].split(".tar.", 1)[0] + ".tar" in mine]
+
+
 def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
     """`_info.json`'s sources; the instances' sorted class names ('labels') are the vocabulary a
     supervised run on the shards classifies into (codo_train.classes)."""
@@ -281,7 +289,7 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
     _make_out(out)
     for old in (_old_outputs(out) if job.overwrite else []):
         out.remove(old)
-    for tmp in out.names(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
+    for tmp in _my_temp_files(out, job):
         out.remove(tmp)
     if read_json(out, JOB_FILE) is None:
         write_json(out, JOB_FILE, identity)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
+from codo_aug.atomic import temp_name
 from codo_aug.geometry.placement import crop_rect
 from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
@@ -214,7 +215,7 @@ def test_workers_resume_and_nodes_give_the_same_store(stamps, tmp_path):
     # resume: a part lost, another left half-written by a killed run
     (tmp_path / "one" / "part-00001.bin").unlink()
     (tmp_path / "one" / "part-00002.json").unlink()
-    (tmp_path / "one" / ".part-00003.bin.tmp").write_bytes(b"half")
+    (tmp_path / "one" / temp_name("part-00003.bin")).write_bytes(b"half")
     report = run_prepare(PrepareJob(spec, "instances", tmp_path / "one", part_size=6))
     assert (report.written, report.resumed, report.items) == (2, 2, 20)
     assert store_bytes(tmp_path / "one") == want
@@ -311,10 +312,15 @@ def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp
                                       "--instances", f"prepared:{tmp_path / 'inst'}",
                                       "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "shards"), "--num-samples", "4",
-                                      "--instances", f"prepared:{tmp_path / 'inst'}",
-                                      "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
+    synth_args = ["synth", "--out", str(tmp_path / "shards"), "--num-samples", "4", "--instances",
+                  f"prepared:{tmp_path / 'inst'}", "--backgrounds", f"prepared:{tmp_path / 'bg'}"]
+    result = CliRunner().invoke(app, synth_args)
     assert result.exit_code == 0 and "wrote 4 samples in 1 shard(s)" in result.output, result.output
+    again = CliRunner().invoke(app, synth_args)
+    assert again.exit_code == 0 and "(1 already there)" in again.output, again.output
+    run_prepare(PrepareJob(f"folder:{stamps}", "instances", tmp_path / "inst", codec="jpeg", overwrite=True))
+    rebuilt = CliRunner().invoke(app, synth_args)  # the same items, other pixels: not the same job
+    assert rebuilt.exit_code == 2 and "differs in: source_identity" in rebuilt.output, rebuilt.output
 
 
 def test_jpeg_codec_is_close_and_keeps_alpha(stamps, photos, tmp_path):

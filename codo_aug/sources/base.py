@@ -72,6 +72,11 @@ class Source:
         return {"kind": self.kind, "root": str(self.root), "items": len(self.items), **cut_by,
                 "skipped": self.skipped.to_dict()}
 
+    def identity(self) -> dict:
+        """What decides this source's pixels besides its items (shards.index.source_identity adds it to a
+        job's identity); nothing for a source of files."""
+        return {}
+
     def check(self, config: SynthConfig) -> None:
         """Refuse (InputError) a `config` this source cannot serve, before anything is drawn or written;
         a source of files serves any."""

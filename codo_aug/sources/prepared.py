@@ -9,6 +9,7 @@ as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG where not
 than raw there, but decodes.
 """
 
+import hashlib
 import json
 import logging
 import mmap
@@ -130,7 +131,8 @@ def _map(path: Path) -> np.ndarray:
 class PreparedSource(Source):
     """A Source over a prepared store: `entries[i]` locates item i's pixels; `cutout_mode` is the
     SynthConfig.cutout its instances were cut with (None for backgrounds); `rule` the SizeRule it was
-    sized by (as a dict); `prepared_from` describes the original source. Parts are mapped on first use in
+    sized by (as a dict); `prepared_from` describes the original source; `manifest_digest` tells a store
+    rebuilt in place from the one a job started on. Parts are mapped on first use in
     each process, the MAX_MAPS last used kept (never pickled)."""
 
     entries: list[Entry] = field(default_factory=list)
@@ -138,6 +140,7 @@ class PreparedSource(Source):
     codec: str = "raw"
     prepared_from: dict = field(default_factory=dict)
     rule: dict = field(default_factory=dict)
+    manifest_digest: str = ""
     _maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -145,6 +148,9 @@ class PreparedSource(Source):
 
     def describe(self) -> dict:
         return {**super().describe(), "prepared_from": self.prepared_from}
+
+    def identity(self) -> dict:
+        return {"manifest_digest": self.manifest_digest}
 
     def check(self, config: SynthConfig) -> None:
         """Refuse a `config` whose cutout mode the store was not cut with; warn when its views or pastes
@@ -264,4 +270,5 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     if not items:
         raise InputError(f"prepared source: no usable {role} in {root}; {skipped.summary()}")
     return PreparedSource("prepared", root, items, skipped, role, entries, manifest["cutout"],
-                          manifest["codec"], manifest["source"], manifest["rule"])
+                          manifest["codec"], manifest["source"], manifest["rule"],
+                          hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest())
