@@ -2,6 +2,7 @@
 stored pixels against the original source's, recipes and samples against the original files, the
 store's bytes under workers, resume and nodes, bad files, and the CLI."""
 
+import json
 import os
 import pickle
 import shutil
@@ -297,6 +298,31 @@ def test_a_store_sized_for_smaller_views_warns(stamps, photos, tmp_path, caplog)
     assert [r.getMessage().split(" was sized for ")[1] for r in caplog.records] == [
         "a paste of 358.4 px, the config asks for 409.6: its pixels are enlarged",
         "a view of 224 px, the config asks for 256: its pixels are enlarged"]
+
+
+def test_a_damaged_store_is_a_one_line_input_error(photos, tmp_path):
+    store = tmp_path / "bg"
+    prepare(f"folder:{photos}", "backgrounds", store, codec="jpeg")
+    blob = store / "part-00000.bin"
+    pixels = blob.read_bytes()
+    blob.write_bytes(bytes(len(pixels)))  # the size its index says, no JPEG in it
+    with pytest.raises(InputError, match=f"prepared source: {blob} is damaged .*error") as bad:
+        open_source(f"prepared:{store}", "backgrounds").background(0)
+    assert "\n" not in str(bad.value)
+    result = CliRunner().invoke(app, ["preview", "--out", str(tmp_path / "p.png"), "--backgrounds",
+                                      f"prepared:{store}"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    blob.write_bytes(pixels)
+    index = json.loads((store / "part-00000.json").read_text())
+    del index["items"][2]["header"]
+    (store / "part-00000.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match=f"prepared source: {store} is damaged \\(KeyError: 'header'\\)"):
+        open_source(f"prepared:{store}", "backgrounds")
+    manifest = json.loads((store / MANIFEST).read_text())
+    del manifest["parts"]
+    (store / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="is damaged \\(KeyError: 'parts'\\)"):
+        open_source(f"prepared:{store}", "backgrounds")
 
 
 def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp_path):

@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 import mmap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -121,6 +122,20 @@ def _from_record(part: int, rec: dict) -> tuple[Item, Entry]:
                   tuple(rec["header"])))
 
 
+@contextmanager
+def damaged(where: Path) -> Iterator[None]:
+    """A store's missing keys, wrong types or undecodable pixels (an edited or half-copied store) as one
+    InputError naming `where`, not a traceback from deep in the reader."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, cv2.error) as exc:
+        why = " ".join(str(exc).split())  # cv2's messages span lines
+        raise InputError(f"prepared source: {where} is damaged ({type(exc).__name__}: {why}); prepare it "
+                         "again with --overwrite") from None
+
+
 def _map(path: Path) -> np.ndarray:
     """The whole file as a read-only uint8 array over a shared memory map."""
     with open(path, "rb") as fh:
@@ -179,7 +194,8 @@ class PreparedSource(Source):
     def pixels(self, i: int) -> np.ndarray:
         """Item i's stored pixels: a read-only view of the part's memory map for the raw codec."""
         e = self.entries[i]
-        return CODECS[self.codec].decode(self._blob(e.part)[e.offset:e.offset + e.nbytes], e.shape)
+        with damaged(self.root / part_name(e.part, "bin")):
+            return CODECS[self.codec].decode(self._blob(e.part)[e.offset:e.offset + e.nbytes], e.shape)
 
     def _check_mode(self, how: str) -> None:
         if SAME_CUT.get(how, how) != SAME_CUT.get(self.cutout_mode, self.cutout_mode):
@@ -254,6 +270,12 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     whose file's header size is under it a side are skipped and counted, as the file source does when it
     opens (their cuts are judged when used, by `cutout`)."""
     root = Path(text).expanduser()
+    with damaged(root):
+        return _open_store(root, role, min_side)
+
+
+def _open_store(root: Path, role: str, min_side: int) -> PreparedSource:
+    """open_prepared on the folder `root` (a damaged store's KeyError and the like pass to `damaged`)."""
     manifest = read_manifest(root)
     if manifest["role"] != role:
         raise InputError(f"prepared source: {root} holds {manifest['role']}, not {role}")
