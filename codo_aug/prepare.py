@@ -23,8 +23,8 @@ from .errors import InputError
 from .parallel import run_tasks
 from .shards.index import source_identity
 from .shards.writer import write_json_atomic
-from .sources.base import Item, Source
-from .sources.decode import BadImage, decode, probe
+from .sources.base import Source
+from .sources.decode import BadImage, probe
 from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PreparedSource,
                                entry_record, part_name)
 from .sources.sizing import SizeRule, scaled_size
@@ -88,23 +88,17 @@ class PrepareJob:
         return range(part * self.part_size, min((part + 1) * self.part_size, items))
 
 
-def cut_at_prepare(item: Item, how: str) -> bool:
-    """Whether Source.cutout cuts `item` under `how` without the random rect (alpha, COCO mask, xml
-    box, GrabCut of the box): then the store holds the cut, else the whole image."""
-    return how != "rect" and (item.cutout in ("alpha", "mask") or item.box is not None)
-
-
 def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, str, tuple[int, int]]:
-    """Item i's pixels to store (cut or whole, resized by the job's SizeRule with cv2's area
-    averaging, never enlarged), their form, and their original (w, h); BadImage as the source raises."""
+    """Item i's pixels to store (the cut where it does not depend on the draw: alpha, COCO mask, xml box,
+    GrabCut of the box; else the whole image), resized by the job's SizeRule with cv2's area averaging,
+    never enlarged; their form, and their original (w, h); BadImage as the source raises."""
     rule, how = job.rule, job.cutout_mode
-    item = source.items[i]
     if job.role == "backgrounds":
         form, pixels = WHOLE, source.background(i)
-    elif cut_at_prepare(item, how):
-        form, pixels = CUT, source.cutout(i, _UNUSED_RECT, how)
+    elif (whole := source.rect_image(i, how)) is not None:
+        form, pixels = WHOLE, whole
     else:
-        form, pixels = WHOLE, decode(str(source.root / item.path), exif=item.box is None)
+        form, pixels = CUT, source.cutout(i, _UNUSED_RECT, how)
     h, w = pixels.shape[:2]
     if job.role == "backgrounds":
         scale = rule.background_scale(w, h)

@@ -439,6 +439,10 @@ def test_xml_boxes_are_cut_when_prepared_and_grabcut_too(tmp_path):
                 "<annotation><object><name>n</name><bndbox><xmin>41</xmin><ymin>31</ymin><xmax>400</xmax>"
                 "<ymax>300</ymax></bndbox></object></annotation>")
     spec = f"imagenet:{root}"
+    files = open_source(spec, "instances", 8)
+    assert [files.rect_image(i) is None for i in range(4)] == [True, True, True, False]
+    assert all(files.rect_image(i, "rect") is not None for i in range(4))  # the box is not used
+    np.testing.assert_array_equal(files.rect_image(3), files.cutout(3, (1.0, np.log(4 / 3), 0, 0))[:, :, :3])
     for cutout in ("auto", "grabcut"):
         cfg = SynthConfig(view_sizes=(64, 64), cutout=cutout)
         orig = open_source(spec, "instances", 8)
