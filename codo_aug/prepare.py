@@ -25,8 +25,8 @@ from .shards.index import source_identity
 from .shards.writer import write_json_atomic
 from .sources.base import Source
 from .sources.decode import BadImage, probe
-from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PreparedSource,
-                               entry_record, part_name)
+from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PartIndex,
+                               PreparedSource, part_name)
 from .sources.sizing import SizeRule, scaled_size
 from .sources.skips import SkipLog
 from .sources.spec import ROLES, open_source
@@ -111,13 +111,15 @@ def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, s
     return pixels, form, (w, h)
 
 
-def _part_done(out: Path, part: int) -> dict | None:
+def _part_done(out: Path, part: int) -> PartIndex | None:
     """Part `part`'s index when both its files are whole, else None."""
     index, blob = out / part_name(part, "json"), out / part_name(part, "bin")
-    if not (index.is_file() and blob.is_file()):
+    data = _read_json(index) if blob.is_file() else None
+    try:
+        done = None if data is None else PartIndex.from_dict(data)
+    except (KeyError, TypeError):  # an index of another format: written again
         return None
-    data = _read_json(index)
-    return data if data is not None and data.get("bytes") == blob.stat().st_size else None
+    return done if done is not None and done.bytes == blob.stat().st_size else None
 
 
 def _read_json(path: Path) -> dict | None:
@@ -133,7 +135,7 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
     how many items it holds and the files that failed."""
     source, job, on_item = state
     codec = CODECS[job.codec]
-    records, skips, offset = [], {}, 0
+    items, skips, offset = [], {}, 0
     with atomic_open(job.out / part_name(part, "bin")) as fh:
         for i in job.part_items(part, len(source)):
             try:
@@ -145,13 +147,13 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
                 continue
             data = codec.encode(pixels)
             fh.write(data)
-            records.append(entry_record(source.items[i], Entry(part, offset, len(data), pixels.shape, form,
-                                                               size, (header.width, header.height))))
+            items.append((source.items[i], Entry(part, offset, len(data), pixels.shape, form, size,
+                                                 (header.width, header.height))))
             offset += len(data)
             on_item()
-    write_json_atomic(job.out / part_name(part, "json"), {"part": part, "bytes": offset, "items": records,
-                                                          "skipped": dict(sorted(skips.items()))})
-    return part, len(records), skips
+    index = PartIndex(part, offset, tuple(items), skips)
+    write_json_atomic(job.out / part_name(part, "json"), index.to_dict())
+    return part, len(items), skips
 
 
 def job_identity(job: PrepareJob, source: Source) -> dict:
@@ -217,9 +219,9 @@ def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | N
         return None
     skips = SkipLog(dict(source.skipped.reasons))
     for index in indexes:
-        skips.merge(index["skipped"])
-    manifest = {**identity, "items": sum(len(index["items"]) for index in indexes),
-                "parts": [{"items": len(index["items"]), "bytes": index["bytes"]} for index in indexes],
+        skips.merge(index.skipped)
+    manifest = {**identity, "items": sum(len(index.items) for index in indexes),
+                "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
                 "source": {"spec": job.spec, **source.describe()},
                 "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
     write_json_atomic(job.out / MANIFEST, manifest)
@@ -273,9 +275,9 @@ def run_prepare(job: PrepareJob, on_item: Callable[[], None] = lambda: None,
             on_item()
     in_process = job.workers <= 1 or len(todo) <= 1
     skips = SkipLog(dict(source.skipped.reasons))
-    stored = sum(len(index["items"]) for index in done.values())
+    stored = sum(len(index.items) for index in done.values())
     for index in done.values():
-        skips.merge(index["skipped"])
+        skips.merge(index.skipped)
     state = (source, job, on_item if in_process else _no_progress)
     for k, count, part_skips in run_tasks(write_part, todo, state, job.workers):
         stored += count

@@ -107,7 +107,7 @@ class Entry:
         return self.shape[1] / self.size[0], self.shape[0] / self.size[1]
 
 
-def entry_record(item: Item, entry: Entry) -> dict:
+def _record(item: Item, entry: Entry) -> dict:
     """One item of a part's index, as JSON."""
     return {"path": item.path, "label": item.label, "cutout": item.cutout,
             "box": None if item.box is None else list(item.box), "offset": entry.offset,
@@ -120,6 +120,52 @@ def _from_record(part: int, rec: dict) -> tuple[Item, Entry]:
     return (Item(rec["path"], rec["label"], rec["cutout"], box=box),
             Entry(part, rec["offset"], rec["nbytes"], tuple(rec["shape"]), rec["form"], tuple(rec["size"]),
                   tuple(rec["header"])))
+
+
+@dataclass(frozen=True)
+class PartIndex:
+    """A part's index (`part-NNNNN.json`): its pixel file's byte count, its items with where their pixels
+    lie, and the files of its range that failed (path: reason)."""
+
+    part: int
+    bytes: int
+    items: tuple[tuple[Item, Entry], ...]
+    skipped: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "bytes": self.bytes, "items": [_record(*it) for it in self.items],
+                "skipped": dict(sorted(self.skipped.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PartIndex":
+        """The index JSON holds; KeyError or TypeError when it is not one."""
+        part = data["part"]
+        return cls(part, data["bytes"], tuple(_from_record(part, rec) for rec in data["items"]),
+                   dict(data["skipped"]))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a store's reader needs of `prepared.json`: its role, the original source, the SizeRule (as a
+    dict), cutout mode, codec and minimum side it was prepared with, each part's byte count, the files
+    skipped, and a digest of the whole file (PreparedSource.manifest_digest)."""
+
+    role: str
+    source: dict
+    rule: dict
+    cutout: str | None
+    codec: str
+    min_side: int
+    part_bytes: tuple[int, ...]
+    skipped: dict[str, str]
+    digest: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Manifest":
+        """The manifest JSON holds; KeyError or TypeError when it lacks a key."""
+        return cls(data["role"], data["source"], data["rule"], data["cutout"], data["codec"],
+                   data["min_side"], tuple(part["bytes"] for part in data["parts"]), dict(data["skipped"]),
+                   hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest())
 
 
 @contextmanager
@@ -234,7 +280,7 @@ class PreparedSource(Source):
         return super().rectangular(i, how)
 
 
-def read_manifest(root: Path) -> dict:
+def read_manifest(root: Path) -> Manifest:
     """The finished store's manifest; InputError when `root` holds no finished store of this format."""
     path = root / MANIFEST
     if not path.is_file():
@@ -247,22 +293,22 @@ def read_manifest(root: Path) -> dict:
         raise InputError(f"prepared source: cannot read {path}: {exc}") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(f"prepared source: {path} is not a {FORMAT} v{FORMAT_VERSION} manifest")
-    return manifest
+    return Manifest.from_dict(manifest)
 
 
-def _read_part(root: Path, part: dict, k: int) -> list[tuple[Item, Entry]]:
+def _read_part(root: Path, part_bytes: int, k: int) -> tuple[tuple[Item, Entry], ...]:
     """Part k's items; InputError when its pixel file is missing or not the size its index says."""
     blob = root / part_name(k, "bin")
     size = blob.stat().st_size if blob.is_file() else None
-    if size != part["bytes"]:
-        raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part['bytes']}; "
+    if size != part_bytes:
+        raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part_bytes}; "
                          "the store is damaged: prepare it again with --overwrite")
     try:
         index = json.loads((root / part_name(k, "json")).read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"prepared source: cannot read the index of part {k} in {root} ({exc}); the store "
                          "is damaged: prepare it again with --overwrite") from None
-    return [_from_record(k, rec) for rec in index["items"]]
+    return PartIndex.from_dict(index).items
 
 
 def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
@@ -277,20 +323,19 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
 def _open_store(root: Path, role: str, min_side: int) -> PreparedSource:
     """open_prepared on the folder `root` (a damaged store's KeyError and the like pass to `damaged`)."""
     manifest = read_manifest(root)
-    if manifest["role"] != role:
-        raise InputError(f"prepared source: {root} holds {manifest['role']}, not {role}")
-    skipped = SkipLog(dict(manifest["skipped"]))
+    if manifest.role != role:
+        raise InputError(f"prepared source: {root} holds {manifest.role}, not {role}")
+    skipped = SkipLog(dict(manifest.skipped))
     items, entries = [], []
-    for k, part in enumerate(manifest["parts"]):
-        for item, entry in _read_part(root, part, k):
-            if min_side > manifest["min_side"] and min(entry.header) < min_side:
-                skipped.add(BadImage("too-small", str(Path(manifest["source"]["root"]) / item.path),
+    for k, part_bytes in enumerate(manifest.part_bytes):
+        for item, entry in _read_part(root, part_bytes, k):
+            if min_side > manifest.min_side and min(entry.header) < min_side:
+                skipped.add(BadImage("too-small", str(Path(manifest.source["root"]) / item.path),
                                      f"{entry.header[0]}x{entry.header[1]} < {min_side} px"))
                 continue
             items.append(item)
             entries.append(entry)
     if not items:
         raise InputError(f"prepared source: no usable {role} in {root}; {skipped.summary()}")
-    return PreparedSource("prepared", root, items, skipped, role, entries, manifest["cutout"],
-                          manifest["codec"], manifest["source"], manifest["rule"],
-                          hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest())
+    return PreparedSource("prepared", root, items, skipped, role, entries, manifest.cutout, manifest.codec,
+                          manifest.source, manifest.rule, manifest.digest)
