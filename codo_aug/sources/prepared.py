@@ -2,11 +2,11 @@
 items already cut and resized, so that reading one is a slice of a memory map instead of a decode.
 
 DIR holds per part k `part-NNNNN.bin` (the items' pixels back to back, in the store's codec) and
-`part-NNNNN.json` (per item: the original item, offset, byte count, shape, form, original size), and
-`prepared.json` (the manifest, written last). The default codec `raw` keeps uint8 pixels as they are,
-H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on the Scratch test photos), read
-as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG where not opaque) is 7-8x smaller
-than raw there, but decodes.
+`part-NNNNN.json` (PartIndex; per item: the original item, offset, byte count, shape, form, original
+size, file header size), and `prepared.json` (the manifest, written last). The default codec `raw`
+keeps uint8 pixels as they are, H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on
+the Scratch test photos), read as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG
+where not opaque) is 7-8x smaller than raw there, but decodes.
 """
 
 import hashlib
