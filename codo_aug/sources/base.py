@@ -122,6 +122,11 @@ class Source:
             raise BadImage("too-small", path, f"cutout {cut.shape[1]}x{cut.shape[0]} < {min_side} px")
         return cut
 
+    def rectangular(self, i: int, how: str = "auto") -> bool:
+        """Whether `cutout(i, ..., how)` is a filled rectangle (a random rect or an xml box) rather
+        than an object cut by its alpha, mask or GrabCut: the cutouts SynthConfig.view_crop 'auto' crops."""
+        return how != "grabcut" and (how == "rect" or self.items[i].cutout not in ("alpha", "mask"))
+
     def rect_image(self, i: int, how: str = "auto") -> np.ndarray | None:
         """The whole image `cutout(i, rect, how)` cuts the random `rect` from (no alpha, mask or xml box to
         cut by, or 'rect'), decoded as cutout decodes it; None when the cut does not depend on the rect."""
@@ -129,11 +134,6 @@ class Source:
         if how != "rect" and (item.cutout in ("alpha", "mask") or item.box is not None):
             return None
         return decode(str(self.root / item.path), exif=item.box is None)
-
-    def rectangular(self, i: int, how: str = "auto") -> bool:
-        """Whether `cutout(i, ..., how)` is a filled rectangle (a random rect or an xml box) rather
-        than an object cut by its alpha, mask or GrabCut: the cutouts SynthConfig.view_crop 'auto' crops."""
-        return how != "grabcut" and (how == "rect" or self.items[i].cutout not in ("alpha", "mask"))
 
 
 def scan(root: Path, paths: list[Path], label_of: Callable[[Path], str], skipped: SkipLog,
