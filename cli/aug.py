@@ -104,7 +104,7 @@ def prepare(
                                                                     "this (default: what the largest view "
                                                                     "of the config can ask for).")] = None,
     codec: Annotated[str, typer.Option("--codec", help=f"Pixel encoding: {', '.join(CODECS)} (raw: no decode "
-                                                       "when reading, about 5x the disk of jpeg).")] = "raw",
+                                                       "when reading, 7-8x the disk of jpeg).")] = "raw",
     part_size: Annotated[int, typer.Option("--part-size", help="Items per part file.")] = 1000,
     workers: WorkersOpt = 1,
     num_nodes: NumNodesOpt = 1,
@@ -122,8 +122,9 @@ def prepare(
     """
     setup_logging(verbose)
     with exit_codes(PROG):
-        job = PrepareJob(spec, role, out, synth_config(config, set_), max_side, codec, part_size, workers,
-                         num_nodes, node_rank, overwrite)
+        job = PrepareJob(spec, role, out, config=synth_config(config, set_), max_side=max_side, codec=codec,
+                         part_size=part_size, workers=workers, num_nodes=num_nodes, node_rank=node_rank,
+                         overwrite=overwrite)
         with progress("prepare") as (start, advance):
             report = run_prepare(job, on_item=advance, on_start=start)
         stderr.print(report.summary())

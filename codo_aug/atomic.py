@@ -1,9 +1,22 @@
 """Atomic file writes: readers see the old file or the whole new one, never half of it."""
 
 import os
+import socket
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+
+def temp_name(name: str) -> str:
+    """A hidden temporary name beside `name`, unique to this write (machine, process and a random tag), so
+    that processes or machines writing the same file at once never share one."""
+    return f".{name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def temp_pattern(name: str) -> str:
+    """The glob of `temp_name(name)`'s names (`name` may hold wildcards): what a killed write leaves."""
+    return f".{name}.*.tmp"
 
 
 @contextmanager
@@ -12,7 +25,7 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
 
     On any error (or interrupt) the temporary file is removed and `path` is left as it was.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(temp_name(path.name))
     try:
         with open(tmp, "wb") as fh:
             yield fh

@@ -41,6 +41,8 @@ class Synthesizer:
         self.instances = instances
         self.backgrounds = backgrounds
         self.config = config or SynthConfig()
+        instances.check(self.config)
+        backgrounds.check(self.config)
         self.seed = seed
         self.rules = ViewRules(self.config.min_visibility, self.config.max_truncation, self.config.iou_floor)
         #: Files that failed while rendering (after passing the header check), and cutouts too small.

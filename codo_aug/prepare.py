@@ -8,8 +8,6 @@ many workers or machines made it. Running the same command again finishes a stop
 writes the parts k with k % N == r, and whichever run finds every part written writes the manifest.
 """
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,16 +15,17 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open
+from .atomic import atomic_open, temp_pattern
 from .config import SynthConfig
 from .errors import InputError
-from .parallel import run_tasks
-from .shards.index import source_identity
+from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
+from .shards.index import read_json, source_identity
+from .shards.storage import Folder
 from .shards.writer import write_json_atomic
-from .sources.base import Item, Source
-from .sources.decode import BadImage, decode
-from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PreparedSource,
-                               entry_record, part_name)
+from .sources.base import Source
+from .sources.decode import BadImage, probe
+from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PartIndex,
+                               PreparedSource, part_name)
 from .sources.sizing import SizeRule, scaled_size
 from .sources.skips import SkipLog
 from .sources.spec import ROLES, open_source
@@ -60,13 +59,9 @@ class PrepareJob:
             (self.max_side is None or self.max_side >= 1, "max_side", ">= 1"),
             (self.codec in CODECS, "codec", f"one of {', '.join(CODECS)}"),
             (self.part_size >= 1, "part_size", ">= 1"),
-            (self.workers >= 1, "workers", ">= 1"),
-            (self.num_nodes >= 1, "num_nodes", ">= 1"),
-            (0 <= self.node_rank < self.num_nodes, "node_rank", f"in 0..{self.num_nodes - 1}"),
+            *process_checks(self.workers, self.num_nodes, self.node_rank),
         ]
-        for ok, name, allowed in checks:
-            if not ok:
-                raise InputError(f"invalid {name}={getattr(self, name)!r}: must be {allowed}")
+        check_fields(self, checks)
 
     @property
     def min_side(self) -> int:
@@ -80,31 +75,22 @@ class PrepareJob:
     def rule(self) -> SizeRule:
         return SizeRule.from_config(self.config, self.max_side)
 
-    def my_parts(self, items: int) -> list[int]:
-        """The parts of a source of `items` items this node writes."""
-        return [k for k in range(math.ceil(items / self.part_size)) if k % self.num_nodes == self.node_rank]
-
-    def part_items(self, part: int, items: int) -> range:
-        return range(part * self.part_size, min((part + 1) * self.part_size, items))
-
-
-def cut_at_prepare(item: Item, how: str) -> bool:
-    """Whether Source.cutout cuts `item` under `how` without the random rect (alpha, COCO mask, xml
-    box, GrabCut of the box): then the store holds the cut, else the whole image."""
-    return how != "rect" and (item.cutout in ("alpha", "mask") or item.box is not None)
+    def split(self, items: int) -> Split:
+        """A source of `items` items in parts, and the parts this node writes."""
+        return Split(items, self.part_size, self.num_nodes, self.node_rank)
 
 
 def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, str, tuple[int, int]]:
-    """Item i's pixels to store (cut or whole, resized by the job's SizeRule with cv2's area
-    averaging, never enlarged), their form, and their original (w, h); BadImage as the source raises."""
+    """Item i's pixels to store (the cut where it does not depend on the draw: alpha, COCO mask, xml box,
+    GrabCut of the box; else the whole image), resized by the job's SizeRule with cv2's area averaging,
+    never enlarged; their form, and their original (w, h); BadImage as the source raises."""
     rule, how = job.rule, job.cutout_mode
-    item = source.items[i]
     if job.role == "backgrounds":
         form, pixels = WHOLE, source.background(i)
-    elif cut_at_prepare(item, how):
-        form, pixels = CUT, source.cutout(i, _UNUSED_RECT, how)
+    elif (whole := source.rect_image(i, how)) is not None:
+        form, pixels = WHOLE, whole
     else:
-        form, pixels = WHOLE, decode(str(source.root / item.path), exif=item.box is None)
+        form, pixels = CUT, source.cutout(i, _UNUSED_RECT, how)
     h, w = pixels.shape[:2]
     if job.role == "backgrounds":
         scale = rule.background_scale(w, h)
@@ -117,21 +103,15 @@ def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, s
     return pixels, form, (w, h)
 
 
-def _part_done(out: Path, part: int) -> dict | None:
+def _part_done(out: Path, part: int) -> PartIndex | None:
     """Part `part`'s index when both its files are whole, else None."""
     index, blob = out / part_name(part, "json"), out / part_name(part, "bin")
-    if not (index.is_file() and blob.is_file()):
-        return None
-    data = _read_json(index)
-    return data if data is not None and data.get("bytes") == blob.stat().st_size else None
-
-
-def _read_json(path: Path) -> dict | None:
-    """The JSON file at `path`; None when missing or not whole."""
+    data = read_json(Folder(out), index.name) if blob.is_file() else None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        done = None if data is None else PartIndex.from_dict(data)
+    except (KeyError, TypeError):  # an index of another format: written again
         return None
+    return done if done is not None and done.bytes == blob.stat().st_size else None
 
 
 def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
@@ -139,38 +119,39 @@ def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
     how many items it holds and the files that failed."""
     source, job, on_item = state
     codec = CODECS[job.codec]
-    records, skips, offset = [], {}, 0
+    items, skips, offset = [], {}, 0
     with atomic_open(job.out / part_name(part, "bin")) as fh:
-        for i in job.part_items(part, len(source)):
+        for i in job.split(len(source)).members(part):
             try:
                 pixels, form, size = prepare_item(source, i, job)
+                header = probe(str(source.root / source.items[i].path))
             except BadImage as bad:
                 skips.setdefault(bad.path, bad.reason)
                 on_item()
                 continue
             data = codec.encode(pixels)
             fh.write(data)
-            records.append(entry_record(source.items[i], Entry(part, offset, len(data), pixels.shape, form,
-                                                               size)))
+            items.append((source.items[i], Entry(part, offset, len(data), pixels.shape, form, size,
+                                                 (header.width, header.height))))
             offset += len(data)
             on_item()
-    write_json_atomic(job.out / part_name(part, "json"), {"part": part, "bytes": offset, "items": records,
-                                                          "skipped": dict(sorted(skips.items()))})
-    return part, len(records), skips
+    index = PartIndex(part, offset, tuple(items), skips)
+    write_json_atomic(job.out / part_name(part, "json"), index.to_dict())
+    return part, len(items), skips
 
 
 def job_identity(job: PrepareJob, source: Source) -> dict:
     """Everything that decides the store's bytes (not workers or nodes): kept as JOB_FILE."""
     return {"codo_version": __version__, "format": FORMAT, "format_version": FORMAT_VERSION,
-            "role": job.role, "cutout": job.cutout_mode, "codec": job.codec, "part_size": job.part_size,
-            "min_side": job.min_side, "rule": job.rule.to_dict(),
-            "source_identity": source_identity(job.spec, source)}
+            "role": job.role, "cutout": job.cutout_mode, "view_crop": job.config.view_crop,
+            "codec": job.codec, "part_size": job.part_size, "min_side": job.min_side,
+            "rule": job.rule.to_dict(), "source_identity": source_identity(job.spec, source)}
 
 
 def _store_files(out: Path) -> list[Path]:
     """What a prepare job writes in `out`, temporary files of a killed run included."""
-    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", ".part-*.tmp", f".{JOB_FILE}.tmp",
-             f".{MANIFEST}.tmp")
+    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", temp_pattern("part-*"), temp_pattern(JOB_FILE),
+             temp_pattern(MANIFEST))
     return sorted({p for pattern in names for p in out.glob(pattern)})
 
 
@@ -188,42 +169,33 @@ def _check_out(job: PrepareJob, identity: dict) -> None:
                          "empty directory (--overwrite only replaces a store's own files)")
     if job.overwrite or not ours:
         return
-    old = _read_json(out / JOB_FILE)
-    if old is None:
-        raise InputError(f"--out {out} holds parts of an unknown job; choose a new directory or pass "
-                         "--overwrite")
-    differs = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-    if differs:
-        raise InputError(f"--out {out} holds a different prepare job (differs in: {', '.join(differs)}); "
-                         "run the same command to finish it, or choose a new directory or pass --overwrite")
+    check_same_job(out, read_json(Folder(out), JOB_FILE), identity, "parts", "prepare ")
 
 
 def _start(job: PrepareJob, identity: dict) -> None:
     """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files."""
-    try:
-        job.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out {job.out}: cannot create it ({exc.strerror or exc})") from None
+    make_dir(job.out)
     if job.overwrite:
         for path in _store_files(job.out):
             path.unlink()
-    for part in job.my_parts(identity["source_identity"]["items"]):
+    for part in job.split(identity["source_identity"]["items"]).mine():
         for suffix in ("bin", "json"):
-            (job.out / f".{part_name(part, suffix)}.tmp").unlink(missing_ok=True)
+            for tmp in job.out.glob(temp_pattern(part_name(part, suffix))):
+                tmp.unlink(missing_ok=True)
     if not (job.out / JOB_FILE).is_file():
         write_json_atomic(job.out / JOB_FILE, identity)
 
 
 def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | None:
     """Write the manifest once every part is written; None while some are missing."""
-    indexes = [_part_done(job.out, k) for k in range(math.ceil(len(source) / job.part_size))]
+    indexes = [_part_done(job.out, k) for k in range(job.split(len(source)).count)]
     if any(index is None for index in indexes):
         return None
     skips = SkipLog(dict(source.skipped.reasons))
     for index in indexes:
-        skips.merge(index["skipped"])
-    manifest = {**identity, "items": sum(len(index["items"]) for index in indexes),
-                "parts": [{"items": len(index["items"]), "bytes": index["bytes"]} for index in indexes],
+        skips.merge(index.skipped)
+    manifest = {**identity, "items": sum(len(index.items) for index in indexes),
+                "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
                 "source": {"spec": job.spec, **source.describe()},
                 "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
     write_json_atomic(job.out / MANIFEST, manifest)
@@ -255,10 +227,6 @@ class PrepareReport:
                 f"{self.out}{size}; {self.skips.summary()}{see}{pending}")
 
 
-def _no_progress() -> None:
-    """Workers in other processes report progress per part, through their results."""
-
-
 def run_prepare(job: PrepareJob, on_item: Callable[[], None] = lambda: None,
                 on_start: Callable[[int], None] = lambda n: None) -> PrepareReport:
     """Write this node's missing parts (in `job.workers` processes), then the manifest if all exist."""
@@ -268,24 +236,17 @@ def run_prepare(job: PrepareJob, on_item: Callable[[], None] = lambda: None,
     identity = job_identity(job, source)
     _check_out(job, identity)
     _start(job, identity)
-    mine = job.my_parts(len(source))
-    done = {k: index for k in mine if (index := _part_done(job.out, k)) is not None}
-    todo = [k for k in mine if k not in done]
-    on_start(sum(len(job.part_items(k, len(source))) for k in mine))
-    for k in done:
-        for _ in job.part_items(k, len(source)):
-            on_item()
-    in_process = job.workers <= 1 or len(todo) <= 1
+    split = job.split(len(source))
+    done = {k: index for k in split.mine() if (index := _part_done(job.out, k)) is not None}
+    todo = [k for k in split.mine() if k not in done]
+    start_units(split, list(done), on_start, on_item)
     skips = SkipLog(dict(source.skipped.reasons))
-    stored = sum(len(index["items"]) for index in done.values())
+    stored = sum(len(index.items) for index in done.values())
     for index in done.values():
-        skips.merge(index["skipped"])
-    state = (source, job, on_item if in_process else _no_progress)
-    for k, count, part_skips in run_tasks(write_part, todo, state, job.workers):
+        skips.merge(index.skipped)
+    for _, count, part_skips in run_units(write_part, todo, (source, job), job.workers, on_item,
+                                          lambda result: len(split.members(result[0]))):
         stored += count
         skips.merge(part_skips)
-        if not in_process:
-            for _ in range(len(job.part_items(k, len(source)))):
-                on_item()
     manifest = finish_manifest(job, source, identity)
     return PrepareReport(job.out, job.role, stored, len(todo), len(done), skips, manifest)

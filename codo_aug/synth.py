@@ -7,7 +7,6 @@ stops halfway is finished by running the same command again: finished shards are
 written. Node r of N writes the shards s with s % N == r.
 """
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -15,9 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import coco_export
+from .atomic import temp_pattern
 from .config import SynthConfig
 from .errors import InputError
-from .parallel import run_tasks
+from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
 from .pipeline import Synthesizer
 from .shards.format import IMAGE_FORMATS, encode_sample
 from .shards.index import (INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry,
@@ -55,16 +55,12 @@ class SynthJob:
             (self.seed >= 0, "seed", ">= 0"),
             (self.shard_size >= 1, "shard_size", ">= 1"),
             (self.image_format in IMAGE_FORMATS, "image_format", f"one of {', '.join(IMAGE_FORMATS)}"),
-            (self.workers >= 1, "workers", ">= 1"),
-            (self.num_nodes >= 1, "num_nodes", ">= 1"),
-            (0 <= self.node_rank < self.num_nodes, "node_rank", f"in 0..{self.num_nodes - 1}"),
+            *process_checks(self.workers, self.num_nodes, self.node_rank),
             (self.format in FORMATS, "format", f"one of {', '.join(FORMATS)}"),
             (self.format == "webdataset" or not is_url(str(self.out)), "format",
              "webdataset when --out is a URL (a COCO export goes to a local folder)"),
         ]
-        for ok, name, allowed in checks:
-            if not ok:
-                raise InputError(f"invalid {name}={getattr(self, name)!r}: must be {allowed}")
+        check_fields(self, checks)
 
     @property
     def folder(self) -> Folder:
@@ -72,15 +68,9 @@ class SynthJob:
         return folder_at(self.out)
 
     @property
-    def num_shards(self) -> int:
-        return math.ceil(self.num_samples / self.shard_size)
-
-    def my_shards(self) -> list[int]:
-        """The shards this node writes."""
-        return [s for s in range(self.num_shards) if s % self.num_nodes == self.node_rank]
-
-    def shard_samples(self, shard: int) -> range:
-        return range(shard * self.shard_size, min((shard + 1) * self.shard_size, self.num_samples))
+    def split(self) -> Split:
+        """The samples in shards, and the shards this node writes."""
+        return Split(self.num_samples, self.shard_size, self.num_nodes, self.node_rank)
 
 
 #: How the synth summary names each `Item.cut_by` kind of instance.
@@ -142,16 +132,12 @@ def _old_outputs(out: Folder) -> list[str]:
     """Members of an earlier synth run in `out` (shards or a COCO export)."""
     if not out.exists():
         return []
-    patterns = (f"{SHARD_PREFIX}-*.tar", f".{SHARD_PREFIX}-*.tar.tmp", f"{INDEX_DIR}/*.json",
+    patterns = (f"{SHARD_PREFIX}-*.tar", temp_pattern(f"{SHARD_PREFIX}-*.tar"), f"{INDEX_DIR}/*.json",
                 INFO_FILE, JOB_FILE)
     found = [name for pattern in patterns for name in out.names(pattern)]
     if not isinstance(out, UrlFolder):
         found += [p.relative_to(out.path).as_posix() for p in coco_export.outputs(out.path)]
     return sorted(found)
-
-
-def _differences(old: dict, new: dict) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
 def _check_local(out: Path) -> None:
@@ -193,12 +179,8 @@ def _check_out(out: Folder) -> None:
 def _make_out(out: Folder) -> None:
     """Create a local --out (a prefix needs no creating); a place the checks could not foresee (a
     read-only mount, root on /proc) is an input error."""
-    if isinstance(out, UrlFolder):
-        return
-    try:
-        out.path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    if not isinstance(out, UrlFolder):
+        make_dir(out.path)
 
 
 def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
@@ -210,15 +192,15 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     identity = job_identity(job, synth)
     if job.overwrite or not _old_outputs(out):
         return synth, identity
-    old = read_json(out, JOB_FILE)
-    if old is None:
-        raise InputError(f"--out {job.out} holds shards of an unknown job; "
-                         "choose a new directory or pass --overwrite")
-    differs = _differences(old, identity)
-    if differs:
-        raise InputError(f"--out {job.out} holds a different job (differs in: {', '.join(differs)}); "
-                         "run the same command to finish it, or choose a new directory or pass --overwrite")
+    check_same_job(job.out, read_json(out, JOB_FILE), identity, "shards")
     return synth, identity
+
+
+def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
+    """Temporary shards of this node's shards, left by its killed runs (other nodes' may be in flight)."""
+    mine = {shard_name(s) for s in job.split.mine()}
+    return [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
+            if name[1:].split(".tar.", 1)[0] + ".tar" in mine]
 
 
 def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
@@ -243,7 +225,7 @@ def write_unit(state: tuple, unit: int) -> tuple[ShardStats, dict[str, str]]:
     before = set(synth.render_skips.reasons)
 
     def samples():
-        for i in job.shard_samples(unit):
+        for i in job.split.members(unit):
             yield synth.sample(i)
             on_sample()
 
@@ -265,12 +247,8 @@ def _finish(job: SynthJob, synth: Synthesizer, identity: dict) -> dict | None:
     sources = _sources_info(synth, job)
     if job.format == "coco":
         cats = coco_export.categories([it.label for it in synth.instances.items])
-        return coco_export.finish(job.folder.path, job.num_shards, cats, {**identity, "sources": sources})
-    return finish_info(job.folder, identity, job.num_shards, sources)
-
-
-def _no_progress() -> None:
-    """Workers in other processes report progress per shard, through their results."""
+        return coco_export.finish(job.folder.path, job.split.count, cats, {**identity, "sources": sources})
+    return finish_info(job.folder, identity, job.split.count, sources)
 
 
 def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
@@ -281,28 +259,21 @@ def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
     _make_out(out)
     for old in (_old_outputs(out) if job.overwrite else []):
         out.remove(old)
-    for tmp in out.names(f".{SHARD_PREFIX}-*.tar.tmp"):  # left by a killed run
+    for tmp in _my_temp_files(out, job):
         out.remove(tmp)
     if read_json(out, JOB_FILE) is None:
         write_json(out, JOB_FILE, identity)
-    mine = job.my_shards()
+    mine = job.split.mine()
     done = [s for s in mine if _unit_done(job, s)]
     todo = [s for s in mine if s not in done]
-    on_start(sum(len(job.shard_samples(s)) for s in mine))
-    for s in done:
-        for _ in job.shard_samples(s):
-            on_sample()
-    in_process = job.workers <= 1 or len(todo) <= 1
-    state = (synth, job, on_sample if in_process else _no_progress)
+    start_units(job.split, done, on_start, on_sample)
     stats = []
-    for shard_stats, skips in run_tasks(write_unit, todo, state, job.workers):
+    for shard_stats, skips in run_units(write_unit, todo, (synth, job), job.workers, on_sample,
+                                        lambda result: result[0].samples):
         synth.render_skips.merge(skips)
         stats.append(shard_stats)
-        if not in_process:
-            for _ in range(shard_stats.samples):
-                on_sample()
     info = _finish(job, synth, identity)
-    resumed = [ShardStats(shard_name(s), len(job.shard_samples(s)), 0, "") for s in done]
+    resumed = [ShardStats(shard_name(s), len(job.split.members(s)), 0, "") for s in done]
     skips = SkipLog()
     for log in (synth.instances.skipped, synth.backgrounds.skipped, synth.render_skips):
         skips.merge(log.reasons)
@@ -329,6 +300,7 @@ def plan_synth(job: SynthJob, probe: int = 8) -> Plan:
                for _, data in encode_sample(synth.sample(i), job.seed, job.image_format,
                                             job.config.jpeg_quality))
     per_sample = (time.perf_counter() - t0) / n
-    samples = sum(len(job.shard_samples(s)) for s in job.my_shards())
-    return Plan(samples, len(job.my_shards()), int(size / n * samples * 1.01),
-                per_sample * samples / min(job.workers, max(1, len(job.my_shards()))))
+    mine = job.split.mine()
+    samples = sum(len(job.split.members(s)) for s in mine)
+    return Plan(samples, len(mine), int(size / n * samples * 1.01),
+                per_sample * samples / min(job.workers, max(1, len(mine))))

@@ -2,6 +2,7 @@
 stored pixels against the original source's, recipes and samples against the original files, the
 store's bytes under workers, resume and nodes, bad files, and the CLI."""
 
+import json
 import os
 import pickle
 import shutil
@@ -14,9 +15,13 @@ from typer.testing import CliRunner
 
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
+from codo_aug.atomic import temp_name
 from codo_aug.geometry.placement import crop_rect
+from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
+from codo_aug.sources import prepared
 from codo_aug.sources.prepared import MANIFEST, PreparedSource
+from codo_aug.sources.decode import BadImage
 from codo_aug.sources.sizing import SizeRule, scaled_size
 
 from .helpers import cli
@@ -72,15 +77,53 @@ def test_size_rule_by_hand():
     assert scaled_size(480, 360, small.background_scale(480, 360)) == (237, 178)
     # a 1000x100 strip: the crop is capped by its height (100 px): it keeps 224 px -> never enlarged
     assert rule.background_scale(1000, 100) == 1.0
-    # largest paste 224 * 1.6 = 358.4 px; / sqrt(0.2) = 801.4 with per-view crops; / 0.2 = 1792 for
-    # whole images also cut by a rect of area 0.2
+    # largest paste 224 * 1.6 = 358.4 px; 500x300 uncropped: 358.4 / 500
     assert scaled_size(500, 300, rule.instance_scale(500, 300, crops=False, whole=False)) == (359, 216)
-    assert scaled_size(1000, 600, rule.instance_scale(1000, 600, crops=True, whole=False)) == (802, 481)
-    assert scaled_size(2000, 1000, rule.instance_scale(2000, 1000, crops=True, whole=True)) == (1792, 896)
+    # a view crop of area 0.2 of 1000x600 at aspect 1: sqrt(0.2 * 600000) = 346.4 px < 358.4: kept
+    assert scaled_size(1000, 600, rule.instance_scale(1000, 600, crops=True, whole=False)) == (1000, 600)
+    # a 2000x400 box: the square crop is capped by the height at sqrt(0.2 * 800000) = 400 px -> 358.4 / 400
+    assert scaled_size(2000, 400, rule.instance_scale(2000, 400, crops=True, whole=False)) == (1792, 359)
+    # a whole 4000x1000 image: the rect of area 0.2 at aspect 1 is sqrt(800000) = 894.4 px a side (at 1/2
+    # it is 500x1000 px, at 2 1264.9x632.5); 1 px more for the rect placed on the original:
+    # 359.4 / 894.4 = 0.4018
+    assert scaled_size(4000, 1000, rule.instance_scale(4000, 1000, crops=False, whole=True)) == (1608, 402)
+    # 4000x2000 cut by the rect, then by a view crop: 0.2 * 0.2 * 8e6 = 320000, sqrt 565.7 px at aspects 1
+    # (the rect at 1/2, 2 gives 894.4x1788.9, whose crop at 1 is 565.7 too); 4/3 px more (the rect's
+    # 1 px carried into the view crop's longer side at aspect 4/3): 359.73 / 565.69 = 0.6359
+    assert scaled_size(4000, 2000, rule.instance_scale(4000, 2000, crops=True, whole=True)) == (2544, 1272)
     assert rule.instance_scale(300, 200, crops=False, whole=False) == 1.0
     capped = SizeRule.from_config(SynthConfig(), max_side=100)
     assert scaled_size(400, 200, capped.instance_scale(400, 200, True, True)) == (100, 50)
     assert scaled_size(480, 360, capped.background_scale(480, 360)) == (100, 75)
+
+
+@pytest.mark.parametrize("view_crop", ["on", "off"])
+def test_the_largest_paste_never_needs_more_pixels_than_stored(view_crop, tmp_path):
+    """Long cutouts (alpha) and long whole images (cut by the rect at use), over many draws of the rect
+    and the view crop: the stored crop's longer side is at least the largest paste (358 px), or the
+    original crop's when that is smaller."""
+    cfg = SynthConfig(view_crop=view_crop)
+    sizes = {"a/wide.png": (2000, 400), "a/tall.png": (500, 2400), "b/wide.jpg": (6000, 1500),
+             "b/tall.jpg": (1500, 4500)}
+    for name, (w, h) in sizes.items():
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        channels = 4 if name.endswith(".png") else 3
+        cv2.imwrite(str(tmp_path / "src" / name), np.full((h, w, channels), 200, np.uint8))
+    store = prepare(f"folder:{tmp_path / 'src'}", "instances", tmp_path / "store", config=cfg)
+    assert all(max(store.pixels(i).shape) < max(sizes[it.path]) for i, it in enumerate(store.items))
+    rng = np.random.default_rng(0)
+    largest = round(max(cfg.view_sizes) * cfg.scale[1])
+    for i, item in enumerate(store.items):
+        crops = cfg.crops_views(store.rectangular(i))
+        for _ in range(300):
+            rect = (rng.uniform(0.2, 0.21), rng.uniform(np.log(0.5), np.log(2.0)), rng.random(), rng.random())
+            crop = (rng.uniform(0.2, 0.21), rng.uniform(np.log(3 / 4), np.log(4 / 3)), rng.random(),
+                    rng.random()) if crops else ()
+            orig = sizes[item.path] if item.cutout == "alpha" else crop_rect(*sizes[item.path], *rect)[2:]
+            if crop:
+                orig = crop_rect(*orig, *crop)[2:]
+            stored = view_cutout(store.cutout(i, rect), crop).shape[:2]
+            assert max(stored) >= min(largest, max(orig)), (item.path, rect, crop, stored, orig)
 
 
 def test_stored_pixels_are_the_original_cutouts_and_backgrounds_resized(stamps, photos, tmp_path):
@@ -173,7 +216,7 @@ def test_workers_resume_and_nodes_give_the_same_store(stamps, tmp_path):
     # resume: a part lost, another left half-written by a killed run
     (tmp_path / "one" / "part-00001.bin").unlink()
     (tmp_path / "one" / "part-00002.json").unlink()
-    (tmp_path / "one" / ".part-00003.bin.tmp").write_bytes(b"half")
+    (tmp_path / "one" / temp_name("part-00003.bin")).write_bytes(b"half")
     report = run_prepare(PrepareJob(spec, "instances", tmp_path / "one", part_size=6))
     assert (report.written, report.resumed, report.items) == (2, 2, 20)
     assert store_bytes(tmp_path / "one") == want
@@ -199,10 +242,19 @@ def test_a_file_that_fails_to_decode_is_skipped_and_counted(photos, tmp_path):
 
 def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
-    synth = Synthesizer(open_source(f"prepared:{tmp_path / 'inst'}", "instances"),
-                        open_source(f"folder:{photos}", "backgrounds"), SynthConfig(cutout="rect"))
+    store, bgs = open_source(f"prepared:{tmp_path / 'inst'}", "instances"), open_source(f"folder:{photos}",
+                                                                                         "backgrounds")
     with pytest.raises(InputError, match="cut with cutout='auto'.*cutout='rect'"):
-        synth.recipe(0)
+        Synthesizer(store, bgs, SynthConfig(cutout="rect"))  # when built, before any draw or file
+    with pytest.raises(InputError, match="cut with cutout='auto'.*cutout='grabcut'"):
+        CoDoDataset(f"prepared:{tmp_path / 'inst'}", f"folder:{photos}", config=SynthConfig(cutout="grabcut"))
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "shards"), "--instances",
+                                      f"prepared:{tmp_path / 'inst'}", "--set", "cutout='rect'"])
+    assert result.exit_code == 2 and "a cut cannot be redone" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "shards").exists()
+    # 'box' cuts every item as 'auto' does (alpha, mask, xml box, else the rect): the store serves both
+    assert Synthesizer(store, bgs, SynthConfig(cutout="box")).sample(0).labels == Synthesizer(
+        open_source(f"folder:{stamps}", "instances"), bgs, SynthConfig(cutout="box")).sample(0).labels
     with pytest.raises(InputError, match="holds instances, not backgrounds"):
         open_source(f"prepared:{tmp_path / 'inst'}", "backgrounds")
     with pytest.raises(InputError, match="not a prepared store"):
@@ -219,6 +271,60 @@ def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
         open_source(f"prepared:{tmp_path / 'inst'}", "instances")
 
 
+def test_open_maps_are_bounded(stamps, tmp_path, monkeypatch):
+    """A map holds a file descriptor: a store of many parts keeps only the MAX_MAPS last used open."""
+    want = prepare(f"folder:{stamps}", "instances", tmp_path / "one")
+    store = prepare(f"folder:{stamps}", "instances", tmp_path / "many", part_size=1)
+    monkeypatch.setattr(prepared, "MAX_MAPS", 4)
+
+    def open_parts() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}").startswith(str(tmp_path / "many"))
+                   for fd in os.listdir("/proc/self/fd"))
+
+    for _ in range(2):
+        for i in range(len(store)):
+            np.testing.assert_array_equal(store.cutout(i, RECTS[0]), want.cutout(i, RECTS[0]))
+            assert open_parts() <= 4
+    assert len(store) == 20 and open_parts() == 4
+
+
+def test_a_store_sized_for_smaller_views_warns(stamps, photos, tmp_path, caplog):
+    prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
+    prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg")
+    specs = f"prepared:{tmp_path / 'inst'}", f"prepared:{tmp_path / 'bg'}"
+    Synthesizer.from_specs(*specs, SynthConfig(view_sizes=(112, 96)))
+    assert not caplog.records
+    Synthesizer.from_specs(*specs, SynthConfig(view_sizes=(256, 128)))
+    assert [r.getMessage().split(" was sized for ")[1] for r in caplog.records] == [
+        "a paste of 358.4 px, the config asks for 409.6: its pixels are enlarged",
+        "a view of 224 px, the config asks for 256: its pixels are enlarged"]
+
+
+def test_a_damaged_store_is_a_one_line_input_error(photos, tmp_path):
+    store = tmp_path / "bg"
+    prepare(f"folder:{photos}", "backgrounds", store, codec="jpeg")
+    blob = store / "part-00000.bin"
+    pixels = blob.read_bytes()
+    blob.write_bytes(bytes(len(pixels)))  # the size its index says, no JPEG in it
+    with pytest.raises(InputError, match=f"prepared source: {blob} is damaged .*error") as bad:
+        open_source(f"prepared:{store}", "backgrounds").background(0)
+    assert "\n" not in str(bad.value)
+    result = CliRunner().invoke(app, ["preview", "--out", str(tmp_path / "p.png"), "--backgrounds",
+                                      f"prepared:{store}"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    blob.write_bytes(pixels)
+    index = json.loads((store / "part-00000.json").read_text())
+    del index["items"][2]["header"]
+    (store / "part-00000.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match=f"prepared source: {store} is damaged \\(KeyError: 'header'\\)"):
+        open_source(f"prepared:{store}", "backgrounds")
+    manifest = json.loads((store / MANIFEST).read_text())
+    del manifest["parts"]
+    (store / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="is damaged \\(KeyError: 'parts'\\)"):
+        open_source(f"prepared:{store}", "backgrounds")
+
+
 def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
     prepare(f"folder:{photos}", "backgrounds", tmp_path / "bg")
@@ -232,10 +338,15 @@ def test_prepared_sources_feed_the_dataset_preview_and_synth(stamps, photos, tmp
                                       "--instances", f"prepared:{tmp_path / 'inst'}",
                                       "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "shards"), "--num-samples", "4",
-                                      "--instances", f"prepared:{tmp_path / 'inst'}",
-                                      "--backgrounds", f"prepared:{tmp_path / 'bg'}"])
+    synth_args = ["synth", "--out", str(tmp_path / "shards"), "--num-samples", "4", "--instances",
+                  f"prepared:{tmp_path / 'inst'}", "--backgrounds", f"prepared:{tmp_path / 'bg'}"]
+    result = CliRunner().invoke(app, synth_args)
     assert result.exit_code == 0 and "wrote 4 samples in 1 shard(s)" in result.output, result.output
+    again = CliRunner().invoke(app, synth_args)
+    assert again.exit_code == 0 and "(1 already there)" in again.output, again.output
+    run_prepare(PrepareJob(f"folder:{stamps}", "instances", tmp_path / "inst", codec="jpeg", overwrite=True))
+    rebuilt = CliRunner().invoke(app, synth_args)  # the same items, other pixels: not the same job
+    assert rebuilt.exit_code == 2 and "differs in: source_identity" in rebuilt.output, rebuilt.output
 
 
 def test_jpeg_codec_is_close_and_keeps_alpha(stamps, photos, tmp_path):
@@ -264,6 +375,9 @@ def test_cli_prepare(stamps, tmp_path):
     assert again.exit_code == 0 and "(3 already there)" in again.output
     other = runner.invoke(app, [*args, "--max-side", "64"])
     assert other.exit_code == 2 and "differs in: rule" in other.output
+    for setting, differs in (("view_crop='on'", "view_crop"), ("view_crop_ratio=[0.5, 2.0]", "rule")):
+        other = runner.invoke(app, [*args, "--set", setting])
+        assert other.exit_code == 2 and f"differs in: {differs})" in other.output, other.output
     assert runner.invoke(app, [*args, "--max-side", "64", "--overwrite"]).exit_code == 0
     assert max(open_source(f"prepared:{out}", "instances").pixels(0).shape[:2]) <= 64
     for bad in (["--role", "things"], ["--codec", "png"], ["--node-rank", "2", "--num-nodes", "2"]):
@@ -276,6 +390,23 @@ def test_cli_prepare(stamps, tmp_path):
     assert result.exit_code == 2 and "not a prepared store" in result.output
     help_text = runner.invoke(app, ["prepare", "--help"]).output
     assert "[default: raw]" in help_text and "[default: 1000]" in help_text
+
+
+def test_a_larger_min_side_keeps_the_items_the_files_keep(stamps, tmp_path):
+    """The file source judges an image's header size when it opens, the cut when it is used: so does
+    the store (the stamps' cuts are smaller than their images)."""
+    prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
+    for min_side, kept in ((60, 20), (150, 7)):
+        store = open_source(f"prepared:{tmp_path / 'inst'}", "instances", min_side)
+        files = open_source(f"folder:{stamps}", "instances", min_side)
+        assert [it.path for it in store.items] == [it.path for it in files.items] and len(store) == kept
+        assert store.skipped.reasons == files.skipped.reasons
+        for i in range(len(files)):
+            try:
+                files.cutout(i, RECTS[0], min_side=min_side)
+            except BadImage:
+                with pytest.raises(BadImage, match="too-small"):
+                    store.cutout(i, RECTS[0], min_side=min_side)
 
 
 def test_a_larger_min_side_skips_small_items(photos, tmp_path):
@@ -308,6 +439,10 @@ def test_xml_boxes_are_cut_when_prepared_and_grabcut_too(tmp_path):
                 "<annotation><object><name>n</name><bndbox><xmin>41</xmin><ymin>31</ymin><xmax>400</xmax>"
                 "<ymax>300</ymax></bndbox></object></annotation>")
     spec = f"imagenet:{root}"
+    files = open_source(spec, "instances", 8)
+    assert [files.rect_image(i) is None for i in range(4)] == [True, True, True, False]
+    assert all(files.rect_image(i, "rect") is not None for i in range(4))  # the box is not used
+    np.testing.assert_array_equal(files.rect_image(3), files.cutout(3, (1.0, np.log(4 / 3), 0, 0))[:, :, :3])
     for cutout in ("auto", "grabcut"):
         cfg = SynthConfig(view_sizes=(64, 64), cutout=cutout)
         orig = open_source(spec, "instances", 8)
@@ -316,12 +451,15 @@ def test_xml_boxes_are_cut_when_prepared_and_grabcut_too(tmp_path):
         rectangular = [store.rectangular(i, cutout) for i in range(len(store))]
         assert rectangular == [orig.rectangular(i, cutout) for i in range(len(orig))]
         rule = SizeRule.from_config(cfg)
-        for i in range(3):  # boxes: 360x270, shrunk to 64 * 1.6 / sqrt(0.2) = 229 px when views crop them
+        for i in range(3):  # boxes: 359x269, shrunk when views crop them (below)
             cut = orig.cutout(i, RECTS[0], cutout)
             scale = rule.instance_scale(cut.shape[1], cut.shape[0], cfg.crops_views(rectangular[i]), False)
             np.testing.assert_array_equal(store.cutout(i, RECTS[1], cutout), resized(cut, scale))
-        if cutout == "auto":  # the whole image (102.4 / 0.2 = 512 px >= 480) is cut at use as the files are
-            assert store.pixels(0).shape == (172, 229, 4)  # 360x270 * 228.97 / 360, rounded up
+        if cutout == "auto":
+            # a view crop of 0.2 of 359x269 is sqrt(0.2 * 359 * 269) = 138.97 px at aspect 1: * 102.4 / 138.97
+            assert store.pixels(0).shape == (199, 265, 4)
+            # the whole 480x360 image: its smallest rect and view crop are 83.1 px < 102.4 + 4/3: kept whole,
+            # so it is cut at use as the files are
             np.testing.assert_array_equal(store.cutout(3, RECTS[1]), orig.cutout(3, RECTS[1]))
         files = Synthesizer(orig, open_source(spec, "backgrounds"), cfg)
         assert [Synthesizer(store, files.backgrounds, cfg).recipe(i) for i in range(10)] == [

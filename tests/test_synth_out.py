@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from codo_aug import SynthJob, run_synth
+from codo_aug.atomic import atomic_open, temp_name
 
 from .helpers import cli
 
@@ -50,6 +51,29 @@ def test_a_folder_that_is_not_a_codo_job_is_refused_even_with_overwrite(tmp_path
                        f"--out {out} is a non-empty folder that is not a codo job "
                        "(it holds 'figures' and 1 more); choose a new or empty directory")
     assert tree(out) == {"thesis.tex": b"precious"}
+
+
+def test_writes_of_one_file_at_once_never_share_a_temporary_file(tmp_path):
+    """Two nodes writing the same file (a manifest, _info.json) each write their own temporary file."""
+    assert temp_name("a.json") != temp_name("a.json")
+    with atomic_open(tmp_path / "a.json") as first:
+        first.write(b"first")
+        with atomic_open(tmp_path / "a.json") as second:
+            second.write(b"second")
+    assert (tmp_path / "a.json").read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_node_removes_only_its_own_shards_temporary_files(tmp_path):
+    data = photos(tmp_path / "data")
+    out = tmp_path / "job"
+    spec = f"folder:{data}"
+    job = SynthJob(out, 2, instances=spec, backgrounds=spec, shard_size=1, num_nodes=2)
+    run_synth(job)
+    mine, others = out / temp_name("codo-000000.tar"), out / temp_name("codo-000001.tar")
+    for path in (mine, others):
+        path.write_bytes(b"half")  # node 0 killed while writing; node 1 writing now
+    assert run_synth(job).resumed == 1 and not mine.exists() and others.exists()
 
 
 def test_overwrite_keeps_files_that_are_not_codos(tmp_path):

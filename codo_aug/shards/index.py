@@ -18,11 +18,13 @@ INDEX_DIR = "_index"
 
 
 def source_identity(spec: str, source) -> dict:
-    """What identifies a source's content: its spec, kind, item count and a digest of its items."""
+    """What identifies a source's content: its spec, kind, item count, a digest of its items, and what
+    else decides its pixels (Source.identity: a prepared store's manifest)."""
     h = hashlib.sha256()
     for it in source.items:
         h.update(f"{it.path}\t{it.label}\t{it.cutout}\t{it.box}\n".encode())
-    return {"spec": spec, "kind": source.kind, "items": len(source.items), "digest": h.hexdigest()}
+    return {"spec": spec, "kind": source.kind, "items": len(source.items), "digest": h.hexdigest(),
+            **source.identity()}
 
 
 def read_json(folder: Folder, name: str) -> dict | None:

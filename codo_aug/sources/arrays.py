@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..config import SynthConfig
 from .base import Item
 from .cutout import crop_box, crop_to_mask
 from .decode import BadImage
@@ -21,6 +22,9 @@ class ArrayInstances:
 
     def __len__(self) -> int:
         return len(self.cutouts)
+
+    def check(self, config: SynthConfig) -> None:
+        """As Source.check: ready cutouts serve any config."""
 
     def cutout(self, i: int, rect, how: str = "auto", min_side: int = 1,
                need: CutNeed | None = None) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import SynthConfig
 from ..geometry.placement import crop_rect
 from .cutout import clip_box, crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, decode_scaled, probe
@@ -74,6 +75,15 @@ class Source:
         return {"kind": self.kind, "root": str(self.root), "items": len(self.items), **cut_by,
                 "skipped": self.skipped.to_dict()}
 
+    def identity(self) -> dict:
+        """What decides this source's pixels besides its items (shards.index.source_identity adds it to a
+        job's identity); nothing for a source of files."""
+        return {}
+
+    def check(self, config: SynthConfig) -> None:
+        """Refuse (InputError) a `config` this source cannot serve, before anything is drawn or written;
+        a source of files serves any."""
+
     def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
         """Item `i` as an HxWx3 RGB array; BadImage if the file fails to decode.
 
@@ -119,6 +129,14 @@ class Source:
         """Whether `cutout(i, ..., how)` is a filled rectangle (a random rect or an xml box) rather
         than an object cut by its alpha, mask or GrabCut: the cutouts SynthConfig.view_crop 'auto' crops."""
         return how != "grabcut" and (how == "rect" or self.items[i].cutout not in ("alpha", "mask"))
+
+    def rect_image(self, i: int, how: str = "auto") -> np.ndarray | None:
+        """The whole image `cutout(i, rect, how)` cuts the random `rect` from (no alpha, mask or xml box to
+        cut by, or 'rect'), decoded as cutout decodes it; None when the cut does not depend on the rect."""
+        item = self.items[i]
+        if how != "rect" and (item.cutout in ("alpha", "mask") or item.box is not None):
+            return None
+        return decode(str(self.root / item.path), exif=item.box is None)
 
 
 def _box_of(item: Item, rect: Box, how: str) -> Callable[[int, int], Box]:

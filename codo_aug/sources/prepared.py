@@ -2,35 +2,47 @@
 items already cut and resized, so that reading one is a slice of a memory map instead of a decode.
 
 DIR holds per part k `part-NNNNN.bin` (the items' pixels back to back, in the store's codec) and
-`part-NNNNN.json` (per item: the original item, offset, byte count, shape, form, original size), and
-`prepared.json` (the manifest, written last). The default codec `raw` keeps uint8 pixels as they are,
-H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on the Scratch test photos), read
-as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG where not opaque) is 7-8x smaller
-than raw there, but decodes.
+`part-NNNNN.json` (PartIndex; per item: the original item, offset, byte count, shape, form, original
+size, file header size), and `prepared.json` (the manifest, written last). The default codec `raw`
+keeps uint8 pixels as they are, H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on
+the Scratch test photos), read as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG
+where not opaque) is 7-8x smaller than raw there, but decodes.
 """
 
+import hashlib
 import json
+import logging
 import mmap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
+from ..config import SynthConfig
 from ..errors import InputError
 from ..geometry.placement import crop_rect
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
-from .sizing import CutNeed
+from .sizing import CutNeed, SizeRule
 from .skips import SkipLog
+
+log = logging.getLogger("codo_aug.sources")
 
 MANIFEST = "prepared.json"
 FORMAT = "codo-prepared"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Forms of a stored item: cut at prepare time, or the whole image (cut by a random rect at use).
 CUT, WHOLE = "cut", "whole"
+#: Parts kept mapped per source and process: a map holds a file descriptor while referenced, and a store
+#: of ImageNet (1281 parts of 1000) would pass the usual limit of 1024 in every DataLoader worker.
+MAX_MAPS = 64
+#: Cutout modes that cut every item alike in Source.cutout: 'box' takes the alpha, mask, xml box or
+#: random rect exactly as 'auto' does.
+SAME_CUT = {"box": "auto"}
 
 
 def part_name(part: int, suffix: str) -> str:
@@ -77,8 +89,9 @@ CODECS: dict[str, Codec] = {
 
 @dataclass(frozen=True)
 class Entry:
-    """Where one item's pixels lie (part, offset, nbytes), their `shape`, their `form` (CUT or WHOLE)
-    and the original `size` (w, h) they were resized from."""
+    """Where one item's pixels lie (part, offset, nbytes), their `shape`, their `form` (CUT or WHOLE),
+    the original `size` (w, h) they were resized from, and the `header` size (w, h) of the item's file,
+    which the file source judges its minimum side on when it opens."""
 
     part: int
     offset: int
@@ -86,6 +99,7 @@ class Entry:
     shape: tuple[int, ...]
     form: str
     size: tuple[int, int]
+    header: tuple[int, int]
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -93,17 +107,79 @@ class Entry:
         return self.shape[1] / self.size[0], self.shape[0] / self.size[1]
 
 
-def entry_record(item: Item, entry: Entry) -> dict:
+def _record(item: Item, entry: Entry) -> dict:
     """One item of a part's index, as JSON."""
     return {"path": item.path, "label": item.label, "cutout": item.cutout,
             "box": None if item.box is None else list(item.box), "offset": entry.offset,
-            "nbytes": entry.nbytes, "shape": list(entry.shape), "form": entry.form, "size": list(entry.size)}
+            "nbytes": entry.nbytes, "shape": list(entry.shape), "form": entry.form, "size": list(entry.size),
+            "header": list(entry.header)}
 
 
 def _from_record(part: int, rec: dict) -> tuple[Item, Entry]:
     box = None if rec["box"] is None else tuple(rec["box"])
     return (Item(rec["path"], rec["label"], rec["cutout"], box=box),
-            Entry(part, rec["offset"], rec["nbytes"], tuple(rec["shape"]), rec["form"], tuple(rec["size"])))
+            Entry(part, rec["offset"], rec["nbytes"], tuple(rec["shape"]), rec["form"], tuple(rec["size"]),
+                  tuple(rec["header"])))
+
+
+@dataclass(frozen=True)
+class PartIndex:
+    """A part's index (`part-NNNNN.json`): its pixel file's byte count, its items with where their pixels
+    lie, and the files of its range that failed (path: reason)."""
+
+    part: int
+    bytes: int
+    items: tuple[tuple[Item, Entry], ...]
+    skipped: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "bytes": self.bytes, "items": [_record(*it) for it in self.items],
+                "skipped": dict(sorted(self.skipped.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PartIndex":
+        """The index JSON holds; KeyError or TypeError when it is not one."""
+        part = data["part"]
+        return cls(part, data["bytes"], tuple(_from_record(part, rec) for rec in data["items"]),
+                   dict(data["skipped"]))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a store's reader needs of `prepared.json`: its role, the original source, the SizeRule (as a
+    dict), cutout mode, codec and minimum side it was prepared with, each part's byte count, the files
+    skipped, and a digest of the whole file (PreparedSource.manifest_digest)."""
+
+    role: str
+    source: dict
+    rule: dict
+    cutout: str | None
+    codec: str
+    min_side: int
+    part_bytes: tuple[int, ...]
+    skipped: dict[str, str]
+    digest: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Manifest":
+        """The manifest JSON holds; KeyError or TypeError when it lacks a key."""
+        return cls(data["role"], data["source"], data["rule"], data["cutout"], data["codec"],
+                   data["min_side"], tuple(part["bytes"] for part in data["parts"]), dict(data["skipped"]),
+                   hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest())
+
+
+@contextmanager
+def damaged(where: Path) -> Iterator[None]:
+    """A store's missing keys, wrong types or undecodable pixels (an edited or half-copied store) as one
+    InputError naming `where`, not a traceback from deep in the reader."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, cv2.error) as exc:
+        why = " ".join(str(exc).split())  # cv2's messages span lines
+        raise InputError(f"prepared source: {where} is damaged ({type(exc).__name__}: {why}); prepare it "
+                         "again with --overwrite") from None
 
 
 def _map(path: Path) -> np.ndarray:
@@ -115,13 +191,17 @@ def _map(path: Path) -> np.ndarray:
 @dataclass
 class PreparedSource(Source):
     """A Source over a prepared store: `entries[i]` locates item i's pixels; `cutout_mode` is the
-    SynthConfig.cutout its instances were cut with (None for backgrounds); `prepared_from` describes
-    the original source. Parts are mapped on first use in each process (never pickled)."""
+    SynthConfig.cutout its instances were cut with (None for backgrounds); `rule` the SizeRule it was
+    sized by (as a dict); `prepared_from` describes the original source; `manifest_digest` tells a store
+    rebuilt in place from the one a job started on. Parts are mapped on first use in
+    each process, the MAX_MAPS last used kept (never pickled)."""
 
     entries: list[Entry] = field(default_factory=list)
     cutout_mode: str | None = None
     codec: str = "raw"
     prepared_from: dict = field(default_factory=dict)
+    rule: dict = field(default_factory=dict)
+    manifest_digest: str = ""
     _maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -130,23 +210,48 @@ class PreparedSource(Source):
     def describe(self) -> dict:
         return {**super().describe(), "prepared_from": self.prepared_from}
 
+    def identity(self) -> dict:
+        return {"manifest_digest": self.manifest_digest}
+
+    def check(self, config: SynthConfig) -> None:
+        """Refuse a `config` whose cutout mode the store was not cut with; warn when its views or pastes
+        are larger than the store was sized for (they enlarge its pixels)."""
+        if self.role == "instances":
+            self._check_mode(config.cutout)
+        if self.rule.get("max_side") is not None:
+            return
+        needs = SizeRule.from_config(config)
+        key = "paste" if self.role == "instances" else "view"
+        if getattr(needs, key) > self.rule[key]:
+            log.warning("prepared source %s was sized for a %s of %g px, the config asks for %g: its pixels "
+                        "are enlarged", self.root, key, self.rule[key], getattr(needs, key))
+
+    def _blob(self, part: int) -> np.ndarray:
+        """Part `part`'s pixel file, mapped; the least recently used map is dropped past MAX_MAPS (its file
+        closes once no view of it is left)."""
+        blob = self._maps.pop(part, None)
+        if blob is None:
+            blob = _map(self.root / part_name(part, "bin"))
+            while len(self._maps) >= MAX_MAPS:
+                del self._maps[next(iter(self._maps))]
+        self._maps[part] = blob
+        return blob
+
     def pixels(self, i: int) -> np.ndarray:
         """Item i's stored pixels: a read-only view of the part's memory map for the raw codec."""
         e = self.entries[i]
-        blob = self._maps.get(e.part)
-        if blob is None:
-            blob = self._maps[e.part] = _map(self.root / part_name(e.part, "bin"))
-        return CODECS[self.codec].decode(blob[e.offset:e.offset + e.nbytes], e.shape)
+        with damaged(self.root / part_name(e.part, "bin")):
+            return CODECS[self.codec].decode(self._blob(e.part)[e.offset:e.offset + e.nbytes], e.shape)
 
     def _check_mode(self, how: str) -> None:
-        if how != self.cutout_mode:
+        if SAME_CUT.get(how, how) != SAME_CUT.get(self.cutout_mode, self.cutout_mode):
             raise InputError(f"prepared source {self.root} was cut with cutout={self.cutout_mode!r}, but the "
                              f"config asks for cutout={how!r}; a cut cannot be redone from the store: "
                              f"prepare it again with --set cutout={how}")
 
     def _path(self, i: int) -> str:
         """Item i's original file, as the original source names it in skips."""
-        return str(Path(self.prepared_from.get("root", "")) / self.items[i].path)
+        return str(Path(self.prepared_from["root"]) / self.items[i].path)
 
     def background(self, i: int, size: int | None = None, crop_area: float = 1.0) -> np.ndarray:
         """Item i as stored (already as small as the store's views allow)."""
@@ -176,7 +281,7 @@ class PreparedSource(Source):
         return super().rectangular(i, how)
 
 
-def read_manifest(root: Path) -> dict:
+def read_manifest(root: Path) -> Manifest:
     """The finished store's manifest; InputError when `root` holds no finished store of this format."""
     path = root / MANIFEST
     if not path.is_file():
@@ -189,42 +294,49 @@ def read_manifest(root: Path) -> dict:
         raise InputError(f"prepared source: cannot read {path}: {exc}") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(f"prepared source: {path} is not a {FORMAT} v{FORMAT_VERSION} manifest")
-    return manifest
+    return Manifest.from_dict(manifest)
 
 
-def _read_part(root: Path, part: dict, k: int) -> list[tuple[Item, Entry]]:
+def _read_part(root: Path, part_bytes: int, k: int) -> tuple[tuple[Item, Entry], ...]:
     """Part k's items; InputError when its pixel file is missing or not the size its index says."""
     blob = root / part_name(k, "bin")
     size = blob.stat().st_size if blob.is_file() else None
-    if size != part["bytes"]:
-        raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part['bytes']}; "
+    if size != part_bytes:
+        raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part_bytes}; "
                          "the store is damaged: prepare it again with --overwrite")
     try:
         index = json.loads((root / part_name(k, "json")).read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"prepared source: cannot read the index of part {k} in {root} ({exc}); the store "
                          "is damaged: prepare it again with --overwrite") from None
-    return [_from_record(k, rec) for rec in index["items"]]
+    return PartIndex.from_dict(index).items
 
 
 def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     """Open the store `text` for `role`. Under a `min_side` above the one it was prepared with, items
-    whose original pixels (the cut, or the whole image) are under it a side are skipped and counted."""
+    whose file's header size is under it a side are skipped and counted, as the file source does when it
+    opens (their cuts are judged when used, by `cutout`)."""
     root = Path(text).expanduser()
+    with damaged(root):
+        return _open_store(root, role, min_side)
+
+
+def _open_store(root: Path, role: str, min_side: int) -> PreparedSource:
+    """open_prepared on the folder `root` (a damaged store's KeyError and the like pass to `damaged`)."""
     manifest = read_manifest(root)
-    if manifest["role"] != role:
-        raise InputError(f"prepared source: {root} holds {manifest['role']}, not {role}")
-    skipped = SkipLog(dict(manifest["skipped"]))
+    if manifest.role != role:
+        raise InputError(f"prepared source: {root} holds {manifest.role}, not {role}")
+    skipped = SkipLog(dict(manifest.skipped))
     items, entries = [], []
-    for k, part in enumerate(manifest["parts"]):
-        for item, entry in _read_part(root, part, k):
-            if min_side > manifest["min_side"] and min(entry.size) < min_side:
-                skipped.add(BadImage("too-small", str(Path(manifest["source"]["root"]) / item.path),
-                                     f"{entry.size[0]}x{entry.size[1]} < {min_side} px"))
+    for k, part_bytes in enumerate(manifest.part_bytes):
+        for item, entry in _read_part(root, part_bytes, k):
+            if min_side > manifest.min_side and min(entry.header) < min_side:
+                skipped.add(BadImage("too-small", str(Path(manifest.source["root"]) / item.path),
+                                     f"{entry.header[0]}x{entry.header[1]} < {min_side} px"))
                 continue
             items.append(item)
             entries.append(entry)
     if not items:
         raise InputError(f"prepared source: no usable {role} in {root}; {skipped.summary()}")
-    return PreparedSource("prepared", root, items, skipped, role, entries, manifest["cutout"],
-                          manifest["codec"], manifest["source"])
+    return PreparedSource("prepared", root, items, skipped, role, entries, manifest.cutout, manifest.codec,
+                          manifest.source, manifest.rule, manifest.digest)

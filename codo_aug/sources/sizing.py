@@ -2,6 +2,7 @@
 pixels than the stored item holds (a sample from the store differs from one from the files only by
 that resize)."""
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -12,26 +13,56 @@ from ..params.recipe import Recipe
 
 #: Slack for float products such as (w * need / w) landing just above a whole number before ceil.
 _EPS = 1e-9
+#: One crop of a chain: its smallest area share and its aspect range.
+Stage = tuple[float, tuple[float, float]]
+
+
+def crop_size(width: float, height: float, area: float, ratio: float) -> tuple[float, float]:
+    """(w, h) of geometry.placement.crop_rect's crop of `area` and aspect `ratio` in a `width` x `height`
+    image, before rounding: the crop shrunk (aspect kept) until it fits."""
+    w = min(math.sqrt(area * width * height * ratio), width, height * ratio)
+    return w, w / ratio
+
+
+def _aspects(ratio: tuple[float, float]) -> tuple[float, ...]:
+    """The aspects at which a crop's longer side is smallest over the range `ratio`: its ends, and 1
+    inside it (the crop's sides are concave in log aspect, so a minimum lies at one of these)."""
+    return ratio + ((1.0,) if ratio[0] < 1.0 < ratio[1] else ())
+
+
+def least_longest(width: float, height: float, stages: tuple[Stage, ...]) -> float:
+    """The smallest longer side of a `width` x `height` image cut by crop_rect once per stage (area, ratio
+    range) in turn, over every draw: each stage at its smallest area and at each aspect of `_aspects`."""
+    least = math.inf
+    for aspects in itertools.product(*(_aspects(ratio) for _, ratio in stages)):
+        w, h = width, height
+        for (area, _), aspect in zip(stages, aspects):
+            w, h = crop_size(w, h, area, aspect)
+        least = min(least, max(w, h))
+    return least
 
 
 @dataclass(frozen=True)
 class SizeRule:
     """The largest view side `view`, the smallest background crop share `background_area`, the largest
     pasted side `paste` (view * scale[1]), the smallest per-view crop share `view_crop_area` and random
-    rect share `rect_area`; `max_side` (when set) replaces the rule: longer sides at most that."""
+    rect share `rect_area` and their aspect ranges; `max_side` (when set) replaces the rule: longer sides
+    at most that."""
 
     view: int
     background_area: float
     paste: float
     view_crop_area: float
     rect_area: float
+    view_crop_ratio: tuple[float, float]
+    rect_ratio: tuple[float, float]
     max_side: int | None = None
 
     @classmethod
     def from_config(cls, config: SynthConfig, max_side: int | None = None) -> "SizeRule":
         view = max(config.view_sizes)
         return cls(view, config.background_area[0], view * config.scale[1], config.view_crop_area[0],
-                   config.rect_area[0], max_side)
+                   config.rect_area[0], tuple(config.view_crop_ratio), tuple(config.rect_ratio), max_side)
 
     def background_scale(self, width: int, height: int) -> float:
         """Scale (<= 1) of a `width` x `height` background: its smallest square crop
@@ -43,15 +74,20 @@ class SizeRule:
 
     def instance_scale(self, width: int, height: int, crops: bool, whole: bool) -> float:
         """Scale (<= 1) of a `width` x `height` cutout (or `whole` image cut by a random rect at use) whose
-        longer side then covers the largest paste, divided by sqrt of the smallest share a per-view crop
-        (`crops`) and a random rect (`whole`) keep of it."""
+        smallest crop over every draw (least_longest of the random rect when `whole`, then a per-view crop
+        when `crops`) still has a longer side of the largest paste. A `whole` image's rect is placed on the
+        original size and scaled to the stored one, so its sides may come out 1 px short: the target is
+        1 px longer (times the view crop's largest aspect, which carries that into its longer side)."""
         if self.max_side is not None:
             return min(1.0, self.max_side / max(width, height))
-        share = (self.view_crop_area if crops else 1.0) * (self.rect_area if whole else 1.0)
-        return min(1.0, self.paste / math.sqrt(share) / max(width, height))
+        rect: tuple[Stage, ...] = ((self.rect_area, self.rect_ratio),) if whole else ()
+        view: tuple[Stage, ...] = ((self.view_crop_area, self.view_crop_ratio),) if crops else ()
+        slack = whole * (max(self.view_crop_ratio[1], 1 / self.view_crop_ratio[0]) if crops else 1.0)
+        return min(1.0, (self.paste + slack) / least_longest(width, height, rect + view))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON holds it (pairs as lists), so that a job file read back compares equal."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
