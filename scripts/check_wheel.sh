@@ -47,6 +47,10 @@ set -x
 "$bin/codo-train" --version
 "$bin/codo-aug" synth --out shards --num-samples 8 --shard-size 4 --set 'view_sizes=[96, 96, 64]'
 "$bin/codo-aug" verify shards
+"$bin/codo-aug" prepare sample --role instances --out prep-inst --set 'view_sizes=[96, 96, 64]'
+"$bin/codo-aug" prepare sample --role backgrounds --out prep-bg --set 'view_sizes=[96, 96, 64]' --codec jpeg
+"$bin/codo-aug" synth --instances prepared:prep-inst --backgrounds prepared:prep-bg --out prep-shards \
+    --num-samples 4 --set 'view_sizes=[96, 96, 64]'
 "$bin/codo-train" run --shards 'shards/*.tar' --steps 2 --arch resnet18 --batch-size 4 --device cpu --out run
 "$bin/codo-train" export run --out weights.pth
 "$bin/codo-train" probe run --instances sample --backgrounds sample --num-instances 4
