@@ -15,7 +15,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open, temp_pattern
+from .atomic import atomic_open, left_by_dead_process, temp_pattern
 from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
@@ -173,7 +173,8 @@ def _check_out(job: PrepareJob, identity: dict) -> None:
 
 
 def _start(job: PrepareJob, identity: dict) -> None:
-    """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files."""
+    """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files
+    (of its parts; of the job file and manifest when the process that wrote them here has ended)."""
     make_dir(job.out)
     if job.overwrite:
         for path in _store_files(job.out):
@@ -181,6 +182,10 @@ def _start(job: PrepareJob, identity: dict) -> None:
     for part in job.split(identity["source_identity"]["items"]).mine():
         for suffix in ("bin", "json"):
             for tmp in job.out.glob(temp_pattern(part_name(part, suffix))):
+                tmp.unlink(missing_ok=True)
+    for name in (JOB_FILE, MANIFEST):
+        for tmp in job.out.glob(temp_pattern(name)):
+            if left_by_dead_process(tmp.name):
                 tmp.unlink(missing_ok=True)
     if not (job.out / JOB_FILE).is_file():
         write_json_atomic(job.out / JOB_FILE, identity)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import coco_export
-from .atomic import temp_pattern
+from .atomic import left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
@@ -197,10 +197,17 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
 
 
 def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
-    """Temporary shards of this node's shards, left by its killed runs (other nodes' may be in flight)."""
+    """Temporary files left by this node's killed runs: of its shards and their index entries (only it
+    writes those; other nodes' may be in flight), and of the job and info files when the process that
+    wrote them on this machine has ended."""
     mine = {shard_name(s) for s in job.split.mine()}
-    return [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
-            if name[1:].split(".tar.", 1)[0] + ".tar" in mine]
+    shards = [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
+              if temp_target(name, ".tar") in mine]
+    entries = [name for name in out.names(f"{INDEX_DIR}/{temp_pattern(f'{SHARD_PREFIX}-*.json')}")
+               if temp_target(name, ".json").removesuffix(".json") + ".tar" in mine]
+    shared = [name for file in (JOB_FILE, INFO_FILE) for name in out.names(temp_pattern(file))
+              if left_by_dead_process(name)]
+    return shards + entries + shared
 
 
 def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:

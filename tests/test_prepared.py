@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -217,6 +219,9 @@ def test_workers_resume_and_nodes_give_the_same_store(stamps, tmp_path):
     (tmp_path / "one" / "part-00001.bin").unlink()
     (tmp_path / "one" / "part-00002.json").unlink()
     (tmp_path / "one" / temp_name("part-00003.bin")).write_bytes(b"half")
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a run of this machine killed while writing the manifest
+    (tmp_path / "one" / f".{MANIFEST}.{socket.gethostname()}.{ended.pid}.0123abcd.tmp").write_bytes(b"{")
     report = run_prepare(PrepareJob(spec, "instances", tmp_path / "one", part_size=6))
     assert (report.written, report.resumed, report.items) == (2, 2, 20)
     assert store_bytes(tmp_path / "one") == want

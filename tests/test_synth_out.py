@@ -3,6 +3,8 @@ a place that cannot be written) and --overwrite only ever removes codo's own fil
 nothing is usable fail in one line. Every user-caused failure here exits 2."""
 
 import json
+import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +73,19 @@ def test_a_node_removes_only_its_own_shards_temporary_files(tmp_path):
     job = SynthJob(out, 2, instances=spec, backgrounds=spec, shard_size=1, num_nodes=2)
     run_synth(job)
     mine, others = out / temp_name("codo-000000.tar"), out / temp_name("codo-000001.tar")
-    for path in (mine, others):
+    entry, other_entry = (out / "_index" / temp_name(f"codo-00000{k}.json") for k in (0, 1))
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    host = socket.gethostname()
+    info_dead = out / f"._info.json.{host}.{ended.pid}.0123abcd.tmp"  # this machine, process gone
+    info_elsewhere = out / f"._info.json.other-host.{ended.pid}.0123abcd.tmp"
+    info_live = out / temp_name("_info.json")  # this very process: still writing
+    kept = (others, other_entry, info_elsewhere, info_live)
+    for path in (mine, entry, info_dead, *kept):
         path.write_bytes(b"half")  # node 0 killed while writing; node 1 writing now
-    assert run_synth(job).resumed == 1 and not mine.exists() and others.exists()
+    assert run_synth(job).resumed == 1
+    assert not mine.exists() and not entry.exists() and not info_dead.exists()
+    assert all(path.exists() for path in kept)
 
 
 def test_overwrite_keeps_files_that_are_not_codos(tmp_path):
