@@ -10,6 +10,7 @@ level or so (tests/test_device_decode.py measures it). Per-image numbers reach t
 memory without a host-device synchronisation.
 """
 
+import functools
 import math
 from typing import Callable
 
@@ -85,8 +86,10 @@ def _blend(x: torch.Tensor, coefs: torch.Tensor) -> torch.Tensor:
     return _saturate(x * f.float() + grey * s.float() + (c * mean).float())
 
 
+@functools.cache
 def _div_table(numerator: int, step: int, device: torch.device) -> torch.Tensor:
-    """cv2's 8-bit HSV division table: round(numerator / (step i)) for i in 0..255 (0 at 0), as int32."""
+    """cv2's 8-bit HSV division table: round(numerator / (step i)) for i in 0..255 (0 at 0), as int32;
+    built once per device."""
     i = torch.arange(256, device=device, dtype=torch.float64)
     return torch.where(i > 0, torch.round(numerator / (step * i.clamp(min=1))), 0).to(torch.int32)
 
@@ -103,6 +106,12 @@ def _to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.where(h < 0, h + _HUE_IN, h).clamp(max=255), s, v
 
 
+@functools.cache
+def _sectors(device: torch.device) -> torch.Tensor:
+    """_SECTORS on `device`, copied once (a blocking copy: the table outlives any one stream)."""
+    return torch.tensor(_SECTORS, dtype=torch.long).to(device)
+
+
 def _to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """cv2's HSV_FULL -> RGB on 8-bit channels (NxHxW int32), as Nx3xHxW integer-valued float."""
     hue = h.float() * (6 / _HUE_OUT)
@@ -110,7 +119,7 @@ def _to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     frac = hue - sector
     s, v = s.float() * (1 / 255), v.float() * (1 / 255)
     tab = torch.stack([v, v * (1 - s), v * (1 - s * frac), v * (1 - s * (1 - frac))], dim=1)
-    pick = _on(h.device, _SECTORS, torch.long)[sector.long() % 6].permute(0, 3, 1, 2)
+    pick = _sectors(h.device)[sector.long() % 6].permute(0, 3, 1, 2)
     return _saturate(tab.gather(1, pick) * 255)
 
 

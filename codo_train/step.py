@@ -48,6 +48,7 @@ class Stepper:
 
     def __post_init__(self) -> None:
         self.loss_fn = _loss_fn(self.cfg, self.model)
+        self.branches = branches(self.cfg)
 
     def step(self, batches: list[TrainBatch], lr: float, momentum: float) -> StepResult:
         """Train on `batches` (the step's micro-batches, on the device) at rate `lr`, then move the
@@ -60,7 +61,7 @@ class Stepper:
         terms: dict[LossKey, torch.Tensor] = {}
         queued: list[list[dict[str, torch.Tensor]]] = []
         sums = counts = None
-        shares = term_shares(branches(self.cfg), batches, self.cfg.objective == "supervised")
+        shares = term_shares(self.branches, batches, self.cfg.objective == "supervised")
         for micro, batch in enumerate(batches):
             with _sync_on_last(self.net, micro + 1 == len(batches)):
                 losses, keys, by_level = self._forward(batch)
