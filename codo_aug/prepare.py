@@ -15,7 +15,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open, left_by_dead_process, temp_pattern
+from .atomic import atomic_open, left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
@@ -179,10 +179,12 @@ def _start(job: PrepareJob, identity: dict) -> None:
     if job.overwrite:
         for path in _store_files(job.out):
             path.unlink()
-    for part in job.split(identity["source_identity"]["items"]).mine():
-        for suffix in ("bin", "json"):
-            for tmp in job.out.glob(temp_pattern(part_name(part, suffix))):
-                tmp.unlink(missing_ok=True)
+    suffixes = ("bin", "json")
+    mine = {part_name(part, suffix) for part in job.split(identity["source_identity"]["items"]).mine()
+            for suffix in suffixes}
+    for tmp in job.out.glob(temp_pattern("part-*")):  # one listing, whatever the number of parts
+        if any(temp_target(tmp.name, f".{suffix}") in mine for suffix in suffixes):
+            tmp.unlink(missing_ok=True)
     for name in (JOB_FILE, MANIFEST):
         for tmp in job.out.glob(temp_pattern(name)):
             if left_by_dead_process(tmp.name):
