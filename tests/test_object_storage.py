@@ -34,14 +34,22 @@ def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def objects(prefix: str) -> dict[str, bytes]:
-    """name below `prefix` -> bytes, of every object under s3://BUCKET/prefix."""
+def names(prefix: str) -> list[str]:
+    """Names of the objects under s3://BUCKET/prefix, fresh from the server."""
     import fsspec
 
     fs = fsspec.filesystem("s3")
     fs.invalidate_cache()
     root = f"{BUCKET}/{prefix}"
-    return {p[len(root) + 1:]: fs.cat_file(p) for p in sorted(fs.find(root))}
+    return sorted(p[len(root) + 1:] for p in fs.find(root))
+
+
+def objects(prefix: str) -> dict[str, bytes]:
+    """name below `prefix` -> bytes; only for prefixes no writer is changing (a listed object may vanish)."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    return {n: fs.cat_file(f"{BUCKET}/{prefix}/{n}") for n in names(prefix)}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,7 @@ def test_synth_to_s3_killed_with_sigkill_resumes_to_the_same_bytes(s3, tmp_path)
     proc = subprocess.Popen([str(BIN / "codo-aug"), "synth", "--out", url, *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while not any(n.endswith(".tar") for n in objects("killed")) and time.time() < deadline:
+    while not any(n.endswith(".tar") for n in names("killed")) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(random.Random(0).uniform(0.0, 0.3))
     os.killpg(proc.pid, signal.SIGKILL)
