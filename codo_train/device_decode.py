@@ -5,13 +5,12 @@ instead of decoding and augmenting in the DataLoader worker; `decode_views` deco
 (nvJPEG on CUDA) and `apply_photo_tensor` applies the draws there. The ops follow the CPU path
 (codo_aug.render.photometric.apply_photo) down to its cv2 kernels: pixels stay integers saturated to
 0..255 after every step, greyscale is cv2's 15-bit fixed-point sum, hue goes through cv2's 8-bit HSV_FULL
-and blur through cv2's 8-bit fixed-point Gaussian, so on the same pixels the two paths agree to within a
+and blur through the same float separable Gaussian, so on the same pixels the two paths agree to within a
 level or so (tests/test_device_decode.py measures it). Per-image numbers reach the device through pinned
 memory without a host-device synchronisation.
 """
 
 import functools
-import math
 from typing import Callable
 
 import numpy as np
@@ -20,14 +19,14 @@ import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 from codo_aug.params.recipe import PhotoDraw
+from codo_aug.render.gaussian import gaussian_kernel
 from codo_aug.shards.format import sniff_format
 
 #: cv2's 8-bit RGB -> grey weights (0.299, 0.587, 0.114 with 15 fractional bits).
 _GREY_WEIGHTS = (9798, 19235, 3735)
 _GREY_SHIFT = 15
-#: Fractional bits of cv2's 8-bit HSV tables and of its 8-bit Gaussian kernel taps.
+#: Fractional bits of cv2's 8-bit HSV tables.
 _HSV_SHIFT = 12
-_TAP_BITS = 8
 #: cv2's 8-bit HSV_FULL hue: 256 steps around the circle going in, 255 coming back (cv2 does so).
 _HUE_IN, _HUE_OUT = 256, 255
 #: cv2's HSV -> RGB: which of (v, p, q, t) each hue sector puts in R, G and B.
@@ -153,23 +152,9 @@ def _step_at(d: PhotoDraw, k: int) -> tuple[int, float] | None:
     return None if factor == identity else (d.order[k], factor)
 
 
-def _blur_taps(sigma: float) -> list[int]:
-    """cv2.GaussianBlur's taps for 8-bit images and ksize (0, 0): size round(6 sigma + 1) | 1, weights
-    in 256ths spread by error diffusion with the centre tap making the sum exactly 256."""
-    n = round(sigma * 6 + 1) | 1
-    values = [math.exp(x * x * (-0.125 / (sigma * sigma))) for x in range(1 - n, 0, 2)]
-    scale = 1 / (sum(values) * 2 + 1)
-    taps, err = [], 0.0
-    for value in values:
-        adjusted = value * scale * (1 << _TAP_BITS) + err
-        taps.append(round(adjusted))
-        err = adjusted - taps[-1]
-    return taps + [(1 << _TAP_BITS) - 2 * sum(taps)] + taps[::-1]
-
-
 def _filter_rows(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Each image's rows filtered with its own (odd, zero-padded) taps, borders reflected as cv2's
-    BORDER_REFLECT_101 (torch's 'reflect'); elementwise, so exact for integers below 2**24."""
+    """Each image's rows filtered with its own (odd, zero-padded) float taps, borders reflected as cv2's
+    BORDER_REFLECT_101 (torch's 'reflect')."""
     radius = taps.shape[1] // 2
     padded = F.pad(x, (radius, radius, 0, 0), mode="reflect")
     width = x.shape[-1]
@@ -177,17 +162,18 @@ def _filter_rows(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
-    """cv2's 8-bit Gaussian blur with each image's sigma (0: none), to its rounding."""
+    """codo_aug's Gaussian blur (render.gaussian: cv2's float separable filter) with each image's sigma
+    (0: none), rounded half to even as cv2 rounds floats to uint8."""
     rows = [i for i, sigma in enumerate(sigmas) if sigma > 0]
     if not rows:
         return x
-    taps = [_blur_taps(sigmas[i]) for i in rows]
+    taps = [gaussian_kernel(sigmas[i]).ravel().tolist() for i in rows]
     radius = max(len(t) for t in taps) // 2
-    taps = _on(x.device, [[0] * (radius - len(t) // 2) + t + [0] * (radius - len(t) // 2) for t in taps],
+    taps = _on(x.device, [[0.0] * (radius - len(t) // 2) + t + [0.0] * (radius - len(t) // 2) for t in taps],
                torch.float32)
     index = _on(x.device, rows, torch.long)
     sub = _filter_rows(_filter_rows(x[index], taps).transpose(-1, -2), taps).transpose(-1, -2)
-    return x.index_copy(0, index, torch.floor((sub + (1 << (2 * _TAP_BITS - 1))) / (1 << (2 * _TAP_BITS))))
+    return x.index_copy(0, index, torch.round(sub))
 
 
 def _where(x: torch.Tensor, flags: list[bool], changed: Callable) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""Shard views decoded and augmented on a torch device (codo_train.device_decode) against the CPU path
-(cv2 decode, codo_aug's apply_photo), on the CPU with real photos: the same pixels and the same draws.
+"""Shard views decoded and augmented on a torch device (codo_train.device_decode) against the CPU path (cv2
+decode, codo_aug's apply_photo), on the CPU with real photos: the same pixels and the same draws.
 
-Measured on this machine (opencv 5.1, torchvision 0.29): torchvision's JPEG decode equals cv2's
-(both libjpeg-turbo; max difference 0); brightness, contrast, saturation, greyscale, blur and solarize
-equal apply_photo's to the bit; hue differs by 1 level on about 1 pixel in 100,000 (float rounding in
-cv2's HSV -> RGB). The bounds below leave a little room for other builds of either library.
-"""
+Measured on this machine (opencv 5.1, torchvision 0.29): torchvision's JPEG decode equals cv2's (both
+libjpeg-turbo; max difference 0); brightness, contrast, saturation, greyscale and solarize equal
+apply_photo's to the bit; hue differs by 1 level on about 1 pixel in 100,000 (float rounding in cv2's HSV
+-> RGB), blur on about 1 in 100,000 too (float sums in another order than cv2's). The bounds below leave a
+little room for other builds of either library."""
 
 import io
 import json

@@ -1,5 +1,8 @@
 """One view rendered from hand-built cutouts: occlusion, truncation, blends, jitter, flip, photometrics."""
 
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -7,8 +10,10 @@ import pytest
 from codo_aug.params.recipe import PasteDraw, PhotoDraw, ViewDraw
 from codo_aug.render.blend import alpha_blend, blend_paste, motion_kernel
 from codo_aug.render.compose import ViewRules, render_view
+from codo_aug.render.gaussian import gaussian_blur
 from codo_aug.render.photometric import apply_photo
 
+DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parents[1] / ".cache" / "test-data")
 GREY = np.full((100, 100, 3), 50, np.uint8)
 NO_JITTER = (0.0, 0.0, 0.0, 0.0)
 RULES = ViewRules(min_visibility=0.3)
@@ -169,3 +174,23 @@ def test_photometrics_on_hand_values():
     assert turned[0] > turned[2]
     two = np.array([[[0, 0, 0], [200, 200, 200]]], np.uint8)
     assert apply_photo(two, PhotoDraw(contrast=0.5)).tolist() == [[[50] * 3, [150] * 3]]
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.77, 1.5, 3.3])
+def test_gaussian_blur_is_cv2s_within_a_level_on_a_real_photo(sigma):
+    """render.gaussian's float separable filter against cv2.GaussianBlur's 8-bit fixed-point path."""
+    photos = sorted((DATA / "scratch").glob("*/*.jpg"))
+    if not photos:
+        pytest.skip(f"real test data not in {DATA}: run scripts/fetch_test_data.sh")
+    photo = cv2.imread(str(photos[0]))
+    fast, ref = gaussian_blur(photo, sigma).astype(int), cv2.GaussianBlur(photo, (0, 0), sigma).astype(int)
+    assert np.abs(fast - ref).max() <= 1 and np.abs(fast - ref).mean() < 0.05
+    assert (np.abs(fast - photo).mean() > 0.5) == (sigma > 0.5)  # at 0.3 the side taps weigh 0.004
+
+
+def test_gaussian_blur_of_alpha_with_a_constant_border_is_symmetric_and_fades_out():
+    alpha = np.zeros((30, 30), np.uint8)
+    alpha[10:20, 10:20] = 255
+    out = gaussian_blur(alpha, 2.0, cv2.BORDER_CONSTANT)
+    assert np.array_equal(out, out[::-1]) and np.array_equal(out, out.T)
+    assert out[0, 0] == 0 and out[15, 15] > 200 and 100 < out[15, 10] < 160

@@ -79,8 +79,9 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
         for other in masks.values():
             other &= ~mask
         masks[p.slot] = mask
-        areas[p.slot] = int((patch[:, :, 3] > ALPHA_OBJECT).sum())
-    ids = [s for s in sorted(masks) if masks[s].any() and masks[s].sum() >= rules.min_visibility * areas[s]]
+        areas[p.slot] = np.count_nonzero(cv2.extractChannel(patch, 3) > ALPHA_OBJECT)
+    shown = {s: np.count_nonzero(m) for s, m in masks.items()}
+    ids = [s for s in sorted(masks) if shown[s] and shown[s] >= rules.min_visibility * areas[s]]
     kept = np.stack([masks[s] for s in ids]) if ids else np.zeros((0, size, size), bool)
     boxes = np.array([mask_to_box(m) for m in kept], dtype=np.float32).reshape(-1, 4)
     draws = np.array([draw.jitter[s] for s in ids], dtype=np.float32).reshape(-1, 4)

@@ -1,13 +1,15 @@
 """Apply a view's PhotoDraw to uint8 RGB pixels: colour jitter, greyscale, blur, solarize.
 
 Follows torchvision's ColorJitter on uint8 images (each factor blends with a degenerate image and
-saturates after each step; hue rotates the HSV hue), with cv2 kernels for speed.
+saturates after each step; hue rotates the HSV hue), with cv2 kernels for speed (the blur as one float
+separable filter: render.gaussian).
 """
 
 import cv2
 import numpy as np
 
 from ..params.recipe import PhotoDraw
+from .gaussian import gaussian_blur
 
 _SOLARIZE = np.array([v if v < 128 else 255 - v for v in range(256)], np.uint8)
 
@@ -45,7 +47,7 @@ def apply_photo(image: np.ndarray, d: PhotoDraw) -> np.ndarray:
     if d.grayscale:
         out = cv2.cvtColor(_grey(out), cv2.COLOR_GRAY2RGB)
     if d.blur_sigma > 0:
-        out = cv2.GaussianBlur(out, (0, 0), d.blur_sigma)
+        out = gaussian_blur(out, d.blur_sigma)
     if d.solarize:
         out = cv2.LUT(out, _SOLARIZE)
     return out
