@@ -1,6 +1,7 @@
 """Online synthesis speed on one core against the decode floor, measured in the same run.
 
     python bench/synth_online.py [--samples 600] [--seed 0] [--backgrounds scratch|coco-size] [--prepared]
+                                 [--defer-photometrics]
 
 Sources: the tuxpaint stamps and scratch backgrounds of DATA.md (run scripts/fetch_test_data.sh
 first); `coco-size` backgrounds are the scratch photos enlarged to 640x480 (COCO's usual size) and
@@ -10,6 +11,8 @@ samples, so a change in the machine's speed during the run weighs on both alike;
 actual (1.0: synthesis costs no more than decoding its files). With --prepared both sources are first
 written by `codo-aug prepare` (raw codec, default sizes) and synthesis reads them; the floor stays the
 decode of the original files of the same samples (the issue asks for samples/s >= 1.5x that floor).
+With --defer-photometrics the views are rendered without their photometric draws, as the trainer's loader
+workers render them with `--decode device` (the draws are then applied on the GPU).
 """
 
 import argparse
@@ -85,6 +88,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backgrounds", choices=("scratch", "coco-size"), default="scratch")
     parser.add_argument("--prepared", action="store_true", help="synthesise from prepared stores")
+    parser.add_argument("--defer-photometrics", action="store_true",
+                        help="render without photometrics (the trainer's workers with --decode device)")
     args = parser.parse_args()
     if not (DATA / ".complete").exists():
         sys.exit(f"no test data in {DATA}: run scripts/fetch_test_data.sh first")
@@ -100,14 +105,16 @@ def main() -> None:
             warm([Path(tmp) / role for role in ROLES])
         warm(list(roots))
         instances, backgrounds = (open_source(spec, role) for spec, role in zip(specs, ROLES))
-        synth = Synthesizer(instances, backgrounds, SynthConfig(), seed=args.seed)
+        synth = Synthesizer(instances, backgrounds, SynthConfig(), seed=args.seed,
+                            defer_photometrics=args.defer_photometrics)
         synth.sample(0)  # warm-up: imports, first allocations
         actual, floor, files = measure(synth, roots, args.samples)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     n = args.samples
     print(f"samples: {n} (default config: views 224/224/112, 1-2 instances, hard+gaussian, SoCo "
-          f"photometrics); backgrounds: {args.backgrounds}; from {'stores' if args.prepared else 'files'}")
+          f"photometrics{' deferred' if args.defer_photometrics else ''}); backgrounds: {args.backgrounds}; "
+          f"from {'stores' if args.prepared else 'files'}")
     print(f"files decoded per sample: {files / n:.2f}")
     print(f"synthesis:     {n / actual:8.1f} samples/s/core ({1000 * actual / n:.2f} ms/sample)")
     print(f"floor:         {n / floor:8.1f} samples/s/core ({1000 * floor / n:.2f} ms/sample, decode only)")

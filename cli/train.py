@@ -70,8 +70,9 @@ def run(
     compile_: Annotated[bool, _opt("--compile/--no-compile", "torch.compile the backbone and FPN (the first "
                                                              "steps take longer while it compiles).")
                         ] = DEFAULT["compile"],
-    decode: Annotated[str, _opt("--decode", "Where shard views are decoded and --photometric applied: cpu "
-                                            "(loader workers) or device (the training device).")
+    decode: Annotated[str, _opt("--decode", "Where shard views are decoded and photometrics applied (shards: "
+                                            "--photometric; online: [synth] photometric): cpu (loader "
+                                            "workers) or device (the training device).")
                       ] = DEFAULT["decode"],
     photometric: Annotated[str, _opt("--photometric", "Shards: fresh colour/blur/solarize draws per epoch "
                                                       "(soco, mocov2), or none (as stored).")

@@ -18,13 +18,14 @@ class CoDoDataset(Dataset):
     """`ds[i]` is sample i of (sources, config, seed), rendered on the fly; the same in any process.
 
     `length` only sets what `len()` reports (an epoch): every index >= 0 defines a sample.
+    `defer_photometrics`: views without their photometric draws, which come in `Sample.photo`.
     """
 
     def __init__(self, instances: str = "sample", backgrounds: str = "sample", seed: int = 0,
-                 config: SynthConfig | None = None, length: int = 10_000):
+                 config: SynthConfig | None = None, length: int = 10_000, defer_photometrics: bool = False):
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        self.synth = Synthesizer.from_specs(instances, backgrounds, config, seed)
+        self.synth = Synthesizer.from_specs(instances, backgrounds, config, seed, defer_photometrics)
         self.length = length
 
     @property

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params.recipe import Recipe
+from .params.recipe import PhotoDraw, Recipe
 
 
 @dataclass
@@ -25,7 +25,11 @@ class View:
 
 @dataclass
 class Sample:
-    """One synthesised sample: its recipe, the views, and each instance slot's class and file."""
+    """One synthesised sample: its recipe, the views, and each instance slot's class and file.
+
+    `photo` holds each view's photometric draws when the views were rendered without them
+    (Synthesizer(defer_photometrics=True): the trainer applies them on its device); None once applied.
+    """
 
     index: int
     recipe: Recipe
@@ -33,3 +37,4 @@ class Sample:
     labels: list[str]
     instance_files: list[str]
     background_files: list[str]
+    photo: list[PhotoDraw] | None = None

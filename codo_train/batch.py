@@ -51,12 +51,14 @@ class TrainBatch(Batch):
         """The batch on `device`, copied without blocking where its memory is pinned (`level_counts`
         stays); encoded views decoded there, and their photometric draws applied."""
         moved = self.map(lambda t: t.to(device, non_blocking=True), host=False)
-        if self.encoded is None:
+        if self.encoded is None and self.photo is None:
             return moved
         from .device_decode import apply_photo_tensor, decode_views  # torchvision.io: only when used
 
+        views = moved.views
         try:
-            views = [decode_views(images, device) for images in self.encoded]
+            if self.encoded is not None:
+                views = [decode_views(images, device) for images in self.encoded]
         except (RuntimeError, ValueError) as exc:
             raise RunError(f"the views of samples {', '.join(self.keys or [])} do not decode on {device} "
                            f"({type(exc).__name__}: {exc}); `codo-aug verify` the shards") from None
@@ -97,17 +99,18 @@ def _batch_fields(batch: Batch) -> dict:
 def train_collate(samples: list, level_rule: str, level_mode: str, all_pairs: bool = False,
                   classes: Sequence[str] | None = None) -> TrainBatch | None:
     """codo_aug's collate (with `classes`, each RoI's class index), then the pairs and levels a step uses;
-    records without pixels keep their views' bytes and draws for the device (`encoded`, `photo`)."""
+    records without pixels keep their views' bytes for the device (`encoded`), and the draws still to
+    apply (records without pixels, samples rendered with deferred photometrics) travel in `photo`."""
     samples = [s for s in samples if s is not None]
     if not samples:
         return None
     encoded = samples[0].views[0].image.ndim == 1
     base = collate([_pixel_stand_in(s) for s in samples] if encoded else samples, classes)
     later = {}
+    if getattr(samples[0], "photo", None) is not None:
+        later["photo"] = [list(p) for p in zip(*(s.photo for s in samples))]
     if encoded:
-        photo = None if samples[0].photo is None else [list(p) for p in zip(*(s.photo for s in samples))]
-        later = {"encoded": [[s.views[j].image for s in samples] for j in range(len(samples[0].views))],
-                 "photo": photo}
+        later["encoded"] = [[s.views[j].image for s in samples] for j in range(len(samples[0].views))]
         base.views = [torch.zeros((), dtype=torch.uint8).expand(len(samples), 3, view["size"], view["size"])
                       for view in samples[0].meta["views"]]
     pairs = pair_rows(base.img, base.ids, all_pairs)

@@ -21,7 +21,7 @@ LEVEL_RULES = ("fpn", "soco")  # which FPN level a box's size picks: codo_train.
 LR_SCALINGS = ("linear", "sqrt", "auto")
 #: Settings whose default changed after runs were saved without them: what such a run used.
 BEFORE_THE_SETTING = {"level_rule": "fpn"}
-DECODERS = ("cpu", "device")  # where shard views are decoded and photometrics applied
+DECODERS = ("cpu", "device")  # where shard views are decoded and photometrics (shards and online) applied
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class TrainConfig:
     `photometric` ('soco', 'mocov2') draws fresh colour, blur and solarize per view and epoch (for shards
     written with photometric "none"), and `decode` = 'device' leaves the loader the views' bytes and draws:
     they are decoded (nvJPEG on CUDA) and augmented on the training device, to the same pixels as on the
-    CPU (codo_train.device_decode).
+    CPU (codo_train.device_decode). Online, `decode` = 'device' renders the views without their [synth]
+    photometric draws and applies those on the device (the loader's workers skip a quarter of rendering).
     """
 
     out: str = ""
@@ -145,8 +146,7 @@ class TrainConfig:
         _check(not (self.amp == "fp16" and self.device == "cpu"), "amp", self.amp,
                "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
-        _check(self.decode in DECODERS and (self.decode == "cpu" or not online), "decode", self.decode,
-               f"one of {', '.join(DECODERS)} (device: shards only)")
+        _check(self.decode in DECODERS, "decode", self.decode, f"one of {', '.join(DECODERS)}")
         _check(self.photometric in PHOTOMETRICS and (self.photometric == "none" or not online), "photometric",
                self.photometric, f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch: shards only; "
                "online synthesis takes its [synth] photometric)")

@@ -53,7 +53,8 @@ class TrainResult:
 def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset | ShardDataset, dict]:
     """The training data (online synthesis or shards), opened and checked, and what config.json says of it."""
     if cfg.online:
-        online = CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62)
+        online = CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62,
+                             defer_photometrics=cfg.decode == "device")
         return online, {"synth": synth.to_dict()}
     paths = expand_shards(cfg.shards)
     shards = ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed, photometric=cfg.photometric,

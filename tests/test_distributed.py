@@ -11,9 +11,9 @@ from .helpers import BIN
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["shards", "online"])
-def test_two_ranks_share_weights_and_split_the_data(sample_shards, tmp_path, source):
+def test_two_ranks_share_weights_and_split_the_data(train_shards, tmp_path, source):
     run = tmp_path / "ddp"
-    data = (["--shards", str(sample_shards)] if source == "shards"
+    data = (["--shards", str(train_shards)] if source == "shards"
             else ["--instances", "sample", "--backgrounds", "sample"])
     proc = subprocess.run(
         [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(BIN / "codo-train"), "run",

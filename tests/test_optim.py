@@ -160,10 +160,10 @@ def test_train_settings_from_toml_and_set(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_lars_bf16_channels_last_accumulation_and_all_levels(sample_shards, tmp_path):
+def test_run_with_lars_bf16_channels_last_accumulation_and_all_levels(train_shards, tmp_path):
     conf = tmp_path / "run.toml"
     conf.write_text('[train]\narch = "resnet18"\nbatch_size = 2\nsteps = 2\n')
-    cli("codo-train", "run", "--config", str(conf), "--shards", str(sample_shards),
+    cli("codo-train", "run", "--config", str(conf), "--shards", str(train_shards),
         "--out", str(tmp_path / "r"),
         "--set", "optimizer=lars", "--set", "accumulate=2", "--amp", "bf16", "--channels-last",
         "--set", "levels=all", "--set", "level_weights=[1, 1, 2, 2]", check=True)
@@ -176,7 +176,7 @@ def test_run_with_lars_bf16_channels_last_accumulation_and_all_levels(sample_sha
 
 
 @pytest.mark.slow
-def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(sample_shards, tmp_path,
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(train_shards, tmp_path,
                                                                             monkeypatch):
     real = step_mod.pair_losses
     calls = {"n": 0}
@@ -187,7 +187,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(samp
         return {k: v * math.nan for k, v in losses.items()} if calls["n"] == 3 else losses
 
     monkeypatch.setattr(step_mod, "pair_losses", poisoned)
-    cfg = TrainConfig(shards=str(sample_shards), out=str(tmp_path / "r"), steps=5, arch="resnet18",
+    cfg = TrainConfig(shards=str(train_shards), out=str(tmp_path / "r"), steps=5, arch="resnet18",
                       batch_size=2,
                       save_every=2)
     stopped = r"step 3: loss is nan; stopped, the last good checkpoint is .*last.pt"

@@ -8,6 +8,7 @@ import pytest
 from codo_aug import InputError, SynthConfig, Synthesizer, open_source
 from codo_aug.params.recipe import Recipe
 from codo_aug.params.sampler import sample_recipe
+from codo_aug.render.photometric import apply_photo
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,21 @@ def test_sample_is_independent_of_what_was_made_before(synth):
         synth.sample(i)
     a, b = synth.sample(4), fresh.sample(4)
     assert all(np.array_equal(x.image, y.image) for x, y in zip(a.views, b.views))
+
+
+def test_deferred_photometrics_hand_on_the_draws_that_make_the_same_pixels(synth):
+    """defer_photometrics: the views before apply_photo, the recipe's draws in Sample.photo; applying them
+    gives the usual sample's pixels exactly (boxes, RoIs and ids are untouched)."""
+    deferred = Synthesizer(synth.instances, synth.backgrounds, synth.config, seed=7, defer_photometrics=True)
+    changed = 0
+    for i in range(6):
+        usual, bare = synth.sample(i), deferred.sample(i)
+        assert usual.photo is None and bare.photo == [v.photo for v in usual.recipe.views]
+        for a, b, draw in zip(usual.views, bare.views, bare.photo):
+            assert np.array_equal(apply_photo(b.image, draw), a.image)
+            assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.rois, b.rois)
+            changed += not np.array_equal(a.image, b.image)
+    assert changed >= 12  # of 18 views: the draws were really left out
 
 
 def test_every_sample_shares_an_instance_across_all_views(synth):

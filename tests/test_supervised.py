@@ -139,11 +139,11 @@ def test_the_classifier_learns_the_instance_classes_of_a_batch():
 
 
 @pytest.mark.slow
-def test_supervised_pretraining_exports_and_finetunes_as_codo_does(sample_shards, coco_set, tmp_path):
+def test_supervised_pretraining_exports_and_finetunes_as_codo_does(train_shards, coco_set, tmp_path):
     run = tmp_path / "run"
-    cli("codo-train", "run", "--shards", str(sample_shards), "--objective", "supervised", "--steps", "3",
+    cli("codo-train", "run", "--shards", str(train_shards), "--objective", "supervised", "--steps", "3",
         "--arch", "resnet18", "--batch-size", "4", "--out", str(run), check=True)
-    classes = json.loads((sample_shards / "_info.json").read_text())["sources"]["instances"]["labels"]
+    classes = json.loads((train_shards / "_info.json").read_text())["sources"]["instances"]["labels"]
     assert json.loads((run / "config.json").read_text())["classes"] == classes
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [sorted(m["pairs"]) for m in lines] == [["0", "1", "2"]] * 3  # one cross-entropy per view

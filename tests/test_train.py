@@ -144,9 +144,9 @@ def test_config_rejects_bad_values():
 
 
 @pytest.mark.slow
-def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
+def test_short_run_learns_and_writes_its_run_folder(train_shards, tmp_path):
     run = tmp_path / "run"
-    cli("codo-train", "run", "--shards", str(sample_shards / "*.tar"), "--steps", "60", "--arch", "resnet18",
+    cli("codo-train", "run", "--shards", str(train_shards / "*.tar"), "--steps", "60", "--arch", "resnet18",
         "--device", "cpu", "--batch-size", "4", "--out", str(run), "--seed", "0", "--save-every", "30",
         check=True)
     config = json.loads((run / "config.json").read_text())
@@ -160,17 +160,17 @@ def test_short_run_learns_and_writes_its_run_folder(sample_shards, tmp_path):
     assert ckpt["step"] == 60
     assert any(k.startswith("online.backbone.body.") for k in ckpt["model"])
     assert not list((run / "checkpoints").glob(".*.tmp"))
-    again = cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--out", str(run))
+    again = cli("codo-train", "run", "--shards", str(train_shards), "--steps", "1", "--out", str(run))
     assert again.returncode == 2 and "holds a different run (differs in: " in again.stderr
-    cli("codo-train", "run", "--shards", str(sample_shards), "--steps", "1", "--arch", "resnet18",
+    cli("codo-train", "run", "--shards", str(train_shards), "--steps", "1", "--arch", "resnet18",
         "--batch-size", "2", "--out", str(run), "--overwrite", check=True)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 @pytest.mark.slow
-def test_image_objective_trains_the_backbone_on_whole_views_only(sample_shards, tmp_path):
+def test_image_objective_trains_the_backbone_on_whole_views_only(train_shards, tmp_path):
     run = tmp_path / "image"
-    cli("codo-train", "run", "--shards", str(sample_shards), "--objective", "image", "--steps", "3", "--arch",
+    cli("codo-train", "run", "--shards", str(train_shards), "--objective", "image", "--steps", "3", "--arch",
         "resnet18", "--batch-size", "4", "--lr", "5", "--out", str(run), check=True)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert ([sorted(m["pairs"]) for m in lines] == [["image/0-1", "image/0-2"]] * 3
@@ -233,12 +233,12 @@ def test_level_losses_group_matched_rows_by_the_query_roi_level():
     assert by_level["p2"] == pytest.approx((4.0 + 0.0) / 2) and by_level["p4"] == pytest.approx(2.0)
 
 
-def test_supervised_objective_on_shards_without_a_class_list_is_one_line(sample_shards, tmp_path):
+def test_supervised_objective_on_shards_without_a_class_list_is_one_line(train_shards, tmp_path):
     shards = tmp_path / "old"
     shards.mkdir()
-    for tar in sample_shards.glob("*.tar"):
+    for tar in train_shards.glob("*.tar"):
         (shards / tar.name).symlink_to(tar)
-    info = json.loads((sample_shards / "_info.json").read_text())
+    info = json.loads((train_shards / "_info.json").read_text())
     del info["sources"]["instances"]["labels"]  # as codo-aug wrote it before the class list
     (shards / "_info.json").write_text(json.dumps(info))
     proc = cli("codo-train", "run", "--shards", str(shards), "--objective", "supervised", "--steps", "1",
@@ -263,13 +263,13 @@ def test_supervised_objective_on_instances_of_one_class_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_accumulated_micro_batches_all_feed_the_infonce_queue(sample_shards, tmp_path):
+def test_accumulated_micro_batches_all_feed_the_infonce_queue(train_shards, tmp_path):
     """2 micro-batches of 4 push the keys of all 8 samples, as one batch of 8 does (the last micro-batch's
     alone were queued before)."""
     pushed = {}
     for batch, accumulate in ((8, 1), (4, 2)):
         out = tmp_path / f"b{batch}x{accumulate}"
-        train(TrainConfig(out=str(out), shards=str(sample_shards), steps=1, arch="resnet18", loss="infonce",
+        train(TrainConfig(out=str(out), shards=str(train_shards), steps=1, arch="resnet18", loss="infonce",
                           batch_size=batch, accumulate=accumulate, queue_size=4096, workers=0))
         state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["model"]
         pushed[accumulate] = {k: int(v) for k, v in state.items()
@@ -282,11 +282,11 @@ SYNCS = ("aten::item", "aten::_local_scalar_dense", "aten::nonzero")
 
 
 @pytest.mark.slow
-def test_training_steps_never_wait_for_the_device(sample_shards, tmp_path):
+def test_training_steps_never_wait_for_the_device(train_shards, tmp_path):
     """Profiled on the CPU, one DataLoader worker: inside each step (the trainer's `codo.step` range) no
     .item(), no _local_scalar_dense, no nonzero(): pairs, levels and per-level rows come with the batch
     from the worker, and the figures stay on the device until a logging step fetches them."""
-    cfg = TrainConfig(out=str(tmp_path / "r"), shards=str(sample_shards), steps=3, arch="resnet18",
+    cfg = TrainConfig(out=str(tmp_path / "r"), shards=str(train_shards), steps=3, arch="resnet18",
                       batch_size=2, workers=1, log_every=3, health_every=100)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_stack=True) as prof:
         train(cfg)

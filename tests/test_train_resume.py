@@ -18,9 +18,9 @@ def losses(run) -> list[float]:
     return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_resume_skips_exactly_the_records_already_read(sample_shards):
-    full = [r.key for r in ShardDataset(str(sample_shards), rank=0, world_size=1, shuffle=8, seed=1)]
-    ds = ShardDataset(str(sample_shards), rank=0, world_size=1, shuffle=8, seed=1)
+def test_resume_skips_exactly_the_records_already_read(train_shards):
+    full = [r.key for r in ShardDataset(str(train_shards), rank=0, world_size=1, shuffle=8, seed=1)]
+    ds = ShardDataset(str(train_shards), rank=0, world_size=1, shuffle=8, seed=1)
     ds.resume(0, [20])
     assert [r.key for r in ds] == full[20:]
     ds.set_epoch(1)
@@ -34,8 +34,8 @@ def test_a_checkpoint_that_counted_batches_resumes_at_the_same_records():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_killed_run_resumes_to_the_same_losses(sample_shards, tmp_path, workers):
-    args = ["run", "--shards", str(sample_shards), "--steps", "6", "--arch", "resnet18", "--batch-size", "4",
+def test_killed_run_resumes_to_the_same_losses(train_shards, tmp_path, workers):
+    args = ["run", "--shards", str(train_shards), "--steps", "6", "--arch", "resnet18", "--batch-size", "4",
             "--save-every", "2", "--workers", workers, "--seed", "3"]
     cli("codo-train", *args, "--out", str(tmp_path / "ref"), check=True)
     run = tmp_path / "killed"

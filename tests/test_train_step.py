@@ -1,6 +1,6 @@
 """The training step and its input: accumulated micro-batches equal one batch, shard views decoded on the
-device train as those decoded in the loader, persistent loader workers walk a fresh order each epoch, and
-a compiled backbone gives the same losses."""
+device (and online views' photometrics applied there) train as those decoded in the loader, persistent
+loader workers walk a fresh order each epoch, and a compiled backbone gives the same losses."""
 
 import json
 import math
@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from codo_aug import SynthConfig
 from codo_aug.shards.dataset import ShardDataset
 from codo_train import TrainConfig, train
 from codo_train.batch import collate_for
@@ -40,13 +41,13 @@ def _one_step(cfg: TrainConfig, micro_batches: list) -> tuple[float, dict, dict]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["byol", "infonce"])
-def test_two_micro_batches_of_4_step_as_one_batch_of_8(sample_shards, loss):
+def test_two_micro_batches_of_4_step_as_one_batch_of_8(train_shards, loss):
     """Issue 12 point 3: the same loss, the same weights after the step and the same queued keys (in the same
     order), within float tolerance; each term is averaged over all micro-batches' rows, so it holds even
     when the two halves hold different numbers of instances."""
     cfg = TrainConfig(shards="x", out="y", arch="resnet18", batch_size=8, loss=loss, queue_size=64,
                       optimizer="sgd", lr=1.0)
-    records = _records(sample_shards, 8)
+    records = _records(train_shards, 8)
     make = collate_for(cfg.level_rule, cfg.levels, cfg.all_pairs, None)
     whole, halves = [make(records)], [make(records[:4]), make(records[4:])]
     assert len(halves[0].pairs[(0, 1)][0]) != len(halves[1].pairs[(0, 1)][0])  # uneven halves: a real test
@@ -66,20 +67,32 @@ def _train_losses(shards, out, **settings) -> list[float]:
 
 
 @pytest.mark.slow
-def test_views_decoded_on_the_device_train_as_those_decoded_in_the_loader(sample_shards, tmp_path):
+def test_views_decoded_on_the_device_train_as_those_decoded_in_the_loader(train_shards, tmp_path):
     """decode = 'device' (here the CPU plays the device): the same pixels and draws, so the same losses."""
-    cpu = _train_losses(sample_shards, tmp_path / "cpu", photometric="soco")
-    device = _train_losses(sample_shards, tmp_path / "device", photometric="soco", decode="device")
-    stored = _train_losses(sample_shards, tmp_path / "stored")
+    cpu = _train_losses(train_shards, tmp_path / "cpu", photometric="soco")
+    device = _train_losses(train_shards, tmp_path / "device", photometric="soco", decode="device")
+    stored = _train_losses(train_shards, tmp_path / "stored")
     assert device == pytest.approx(cpu, rel=1e-4)
     assert stored[0] != pytest.approx(cpu[0], rel=1e-4)  # fresh photometrics do change what is trained on
 
 
-def test_persistent_workers_read_every_record_once_per_epoch_in_a_fresh_order(sample_shards):
+@pytest.mark.slow
+def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(tmp_path):
+    """Online, decode = 'device' renders views without their photometrics and applies the same draws on the
+    device (the CPU here): the same losses as rendering them in the loader."""
+    def losses(out, **settings) -> list[float]:
+        train(TrainConfig(out=str(out), instances="sample", backgrounds="sample", steps=1, arch="resnet18",
+                          batch_size=4, workers=0, **settings), synth=SynthConfig(view_sizes=(128, 128, 64)))
+        return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    assert losses(tmp_path / "device", decode="device") == pytest.approx(losses(tmp_path / "cpu"), rel=1e-4)
+
+
+def test_persistent_workers_read_every_record_once_per_epoch_in_a_fresh_order(train_shards):
     """Two loader workers kept across epochs (persistent_workers) still get each epoch's number: every
     epoch reads the 48 records once each, and the epochs' orders differ."""
     position = DataPosition()
-    stream = endless_batches(ShardDataset(str(sample_shards), rank=0, world_size=1, shuffle=8, seed=3), 4, 2,
+    stream = endless_batches(ShardDataset(str(train_shards), rank=0, world_size=1, shuffle=8, seed=3), 4, 2,
                              position, collate_fn=collate_for("soco", "size", False, None))
     epochs: dict[int, list[str]] = {}
     for _ in range(3 * 12):
@@ -102,13 +115,13 @@ def test_a_compiled_backbone_gives_the_same_losses(sample_shards, tmp_path):
     assert not any("_orig_mod" in k for k in state) and "online.backbone.body.conv1.weight" in state
 
 
-def test_a_micro_batch_without_matched_instances_leaves_its_terms_to_the_others(sample_shards):
+def test_a_micro_batch_without_matched_instances_leaves_its_terms_to_the_others(train_shards):
     """With an image-level term every micro-batch has a loss even where no instance matched across views:
     the instance terms of the step then come from the other micro-batch alone (its share 1), the image
     terms from both (1/2 each), and a supervised view without RoIs has no term (not a NaN)."""
     cfg = TrainConfig(shards="x", out="y", arch="resnet18", batch_size=2, image_weight=0.5, optimizer="sgd")
     make = collate_for(cfg.level_rule, cfg.levels, cfg.all_pairs, None)
-    records = _records(sample_shards, 4)
+    records = _records(train_shards, 4)
     first, second = make(records[:2]), make(records[2:])
     first.pairs = {k: (a[:0], b[:0]) for k, (a, b) in first.pairs.items()}  # no instance matched
     shares = term_shares(branches(cfg), [first, second], per_view=False)

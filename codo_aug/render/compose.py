@@ -17,11 +17,13 @@ from .photometric import apply_photo
 
 @dataclass(frozen=True)
 class ViewRules:
-    """The fixed settings rendering needs (from SynthConfig)."""
+    """The fixed settings rendering needs (from SynthConfig); `photometrics` False leaves each view's
+    photometric draws to the caller (who applies them elsewhere, e.g. on the training device)."""
 
     min_visibility: float = 0.3
     max_truncation: float = 0.0
     iou_floor: float = 0.5
+    photometrics: bool = True
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -91,4 +93,5 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
         kept = kept[:, :, ::-1].copy()
         boxes = flip_boxes_horizontal(boxes, size)
         rois = flip_boxes_horizontal(rois, size)
-    return View(apply_photo(canvas, draw.photo), boxes, rois, np.array(ids, dtype=np.int64), kept)
+    image = apply_photo(canvas, draw.photo) if rules.photometrics else canvas
+    return View(image, boxes, rois, np.array(ids, dtype=np.int64), kept)
