@@ -18,7 +18,8 @@ class CoDoDataset(Dataset):
     """`ds[i]` is sample i of (sources, config, seed), rendered on the fly; the same in any process.
 
     `length` only sets what `len()` reports (an epoch): every index >= 0 defines a sample.
-    `defer_photometrics`: views without their photometric draws, which come in `Sample.photo`.
+    `defer_photometrics`: views without their photometric draws, which come in `Sample.photo` for the
+    caller to apply (codo_train does, on its device; codo_aug's collate refuses such samples).
     """
 
     def __init__(self, instances: str = "sample", backgrounds: str = "sample", seed: int = 0,
@@ -108,15 +109,20 @@ def _class_indices(sample, view, index: dict[str, int]) -> list[int]:
     return [index[name] for name in names]
 
 
-def collate(samples: list, classes: Sequence[str] | None = None) -> Batch | None:
+def collate(samples: list, classes: Sequence[str] | None = None, deferred: bool = False) -> Batch | None:
     """Batch samples (anything with `.views` of View: CoDoDataset samples, shard records); with
     `classes`, each RoI's class as an index into it (`Batch.labels`).
 
-    Nones (samples passed over) are dropped; None when nothing is left.
+    Nones (samples passed over) are dropped; None when nothing is left. Samples still carrying
+    photometric draws (`.photo`: CoDoDataset(defer_photometrics=True), ShardDataset(pixels=False)) are
+    refused unless `deferred` says the caller applies them (codo_train's collate does, on its device).
     """
     samples = [s for s in samples if s is not None]
     if not samples:
         return None
+    if not deferred and getattr(samples[0], "photo", None) is not None:
+        raise ValueError(f"sample {_key(samples[0])} carries photometric draws still to apply (.photo): "
+                         "apply them (codo_aug.render.photometric.apply_photo) or use codo_train's collate")
     n_views = len(samples[0].views)
     index = None if classes is None else {name: k for k, name in enumerate(classes)}
     views, rois, img, ids, labels = [], [], [], [], []

@@ -28,7 +28,8 @@ class Sample:
     """One synthesised sample: its recipe, the views, and each instance slot's class and file.
 
     `photo` holds each view's photometric draws when the views were rendered without them
-    (Synthesizer(defer_photometrics=True): the trainer applies them on its device); None once applied.
+    (Synthesizer(defer_photometrics=True): the trainer applies them on its device); None when the views
+    already include them.
     """
 
     index: int

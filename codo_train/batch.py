@@ -2,7 +2,9 @@
 host synchronisations (nonzero, .item()), computed on the host where the batch is collated (in the
 DataLoader worker): each view pair's matched rows, each RoI's FPN level, the rows each level pools and
 the RoI count per level. Records read without pixels (ShardDataset(pixels=False)) bring their views'
-encoded bytes and photometric draws instead, decoded and applied when the batch moves to its device."""
+encoded bytes and photometric draws instead, and online samples rendered with deferred photometrics
+(CoDoDataset(defer_photometrics=True)) their draws: decoded and applied when the batch moves to its
+device."""
 
 from dataclasses import dataclass, fields, replace
 from functools import partial
@@ -25,7 +27,8 @@ class TrainBatch(Batch):
     `levels[j]` each RoI's level and `level_rows[j][k]` the rows LEVELS[k] pools (None in `all` mode);
     `level_counts`: RoIs per level over the batch's views (every RoI at every level in `all` mode).
     `encoded[j]`: each image's encoded view j, to decode on the device (`views` are then stand-ins of the
-    right shape that hold no memory), and `photo[j]` each image's draws still to apply to it (or None)."""
+    right shape that hold no memory), and `photo[j]` each image's draws still to apply to view j (records
+    read without pixels, online samples with deferred photometrics; else None)."""
 
     pairs: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None
     levels: list[torch.Tensor] | None = None
@@ -105,7 +108,7 @@ def train_collate(samples: list, level_rule: str, level_mode: str, all_pairs: bo
     if not samples:
         return None
     encoded = samples[0].views[0].image.ndim == 1
-    base = collate([_pixel_stand_in(s) for s in samples] if encoded else samples, classes)
+    base = collate([_pixel_stand_in(s) for s in samples] if encoded else samples, classes, deferred=True)
     later = {}
     if getattr(samples[0], "photo", None) is not None:
         later["photo"] = [list(p) for p in zip(*(s.photo for s in samples))]

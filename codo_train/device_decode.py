@@ -1,7 +1,8 @@
-"""Shard views decoded and photometrically augmented on a torch device (issue 12, point 4).
+"""Views decoded and photometrically augmented on a torch device (issue 12, point 4; online views, issue 13).
 
 `ShardDataset(pixels=False)` hands on each view's encoded bytes and its photometric draws (`Record.photo`)
-instead of decoding and augmenting in the DataLoader worker; `decode_views` decodes a batch of them
+instead of decoding and augmenting in the DataLoader worker, and `CoDoDataset(defer_photometrics=True)`
+its rendered views with their draws (`Sample.photo`); `decode_views` decodes a batch of encoded views
 (nvJPEG on CUDA) and `apply_photo_tensor` applies the draws there. The ops follow the CPU path
 (codo_aug.render.photometric.apply_photo) down to its cv2 kernels: pixels stay integers saturated to
 0..255 after every step, greyscale is cv2's 15-bit fixed-point sum, hue goes through cv2's 8-bit HSV_FULL

@@ -68,6 +68,15 @@ def test_collate_drops_samples_passed_over(ds):
     assert batch.keys == ["0"] and collate([None]) is None
 
 
+def test_collate_refuses_samples_whose_photometrics_are_still_to_apply():
+    """A deferred sample's views lack their colour and blur: a plain collate would train on them silently."""
+    deferred = CoDoDataset("sample", "sample", seed=11, length=2, defer_photometrics=True)
+    with pytest.raises(ValueError, match="sample 0 carries photometric draws still to apply"):
+        collate([deferred[0], deferred[1]])
+    batch = collate([deferred[0]], deferred=True)  # the caller applies them (codo_train's collate does)
+    assert batch.keys == ["0"] and len(deferred[0].photo) == 3
+
+
 def test_config_is_kept(ds):
     small = CoDoDataset(config=SynthConfig(view_sizes=(64, 32)), length=1)
     assert small[0].views[1].image.shape == (32, 32, 3)

@@ -68,6 +68,7 @@ def test_deferred_photometrics_hand_on_the_draws_that_make_the_same_pixels(synth
         for a, b, draw in zip(usual.views, bare.views, bare.photo):
             assert np.array_equal(apply_photo(b.image, draw), a.image)
             assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.rois, b.rois)
+            assert np.array_equal(a.ids, b.ids)
             changed += not np.array_equal(a.image, b.image)
     assert changed >= 12  # of 18 views: the draws were really left out
 

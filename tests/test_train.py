@@ -141,6 +141,9 @@ def test_config_rejects_bad_values():
         TrainConfig(shards="x", out="y", batch_size=0)
     linear = TrainConfig(shards="x", out="y", lr=0.4, batch_size=64, lr_scaling="linear")
     assert linear.scaled_lr == pytest.approx(0.1)
+    assert TrainConfig(instances="sample", backgrounds="sample", out="y", decode="device").decode == "device"
+    with pytest.raises(InputError, match="invalid decode='gpu': must be one of cpu, device"):
+        TrainConfig(shards="x", out="y", decode="gpu")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import torch
 
 from codo_aug import SynthConfig
 from codo_aug.shards.dataset import ShardDataset
-from codo_train import TrainConfig, train
+from codo_train import TrainConfig, device_decode, train
 from codo_train.batch import collate_for
 from codo_train.checkpoint import _with_defaults
 from codo_train.data import DataPosition, endless_batches
@@ -77,15 +77,25 @@ def test_views_decoded_on_the_device_train_as_those_decoded_in_the_loader(train_
 
 
 @pytest.mark.slow
-def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(tmp_path):
+def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(tmp_path, monkeypatch):
     """Online, decode = 'device' renders views without their photometrics and applies the same draws on the
     device (the CPU here): the same losses as rendering them in the loader."""
-    def losses(out, **settings) -> list[float]:
+    applied = []
+    real = device_decode.apply_photo_tensor
+    monkeypatch.setattr(device_decode, "apply_photo_tensor",
+                        lambda x, d: applied.append(len(d)) or real(x, d))
+
+    def losses(out, photometric="soco", **settings) -> list[float]:
         train(TrainConfig(out=str(out), instances="sample", backgrounds="sample", steps=1, arch="resnet18",
-                          batch_size=4, workers=0, **settings), synth=SynthConfig(view_sizes=(128, 128, 64)))
+                          batch_size=4, workers=0, **settings),
+              synth=SynthConfig(view_sizes=(128, 128, 64), photometric=photometric))
         return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
-    assert losses(tmp_path / "device", decode="device") == pytest.approx(losses(tmp_path / "cpu"), rel=1e-4)
+    cpu = losses(tmp_path / "cpu")
+    assert not applied
+    assert losses(tmp_path / "device", decode="device") == pytest.approx(cpu, rel=1e-4)
+    assert applied == [4, 4, 4]  # each view's draws, on the device
+    assert losses(tmp_path / "bare", photometric="none")[0] != pytest.approx(cpu[0], rel=1e-4)  # they matter
 
 
 def test_persistent_workers_read_every_record_once_per_epoch_in_a_fresh_order(train_shards):
