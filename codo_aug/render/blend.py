@@ -25,12 +25,12 @@ def _overlap(canvas_hw: tuple[int, int], h: int, w: int, x: int, y: int):
     return (slice(cy0, cy1), slice(cx0, cx1)), (slice(cy0 - y, cy1 - y), slice(cx0 - x, cx1 - x))
 
 
-def object_mask(canvas_hw: tuple[int, int], rgba: np.ndarray, x: int, y: int) -> np.ndarray:
-    """The cutout's object pixels (alpha > ALPHA_OBJECT) placed at (x, y), clipped to the canvas."""
+def object_mask(canvas_hw: tuple[int, int], alpha: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The cutout's object pixels (`alpha` > ALPHA_OBJECT) placed at (x, y), clipped to the canvas."""
     mask = np.zeros(canvas_hw, dtype=bool)
-    ov = _overlap(canvas_hw, rgba.shape[0], rgba.shape[1], x, y)
+    ov = _overlap(canvas_hw, alpha.shape[0], alpha.shape[1], x, y)
     if ov is not None:
-        mask[ov[0]] = cv2.extractChannel(rgba[ov[1]], 3) > ALPHA_OBJECT  # 2x numpy's strided [:, :, 3]
+        mask[ov[0]] = alpha[ov[1]] > ALPHA_OBJECT
     return mask
 
 
@@ -105,19 +105,20 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
 def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
                 args: tuple[float, ...]) -> np.ndarray:
     """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask."""
-    mask = object_mask(canvas.shape[:2], rgba, x, y)
+    alpha = cv2.extractChannel(rgba, 3)  # packed: 2x numpy's strided rgba[:, :, 3] in what follows
+    mask = object_mask(canvas.shape[:2], alpha, x, y)
     if mode == "poisson":
         _poisson(canvas, rgba, x, y)
     elif mode == "gaussian":
         pad = int(math.ceil(3 * args[0]))
         padded = _pad(rgba, pad)
-        alpha = gaussian_blur(cv2.extractChannel(padded, 3), args[0], cv2.BORDER_CONSTANT)
-        alpha_blend(canvas, _rgb(padded), alpha, x - pad, y - pad)
+        feathered = gaussian_blur(cv2.extractChannel(padded, 3), args[0], cv2.BORDER_CONSTANT)
+        alpha_blend(canvas, _rgb(padded), feathered, x - pad, y - pad)
     elif mode == "motion":
         kernel = motion_kernel(*args)
         pad = kernel.shape[0] // 2 + 1
-        rgb, alpha = _smear(_pad(rgba, pad), kernel)
-        alpha_blend(canvas, rgb, alpha, x - pad, y - pad)
+        rgb, smeared = _smear(_pad(rgba, pad), kernel)
+        alpha_blend(canvas, rgb, smeared, x - pad, y - pad)
     else:
-        alpha_blend(canvas, _rgb(rgba), cv2.extractChannel(rgba, 3), x, y)
+        alpha_blend(canvas, _rgb(rgba), alpha, x, y)
     return mask
