@@ -103,17 +103,20 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
 
 
 def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
-                args: tuple[float, ...]) -> np.ndarray:
-    """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask."""
-    alpha = cv2.extractChannel(rgba, 3)  # packed: 2x numpy's strided rgba[:, :, 3] in what follows
+                args: tuple[float, ...], alpha: np.ndarray | None = None) -> np.ndarray:
+    """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask. `alpha`:
+    rgba's alpha plane when the caller has it packed already."""
+    if alpha is None:
+        alpha = cv2.extractChannel(rgba, 3)  # packed: 2x numpy's strided rgba[:, :, 3] in what follows
     mask = object_mask(canvas.shape[:2], alpha, x, y)
     if mode == "poisson":
         _poisson(canvas, rgba, x, y)
     elif mode == "gaussian":
-        pad = int(math.ceil(3 * args[0]))
-        padded = _pad(rgba, pad)
-        feathered = gaussian_blur(cv2.extractChannel(padded, 3), args[0], cv2.BORDER_CONSTANT)
-        alpha_blend(canvas, _rgb(padded), feathered, x - pad, y - pad)
+        pad = int(math.ceil(3 * args[0]))  # colour and alpha padded apart, as _pad pads them
+        rgb = cv2.copyMakeBorder(_rgb(rgba), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        feathered = gaussian_blur(cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
+                                  args[0], cv2.BORDER_CONSTANT)
+        alpha_blend(canvas, rgb, feathered, x - pad, y - pad)
     elif mode == "motion":
         kernel = motion_kernel(*args)
         pad = kernel.shape[0] // 2 + 1

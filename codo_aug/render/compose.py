@@ -77,11 +77,12 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
         w, h = fit_longest(cut.shape[1], cut.shape[0], max(1, round(p.scale * size)))
         x, y = place(size, size, w, h, p.u, p.v, rules.max_truncation)
         patch = resize(cut, w, h)
-        mask = blend_paste(canvas, patch, x, y, p.blend, p.blend_args)
+        alpha = cv2.extractChannel(patch, 3)
+        mask = blend_paste(canvas, patch, x, y, p.blend, p.blend_args, alpha)
         for other in masks.values():
             other &= ~mask
         masks[p.slot] = mask
-        areas[p.slot] = np.count_nonzero(cv2.extractChannel(patch, 3) > ALPHA_OBJECT)
+        areas[p.slot] = np.count_nonzero(alpha > ALPHA_OBJECT)
     shown = {s: np.count_nonzero(m) for s, m in masks.items()}
     ids = [s for s in sorted(masks) if shown[s] and shown[s] >= rules.min_visibility * areas[s]]
     kept = np.stack([masks[s] for s in ids]) if ids else np.zeros((0, size, size), bool)
