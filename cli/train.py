@@ -217,8 +217,7 @@ def finetune(
     setup_logging(verbose)
     with exit_codes(PROG):
         from codo_aug.sources.coco import locate_coco
-        from codo_train.evaluate.finetune import FinetuneConfig, locate_val
-        from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here
+        from codo_train.evaluate.finetune_config import FinetuneConfig, locate_val
 
         cfg = FinetuneConfig(iters=iters, arch=arch, device=device, batch_size=batch_size, lr=lr, seed=seed,
                              min_size=min_size, rois_per_image=rois_per_image, proposals=proposals,
@@ -226,6 +225,8 @@ def finetune(
                              weight_decay=weight_decay, predictor_init=predictor_init,
                              box_head_bn=box_head_bn)
         train_files, val_files = locate_coco(coco, "--coco"), locate_val(val)
+        from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here, options checked
+
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with progress("finetune") as (start, advance), summaries:

@@ -33,9 +33,10 @@ def test_detector_matches_torchvision_v2_names_for_resnet50():
 
 
 @pytest.mark.slow
-def test_finetune_from_exported_weights_prints_cocoeval(coco_set, exported):
-    proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
-               "--iters", "2", "--arch", "resnet18", "--min-size", "128", "--json")
+def test_finetune_from_exported_weights_prints_cocoeval(coco_set, coco_val, exported):
+    proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_val,
+               "--iters", "2", "--arch", "resnet18", "--min-size", "128", "--rois-per-image", "64",
+               "--proposals", "100", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stderr
     stats = json.loads(proc.stdout)  # stdout is the JSON alone; COCOeval's summaries went to stderr

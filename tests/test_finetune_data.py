@@ -14,7 +14,8 @@ from PIL import Image
 from codo_aug.errors import InputError
 from codo_aug.sources.coco import CocoFiles
 from codo_train.evaluate.coco_detection import CocoDetection
-from codo_train.evaluate.finetune import evaluate, locate_val
+from codo_train.evaluate.finetune import evaluate
+from codo_train.evaluate.finetune_config import locate_val
 
 from .helpers import cli
 
@@ -145,7 +146,8 @@ def test_finetune_reads_a_stock_coco_root_and_skips_what_does_not_match(tmp_path
     root = stock_layout(tmp_path / "coco")
     val = root / "annotations" / "instances_train2017.json"
     proc = cli("codo-train", "finetune", "--weights", "none", "--coco", str(root), "--val", str(val),
-               "--iters", "1", "--arch", "resnet18", "--min-size", "64", "--json")
+               "--iters", "1", "--arch", "resnet18", "--min-size", "64", "--rois-per-image", "32",
+               "--proposals", "50", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 2, warnings  # --coco and --val: the same set, the same two skips

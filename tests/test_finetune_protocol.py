@@ -2,13 +2,16 @@
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 from codo_train.evaluate.detector import build_detector, load_pretrained
-from codo_train.evaluate.finetune import FinetuneConfig, FinetuneResult, make_optimizer
+from codo_train.evaluate.finetune import FinetuneResult, make_optimizer
+from codo_train.evaluate.finetune_config import FinetuneConfig
 from codo_train.evaluate.schedule import cosine_decay, finetune_lr, step_decay, warmup_iters
 from codo_train.export.keys import torchvision_weights
 from codo_train.models.codo import CoDoModel
@@ -104,12 +107,22 @@ def test_bad_protocol_options_are_one_line_errors(args, needle):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args", [("--iters", "0"), ("--predictor-init", "xavier"), ("--val", "/no/set.json")])
+def test_bad_finetune_options_are_refused_before_torch_loads(coco_set, args):
+    """Options and paths are checked first: the error comes at once, not after torch's import."""
+    code = ("import sys\nfrom codo_cli.train import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print(e.code, 'torch' in sys.modules, file=sys.stderr)")
+    argv = ["finetune", "--weights", "none", "--coco", coco_set, "--val", coco_set, *args]
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert proc.stderr.splitlines()[-1] == "2 False", proc.stderr
+
+
 @pytest.mark.slow
-def test_eval_at_reports_each_iteration_in_json_and_keeps_the_final_on_top(coco_set, tmp_path):
+def test_eval_at_reports_each_iteration_in_json_and_keeps_the_final_on_top(coco_set, coco_val, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "tv.pth"
     torch.save(torchvision_weights(CoDoModel("resnet18", 64, 16).state_dict())[0], weights)
-    proc = cli("codo-train", "finetune", "--weights", str(weights), "--coco", coco_set, "--val", coco_set,
+    proc = cli("codo-train", "finetune", "--weights", str(weights), "--coco", coco_set, "--val", coco_val,
                "--iters", "3", "--eval-at", "1,2", "--schedule", "cosine", "--box-head-bn",
                "--arch", "resnet18", "--min-size", "96", "--rois-per-image", "32", "--proposals", "50",
                "--json")

@@ -139,7 +139,8 @@ def test_the_classifier_learns_the_instance_classes_of_a_batch():
 
 
 @pytest.mark.slow
-def test_supervised_pretraining_exports_and_finetunes_as_codo_does(train_shards, coco_set, tmp_path):
+def test_supervised_pretraining_exports_and_finetunes_as_codo_does(train_shards, coco_set, coco_val,
+                                                                   tmp_path):
     run = tmp_path / "run"
     cli("codo-train", "run", "--shards", str(train_shards), "--objective", "supervised", "--steps", "3",
         "--arch", "resnet18", "--batch-size", "4", "--out", str(run), check=True)
@@ -154,7 +155,7 @@ def test_supervised_pretraining_exports_and_finetunes_as_codo_does(train_shards,
     assert "classifier.weight: 1" in exported.stderr.split("skipped")[1]
     assert not any("classifier" in k for k in torch.load(tmp_path / "w.pth", weights_only=True))
     proc = cli("codo-train", "finetune", "--weights", str(tmp_path / "w.pth"), "--coco", coco_set,
-               "--val", coco_set, "--iters", "1", "--arch", "resnet18", "--min-size", "96",
+               "--val", coco_val, "--iters", "1", "--arch", "resnet18", "--min-size", "96",
                "--rois-per-image", "32", "--proposals", "50", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(json.loads(proc.stdout)["bbox"]) == 12

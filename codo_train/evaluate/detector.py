@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.models.detection.rpn import RPNHead
 
@@ -17,20 +16,9 @@ from codo_aug.errors import InputError
 
 from ..checkpoint import CHECKPOINT, read_torch_file
 from ..models.encoder import BOX_HEAD_DIM, FPN_CHANNELS, build_backbone, build_box_head
+from .predictor_init import PREDICTOR_INITS
 
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
-
-
-def detectron2_predictor_init(predictor: FastRCNNPredictor) -> None:
-    """detectron2's FastRCNNOutputLayers: class scores ~ N(0, 0.01), box deltas ~ N(0, 0.001), biases 0
-    (torchvision keeps nn.Linear's default, uniform in +-1/sqrt(1024) for the 4conv1fc head)."""
-    for layer, std in ((predictor.cls_score, 0.01), (predictor.bbox_pred, 0.001)):
-        nn.init.normal_(layer.weight, std=std)
-        nn.init.zeros_(layer.bias)
-
-
-#: How the box predictor (class scores and box deltas) starts: name -> init of a FastRCNNPredictor.
-PREDICTOR_INITS = {"detectron2": detectron2_predictor_init, "torchvision": lambda predictor: None}
 
 
 def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768,
