@@ -37,10 +37,15 @@ def init(device: str) -> Dist:
 
 
 def require_device(name: str) -> torch.device:
-    """The named device, or InputError when it is CUDA and this machine has none."""
+    """The named device, or InputError when it is CUDA and this machine has none. `cuda:N` also becomes
+    the current CUDA device: what is not placed explicitly (nvJPEG decodes, new streams, compiled kernels'
+    workspaces) would otherwise land on GPU 0."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    return device
 
 
 def device_for(name: str, d: Dist) -> torch.device:

@@ -5,6 +5,9 @@ import os
 import subprocess
 
 import pytest
+import torch
+
+from codo_train import distributed
 
 from .helpers import BIN
 
@@ -28,3 +31,15 @@ def test_two_ranks_share_weights_and_split_the_data(train_shards, tmp_path, sour
     assert not set(ranks[0]["samples"]) & set(ranks[1]["samples"])
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # rank 0 alone writes metrics
     assert proc.stderr.count("trained 3 steps") == 1
+
+
+def test_an_indexed_cuda_device_becomes_the_current_one(monkeypatch):
+    """--device cuda:1 in one process: what is not placed explicitly must not land on GPU 0."""
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    assert distributed.require_device("cuda:1") == torch.device("cuda", 1)
+    assert current == [torch.device("cuda", 1)]
+    distributed.require_device("cuda")  # no index: the current device stays as it is
+    distributed.require_device("cpu")
+    assert current == [torch.device("cuda", 1)]
