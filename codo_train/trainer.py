@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import time
 import warnings
@@ -39,6 +40,7 @@ from .schedules import lr_at
 from .step import Stepper
 from .step_figures import StepFigures, fetch
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class TrainResult:
@@ -115,6 +117,15 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
         distributed.close(d)
 
 
+
+def _warn_if_decode_off_gpu(decode: str, device: torch.device) -> None:
+    """Log a warning when decode='device' runs on a CPU: the loader's workers then leave their decoding and
+    photometrics to the training process, which does them slower than the workers would (GPUs only gain)."""
+    if decode == "device" and device.type != "cuda":
+        log.warning("decode=device on %s: the training process decodes and augments what the loader's "
+                    "workers would, which is slower on a CPU; decode=cpu suits this device", device)
+
+
 def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable[[int], None],
            synth: SynthConfig, d: Dist) -> TrainResult:
     dataset, data_info = _dataset(cfg, synth, d)
@@ -142,6 +153,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     opt = make_optimizer(cfg, model.named_trainable())
     if d.main:
         warn_if_still(cfg)
+        _warn_if_decode_off_gpu(cfg.decode, device)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     first, position = restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
     net = _wrap(model, device, d)

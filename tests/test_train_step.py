@@ -77,7 +77,8 @@ def test_views_decoded_on_the_device_train_as_those_decoded_in_the_loader(train_
 
 
 @pytest.mark.slow
-def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(tmp_path, monkeypatch):
+def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(tmp_path, monkeypatch,
+                                                                                 caplog):
     """Online, decode = 'device' renders views without their photometrics and applies the same draws on the
     device (the CPU here): the same losses as rendering them in the loader."""
     applied = []
@@ -92,9 +93,10 @@ def test_online_photometrics_on_the_device_train_as_those_applied_in_the_loader(
         return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
     cpu = losses(tmp_path / "cpu")
-    assert not applied
+    assert not applied and "decode=device on cpu" not in caplog.text
     assert losses(tmp_path / "device", decode="device") == pytest.approx(cpu, rel=1e-4)
     assert applied == [4, 4, 4]  # each view's draws, on the device
+    assert caplog.text.count("decode=device on cpu: the training process decodes") == 1  # slower off a GPU
     assert losses(tmp_path / "bare", photometric="none")[0] != pytest.approx(cpu[0], rel=1e-4)  # they matter
 
 
