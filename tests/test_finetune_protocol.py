@@ -107,15 +107,18 @@ def test_bad_protocol_options_are_one_line_errors(args, needle):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [("--iters", "0"), ("--predictor-init", "xavier"),
-                                  ("--val", "/no/set.json")])
-def test_bad_finetune_options_are_refused_before_torch_loads(coco_set, args):
+@pytest.mark.parametrize("args, needle", [
+    (("--iters", "0"), "invalid iters=0"),
+    (("--predictor-init", "xavier"), "invalid predictor_init='xavier'"),
+    (("--val", "/no/set.json"), "--val: path does not exist"),
+])
+def test_bad_finetune_options_are_refused_before_torch_loads(coco_set, args, needle):
     """Options and paths are checked first: the error comes at once, not after torch's import."""
     code = ("import sys\nfrom codo_cli.train import app\ntry:\n    app(sys.argv[1:])\n"
             "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules, file=sys.stderr)")
     argv = ["finetune", "--weights", "none", "--coco", coco_set, "--val", coco_set, *args]
-    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
-    assert proc.stderr.splitlines()[-1] == "2 False", proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert needle in proc.stderr and proc.stderr.splitlines()[-1] == "2 False", proc.stderr
 
 
 @pytest.mark.slow

@@ -65,7 +65,6 @@ class FinetuneConfig:
         return sorted({*self.eval_at, self.iters})
 
 
-
 def locate_val(text: str) -> CocoFiles:
     """The validation set of `--val`; a folder whose json is a train split (what `locate_coco` picks among
     several) is refused rather than evaluated on."""
