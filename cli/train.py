@@ -217,20 +217,22 @@ def finetune(
     setup_logging(verbose)
     with exit_codes(PROG):
         from codo_aug.sources.coco import locate_coco
-        from codo_train.evaluate.finetune_config import FinetuneConfig, locate_val
+        from codo_train.evaluate.finetune_config import FinetuneConfig, locate_val, require_weights
 
         cfg = FinetuneConfig(iters=iters, arch=arch, device=device, batch_size=batch_size, lr=lr, seed=seed,
                              min_size=min_size, rois_per_image=rois_per_image, proposals=proposals,
                              freeze_bn=freeze_bn, schedule=schedule, eval_at=_iterations(eval_at),
                              weight_decay=weight_decay, predictor_init=predictor_init,
                              box_head_bn=box_head_bn)
+        start_from = None if weights == "none" else Path(weights)
+        require_weights(cfg, start_from)
         train_files, val_files = locate_coco(coco, "--coco"), locate_val(val)
         from codo_train.evaluate.finetune import finetune as run_finetune  # torch loads here, options checked
 
         # with --json, stdout holds the JSON alone: COCOeval's printed summaries go to stderr
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with progress("finetune") as (start, advance), summaries:
-            result = run_finetune(None if weights == "none" else Path(weights), train_files, val_files, cfg,
+            result = run_finetune(start_from, train_files, val_files, cfg,
                                   on_iter=lambda i, loss: advance(), on_start=start)
         print(json.dumps(result.to_dict(), indent=2) if as_json else result.table())
 

@@ -111,6 +111,7 @@ def test_bad_protocol_options_are_one_line_errors(args, needle):
     (("--iters", "0"), "invalid iters=0"),
     (("--predictor-init", "xavier"), "invalid predictor_init='xavier'"),
     (("--val", "/no/set.json"), "--val: path does not exist"),
+    (("--freeze-bn",), "--freeze-bn keeps loaded statistics: it needs --weights"),
 ])
 def test_bad_finetune_options_are_refused_before_torch_loads(coco_set, args, needle):
     """Options and paths are checked first: the error comes at once, not after torch's import."""

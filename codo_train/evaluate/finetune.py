@@ -16,13 +16,13 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader
 
-from codo_aug.errors import InputError, RunError
+from codo_aug.errors import RunError
 from codo_aug.sources.coco import CocoFiles
 
 from ..distributed import require_device
 from .coco_detection import CocoDetection, collate
 from .detector import build_detector, freeze_batchnorm, load_pretrained, read_weights
-from .finetune_config import FinetuneConfig
+from .finetune_config import FinetuneConfig, require_weights
 from .schedule import finetune_lr
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
 
     `on_start(iters)` is called once data and weights are loaded, `on_iter(i, loss)` after each iteration.
     """
-    if cfg.freeze_bn and weights is None:
-        raise InputError("--freeze-bn keeps loaded statistics: it needs --weights (random init has none)")
+    require_weights(cfg, weights)
     state = None if weights is None else read_weights(weights)
     torch.manual_seed(cfg.seed)
     train_data = CocoDetection(train, option="--coco")

@@ -74,3 +74,9 @@ def locate_val(text: str) -> CocoFiles:
         raise InputError(f"--val {text}: that folder's json is a train split ({files.json.name}); give the "
                          f"validation json itself, e.g. --val {val}")
     return files
+
+
+def require_weights(cfg: FinetuneConfig, weights: Path | None) -> None:
+    """InputError when `cfg` needs loaded weights (freeze_bn) and the run starts from random init."""
+    if cfg.freeze_bn and weights is None:
+        raise InputError("--freeze-bn keeps loaded statistics: it needs --weights (random init has none)")
