@@ -56,11 +56,10 @@ def _rgb(rgba: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
 
 
-def _pad(rgba: np.ndarray, pad: int) -> np.ndarray:
+def _pad(rgb: np.ndarray, alpha: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Room for a blur to spread: colour repeats the edge (no dark halo), alpha is 0."""
-    out = cv2.copyMakeBorder(rgba, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    out[:, :, 3] = cv2.copyMakeBorder(rgba[:, :, 3], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    return out
+    return (cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE),
+            cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0))
 
 
 def motion_kernel(length: float, angle: float) -> np.ndarray:
@@ -74,20 +73,20 @@ def motion_kernel(length: float, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
-def _smear(rgba: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _smear(rgb: np.ndarray, alpha: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blur colour and alpha together (premultiplied) so the colour does not bleed toward black."""
-    a = rgba[:, :, 3:4].astype(np.float32) / 255.0
-    premult = cv2.filter2D(_rgb(rgba).astype(np.float32) * a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    a = alpha[:, :, None].astype(np.float32) / 255.0
+    premult = cv2.filter2D(rgb.astype(np.float32) * a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
     alpha = cv2.filter2D(a[:, :, 0], -1, kernel, borderType=cv2.BORDER_CONSTANT)
     rgb = premult / np.maximum(alpha, 1e-6)[:, :, None]
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
+def _poisson(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
     """seamlessClone keeps a 2-pixel rim of its mask as background, so the mask is grown by that rim."""
     grow = 2
-    padded = _pad(rgba, grow + 1)
-    mask = cv2.dilate((padded[:, :, 3] > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8),
+    padded, padded_alpha = _pad(rgb, alpha, grow + 1)
+    mask = cv2.dilate((padded_alpha > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8),
                       iterations=grow)
     ys, xs = np.nonzero(mask)
     if ys.size < 4:
@@ -98,7 +97,7 @@ def _poisson(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     big = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     bx0, by0, bw, bh = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     centre = (int(pad + x + bx0 + bw // 2), int(pad + y + by0 + bh // 2))
-    out = cv2.seamlessClone(_rgb(padded), big, mask, centre, cv2.NORMAL_CLONE)
+    out = cv2.seamlessClone(padded, big, mask, centre, cv2.NORMAL_CLONE)
     canvas[:] = out[pad:pad + canvas.shape[0], pad:pad + canvas.shape[1]]
 
 
@@ -109,19 +108,19 @@ def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
     if alpha is None:
         alpha = cv2.extractChannel(rgba, 3)  # packed: 2x numpy's strided rgba[:, :, 3] in what follows
     mask = object_mask(canvas.shape[:2], alpha, x, y)
+    rgb = _rgb(rgba)
     if mode == "poisson":
-        _poisson(canvas, rgba, x, y)
+        _poisson(canvas, rgb, alpha, x, y)
     elif mode == "gaussian":
-        pad = int(math.ceil(3 * args[0]))  # colour and alpha padded apart, as _pad pads them
-        rgb = cv2.copyMakeBorder(_rgb(rgba), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        feathered = gaussian_blur(cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
-                                  args[0], cv2.BORDER_CONSTANT)
-        alpha_blend(canvas, rgb, feathered, x - pad, y - pad)
+        pad = int(math.ceil(3 * args[0]))
+        padded, padded_alpha = _pad(rgb, alpha, pad)
+        feathered = gaussian_blur(padded_alpha, args[0], cv2.BORDER_CONSTANT)
+        alpha_blend(canvas, padded, feathered, x - pad, y - pad)
     elif mode == "motion":
         kernel = motion_kernel(*args)
         pad = kernel.shape[0] // 2 + 1
-        rgb, smeared = _smear(_pad(rgba, pad), kernel)
-        alpha_blend(canvas, rgb, smeared, x - pad, y - pad)
+        smeared, smeared_alpha = _smear(*_pad(rgb, alpha, pad), kernel)
+        alpha_blend(canvas, smeared, smeared_alpha, x - pad, y - pad)
     else:
-        alpha_blend(canvas, _rgb(rgba), alpha, x, y)
+        alpha_blend(canvas, rgb, alpha, x, y)
     return mask
