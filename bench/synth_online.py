@@ -1,7 +1,7 @@
 """Online synthesis speed on one core against the decode floor, measured in the same run.
 
     python bench/synth_online.py [--samples 600] [--seed 0] [--backgrounds scratch|coco-size] [--prepared]
-                                 [--defer-photometrics]
+                                 [--defer-photometrics] [--breakdown]
 
 Sources: the tuxpaint stamps and scratch backgrounds of DATA.md (run scripts/fetch_test_data.sh
 first); `coco-size` backgrounds are the scratch photos enlarged to 640x480 (COCO's usual size) and
@@ -12,10 +12,14 @@ actual (1.0: synthesis costs no more than decoding its files). With --prepared b
 written by `codo-aug prepare` (raw codec, default sizes) and synthesis reads them; the floor stays the
 decode of the original files of the same samples (the issue asks for samples/s >= 1.5x that floor).
 With --defer-photometrics the views are rendered without their photometric draws, as the trainer's loader
-workers render them with `--decode device` (the draws are then applied on the GPU).
+workers render them with `--decode device` (the draws are then applied on the GPU). --breakdown then
+renders the same samples again with a timer around each rendering stage and prints its ms/sample (the
+timers add their own cost, so the stages are shares, not a second measurement of the total).
 """
 
 import argparse
+import collections
+import functools
 import os
 import resource
 import sys
@@ -26,6 +30,8 @@ from pathlib import Path
 import cv2
 
 from codo_aug import SynthConfig, Synthesizer, open_source
+from codo_aug import pipeline
+from codo_aug.render import compose
 from codo_aug.prepare import PrepareJob, run_prepare
 
 DATA = Path(os.environ.get("CODO_TEST_DATA")
@@ -82,6 +88,44 @@ def measure(synth: Synthesizer, roots: tuple[Path, Path], samples: int) -> tuple
     return actual, floor, files
 
 
+#: (module, function) pairs timed by --breakdown, under the name printed.
+STAGES = {
+    "recipe": (pipeline, "sample_recipe"),
+    "render_view (all below)": (pipeline, "render_view"),
+    "background crop + resize": (compose, "background_view"),
+    "resizes (backgrounds, pastes)": (compose, "resize"),
+    "compositing": (compose, "blend_paste"),
+    "photometrics": (compose, "apply_photo"),
+    "RoI jitter": (compose, "jitter_rois"),
+}
+
+
+def breakdown(synth: Synthesizer, samples: int) -> tuple[float, dict[str, float]]:
+    """Seconds to render `samples` samples again, and the seconds spent in each of STAGES."""
+    spent: collections.Counter = collections.Counter()
+    originals = {name: getattr(module, attr) for name, (module, attr) in STAGES.items()}
+
+    def timed(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t0
+        return wrapper
+
+    for name, (module, attr) in STAGES.items():
+        setattr(module, attr, timed(name, originals[name]))
+    try:
+        t0 = time.perf_counter()
+        for i in range(samples):
+            synth.sample(i)
+        return time.perf_counter() - t0, dict(spent)
+    finally:
+        for name, (module, attr) in STAGES.items():
+            setattr(module, attr, originals[name])
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=600)
@@ -90,6 +134,7 @@ def main() -> None:
     parser.add_argument("--prepared", action="store_true", help="synthesise from prepared stores")
     parser.add_argument("--defer-photometrics", action="store_true",
                         help="render without photometrics (the trainer's workers with --decode device)")
+    parser.add_argument("--breakdown", action="store_true", help="then time each rendering stage")
     args = parser.parse_args()
     if not (DATA / ".complete").exists():
         sys.exit(f"no test data in {DATA}: run scripts/fetch_test_data.sh first")
@@ -109,6 +154,7 @@ def main() -> None:
                             defer_photometrics=args.defer_photometrics)
         synth.sample(0)  # warm-up: imports, first allocations
         actual, floor, files = measure(synth, roots, args.samples)
+        stages = breakdown(synth, args.samples) if args.breakdown else None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     n = args.samples
@@ -124,6 +170,11 @@ def main() -> None:
         target = 0.85 if args.backgrounds == "coco-size" else 0.7
         print(f"ratio floor/actual: {floor / actual:.2f} (target >= {target})")
     print(f"peak RSS: {rss:.0f} MiB")
+    if stages:
+        total, spent = stages
+        print(f"breakdown, with timers: {1000 * total / n:.2f} ms/sample")
+        for name in STAGES:
+            print(f"  {name:<30}{1000 * spent.get(name, 0.0) / n:6.2f} ms/sample")
 
 
 if __name__ == "__main__":
