@@ -12,7 +12,8 @@ from PIL import Image, ImageOps
 
 from codo_aug.render.compose import background_view
 from codo_aug.sources.base import Item, Source
-from codo_aug.sources.decode import decode, layout
+from codo_aug.sources import decode as decode_module
+from codo_aug.sources.decode import BadImage, decode, layout
 from codo_aug.sources.skips import SkipLog
 
 from .test_bad_images import photo
@@ -65,7 +66,18 @@ def test_other_formats_have_no_layout_and_broken_headers_none():
     assert layout(b"\x89PNG\r\n\x1a\n\x00\x00") is None
 
 
-def test_real_stamps_decode_through_cv2_to_pillows_pixels():
+#: The PNG decoders decode() may use: libspng where installed, cv2 (libpng) without it.
+PNG_DECODERS = {"spng": lambda: decode_module.pyspng or pytest.skip("pyspng is not installed"),
+                "cv2": lambda: None}
+
+
+@pytest.fixture(params=list(PNG_DECODERS))
+def png_decoder(request, monkeypatch) -> str:
+    monkeypatch.setattr(decode_module, "pyspng", PNG_DECODERS[request.param]())
+    return request.param
+
+
+def test_real_stamps_decode_through_the_fast_path_to_pillows_pixels(png_decoder):
     stamps = sorted((DATA / "tuxpaint").rglob("*.png"))[:60] if (DATA / ".complete").exists() else []
     if not stamps:
         pytest.skip("no test data (scripts/fetch_test_data.sh)")
@@ -78,6 +90,21 @@ def test_real_stamps_decode_through_cv2_to_pillows_pixels():
         through_cv2 += form.cv2_ok
         assert np.array_equal(decode(str(p), alpha=True), want), p
     assert through_cv2 >= 50  # most stamps are plain 8-bit RGBA
+
+
+@pytest.mark.parametrize("damage", ["flipped IDAT byte", "flipped CRC byte", "no IEND", "cut in IDAT"])
+def test_a_damaged_png_is_corrupt_whichever_decoder(damage, png_decoder, tmp_path):
+    """libspng decodes IDAT data whose checksums fail; decode() checks every chunk's CRC first."""
+    data = bytearray(FILES["rgba png"][0])
+    idat = data.index(b"IDAT")
+    end = idat + 4 + int.from_bytes(data[idat - 4:idat], "big")  # the IDAT chunk's CRC starts here
+    damaged = {"flipped IDAT byte": lambda d: d[:idat + 40] + bytes([d[idat + 40] ^ 1]) + d[idat + 41:],
+               "flipped CRC byte": lambda d: d[:end] + bytes([d[end] ^ 0x80]) + d[end + 1:],
+               "no IEND": lambda d: d[:-12], "cut in IDAT": lambda d: d[:idat + 200]}[damage](data)
+    (tmp_path / "f.png").write_bytes(damaged)
+    with pytest.raises(BadImage) as caught:
+        decode(str(tmp_path / "f.png"), alpha=True)
+    assert caught.value.reason == "corrupt"
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

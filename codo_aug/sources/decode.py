@@ -5,12 +5,18 @@ Every failure is a `BadImage` with a short reason, so sources can skip and count
 
 import io
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:  # libspng decodes plain PNGs to libpng's pixels ~1.6x faster (measured on the tuxpaint stamps)
+    import pyspng
+except ImportError:  # not installed (no wheel for the platform): cv2's libpng decodes them
+    pyspng = None
 
 #: Decompression-bomb guard: images above this many pixels are refused before decoding.
 MAX_PIXELS = 60_000_000
@@ -222,9 +228,37 @@ class Decoded(NamedTuple):
     height: int
 
 
+def _png_chunks_intact(data: bytes) -> bool:
+    """Whether every chunk's CRC-32 matches and the stream reaches IEND: libspng, unlike libpng, decodes
+    IDAT data whose checksums fail, so damage is caught here instead of yielding wrong pixels."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 8 + length
+        if end + 4 > len(data) or zlib.crc32(data[pos + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
+            return False
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos = end + 4
+    return False
+
+
+def _spng_decode(data: bytes, path: str, alpha: bool) -> np.ndarray:
+    """A plain 8-bit PNG through libspng, straight to RGB or RGBA; BadImage when damaged."""
+    if not _png_chunks_intact(data):
+        raise BadImage("corrupt", path, "PNG chunk checksum or end missing (truncated?)")
+    try:
+        return pyspng.load(data, "RGBA" if alpha else "RGB")
+    except RuntimeError as exc:
+        raise BadImage("corrupt", path, str(exc)) from None
+
+
 def _cv2_decode(data: bytes, form: Layout, path: str, alpha: bool, exif: bool, draft) -> Decoded:
-    """cv2's decoder (faster than Pillow's for JPEG and PNG; JPEGs at a reduced scale when `draft` allows)."""
+    """cv2's decoder (faster than Pillow's for JPEG and PNG; JPEGs at a reduced scale when `draft` allows),
+    or libspng for PNG where installed."""
     size, factor = form.upright(exif), 1
+    if form.format == "PNG" and pyspng is not None:
+        return Decoded(_spng_decode(data, path, alpha), factor, *size)
     if form.format == "JPEG":
         factor = _reduction(size, draft)
         flag = _REDUCED[factor] | (0 if exif else cv2.IMREAD_IGNORE_ORIENTATION)
