@@ -278,9 +278,10 @@ def decode(path: str, alpha: bool = False, exif: bool = True,
     `exif=False` keeps the stored pixel order, which annotations (COCO masks) refer to. `draft`
     maps the (upright) size to the least size needed: JPEGs are then decoded at 1/2, 1/4 or 1/8 scale
     where that still covers it (libjpeg's reduced decode, much faster). The file is read once; 8-bit
-    JPEGs and plain 8-bit PNGs go through cv2 (faster, the same pixels for PNG), sized from their own
-    headers; palette, CMYK, 16-bit and EXIF-tagged PNGs are converted by Pillow. Truncated and
-    corrupt files raise BadImage rather than yielding partly grey pixels.
+    JPEGs go through cv2 and plain 8-bit PNGs through libspng (cv2 without it), faster than Pillow and
+    the same pixels for PNG, sized from their own headers; palette, CMYK, 16-bit and EXIF-tagged PNGs
+    are converted by Pillow. Truncated and corrupt files raise BadImage rather than yielding partly grey
+    pixels.
     """
     return decode_scaled(path, alpha, exif, draft).pixels
 
