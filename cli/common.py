@@ -86,9 +86,10 @@ def exit_codes(prog: str) -> Iterator[None]:
 
 @contextmanager
 def progress(description: str,
-             disable: bool = False) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
-    """A progress bar on stderr; yields (start(total), advance()). The bar appears only once
-    `start` is called, so input errors found while setting up print alone."""
+             disable: bool = False) -> Iterator[tuple[Callable[[int], None], Callable[..., None]]]:
+    """A progress bar on stderr; yields (start(total), advance(note=None)), `note` shown after the
+    description (e.g. the latest loss). The bar appears only once `start` is called, so input errors
+    found while setting up print alone."""
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, disable=disable,
@@ -99,8 +100,11 @@ def progress(description: str,
         bar.update(task, total=total)
         bar.start()
 
+    def advance(note: str | None = None) -> None:
+        bar.update(task, advance=1, **({"description": f"{description} {note}"} if note else {}))
+
     try:
-        yield start, (lambda: bar.advance(task))
+        yield start, advance
     finally:
         if bar.live.is_started:
             bar.stop()

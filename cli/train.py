@@ -110,12 +110,21 @@ def run(
 
         main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
         with progress("train", disable=not main_rank) as (start, advance):
-            result = train(cfg, on_step=lambda m: advance(), on_start=start,
+            result = train(cfg, on_step=lambda m: advance(f"loss {m['loss']:.3f}" if "loss" in m else None),
+                           on_start=start,
                            synth=SynthConfig.from_dict(read_settings(config, None, "synth", top_level=False)))
-        resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
         if main_rank:
-            stderr.print(f"trained {result.steps} steps{resumed}, final loss {result.final_loss:.4f}; "
-                         f"run in {result.out}")
+            stderr.print(_summary(result))
+
+
+def _summary(result) -> str:
+    """The last line of `codo-train run`: what this invocation trained, or that the run had finished."""
+    steps = f"{result.steps} step" + ("" if result.steps == 1 else "s")
+    if result.resumed_from >= result.steps:
+        return (f"nothing left to train: the run in {result.out} has done its {steps} "
+                f"(final loss {result.final_loss:.4f})")
+    resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+    return f"trained {steps}{resumed}, final loss {result.final_loss:.4f}; run in {result.out}"
 
 
 RunArg = Annotated[Path, typer.Argument(help="A run folder (uses checkpoints/last.pt) or a checkpoint file.")]
@@ -233,7 +242,7 @@ def finetune(
         summaries = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with progress("finetune") as (start, advance), summaries:
             result = run_finetune(start_from, train_files, val_files, cfg,
-                                  on_iter=lambda i, loss: advance(), on_start=start)
+                                  on_iter=lambda i, loss: advance(f"loss {loss:.3f}"), on_start=start)
         print(json.dumps(result.to_dict(), indent=2) if as_json else result.table())
 
 

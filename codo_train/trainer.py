@@ -151,11 +151,11 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
         for encoder in (model.online, model.target):
             encoder.backbone.compile(dynamic=False)
     opt = make_optimizer(cfg, model.named_trainable())
-    if d.main:
-        warn_if_still(cfg)
-        _warn_if_decode_off_gpu(cfg.decode, device)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     first, position = restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
+    if d.main and first < cfg.steps:  # a finished run has nothing left to warn about
+        warn_if_still(cfg)
+        _warn_if_decode_off_gpu(cfg.decode, device)
     net = _wrap(model, device, d)
     stepper = Stepper(cfg, model, net, opt, scaler, device, level_weights)
     batches = DeviceBatches(_stream(cfg, dataset, position, d, classes, device), position, device)

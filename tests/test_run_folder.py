@@ -4,6 +4,7 @@ own files only); a folder that cannot be written is an input error; a full disk 
 import errno
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import torch
 
 import codo_aug.atomic
 from codo_aug import InputError, RunError, SynthConfig, SynthJob, run_synth
+from codo_cli.train import _summary
+from codo_train import TrainConfig
+from codo_train import train as train_in_process
 from codo_train.checkpoint import prepare_run, save_atomic
 
 from .helpers import cli
@@ -57,6 +61,21 @@ def test_overwrite_removes_codo_files_only(shards, tmp_path):
     assert json.loads((run / "config.json").read_text())["seed"] == 1
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=False)["config"]["seed"] == 1
+
+
+def test_a_finished_run_run_again_trains_nothing_warns_nothing_and_says_so(shards, tmp_path, caplog):
+    """The LARS "cannot move the weights" warning is for steps still to train; a finished run has none."""
+    cfg = TrainConfig(shards=shards, out=str(tmp_path / "run"), steps=1, arch="resnet18", batch_size=2)
+    with caplog.at_level(logging.WARNING):
+        first = train_in_process(cfg)
+        assert "can move no weight" in caplog.text
+        caplog.clear()
+        again = train_in_process(cfg)
+        assert "can move no weight" not in caplog.text
+    assert _summary(first) == (f"trained 1 step, final loss {first.final_loss:.4f}; "
+                               f"run in {tmp_path / 'run'}")
+    assert _summary(again) == (f"nothing left to train: the run in {tmp_path / 'run'} has done its 1 step "
+                               f"(final loss {first.final_loss:.4f})")
 
 
 def test_out_under_a_file_is_an_input_error(shards, tmp_path):
