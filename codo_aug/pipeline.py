@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .config import SynthConfig
-from .errors import RunError
+from .errors import InputError, RunError
 from .params.recipe import Recipe
 from .params.sampler import class_members, sample_recipe
 from .render.compose import ViewRules, render_view
@@ -96,7 +96,10 @@ class Synthesizer:
                 self.render_skips.add(bad)
                 if bad.reason not in DRAW_FAULTS:
                     self._broken.add((id(source), i))
-        raise RunError(f"no item of the {source.kind} source could be used: {self.render_skips.summary()}")
+        skips = SkipLog(dict(source.skipped.reasons))  # what the scan refused, and what failed here
+        skips.merge(self.render_skips.reasons)
+        raise InputError(f"no item of the {source.role} source ({source.kind}) could be used: "
+                         f"{skips.summary()}")
 
     def render(self, recipe: Recipe) -> Sample | None:
         """Render `recipe`; None when no instance is visible in every view.
@@ -138,6 +141,11 @@ class Synthesizer:
             background_files=background_files,
             photo=None if self.rules.photometrics else [v.photo for v in recipe.views],
         )
+
+    def check_usable(self) -> None:
+        """Render sample 0 on a scratch copy (its skips stay out of this one's counts), so a source whose
+        every file passes the header check but fails to decode is an input error before any output."""
+        Synthesizer(self.instances, self.backgrounds, self.config, self.seed).sample(0)
 
     def sample(self, index: int) -> Sample:
         """Sample `index`: the first attempt whose recipe renders with an instance common to all views."""

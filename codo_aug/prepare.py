@@ -201,6 +201,10 @@ def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | N
     skips = SkipLog(dict(source.skipped.reasons))
     for index in indexes:
         skips.merge(index.skipped)
+    if not any(index.items for index in indexes):  # an empty store would fail only later, in synth
+        for path in _store_files(job.out):
+            path.unlink()
+        raise InputError(f"no item of {job.spec} could be prepared: {skips.summary()}; nothing written")
     manifest = {**identity, "items": sum(len(index.items) for index in indexes),
                 "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
                 "source": {"spec": job.spec, **source.describe()},

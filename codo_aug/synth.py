@@ -189,6 +189,7 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     out = job.folder
     _check_out(out)
     synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
+    synth.check_usable()
     identity = job_identity(job, synth)
     if job.overwrite or not _old_outputs(out):
         return synth, identity

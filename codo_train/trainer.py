@@ -57,6 +57,7 @@ def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset
     if cfg.online:
         online = CoDoDataset(cfg.instances, cfg.backgrounds, cfg.seed, synth, length=2**62,
                              defer_photometrics=cfg.decode == "device")
+        online.synth.check_usable()  # here, not in a loader worker, and before the run folder is written
         return online, {"synth": synth.to_dict()}
     paths = expand_shards(cfg.shards)
     shards = ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed, photometric=cfg.photometric,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codo_aug import SynthConfig, Synthesizer, open_source
+from codo_aug import InputError, SynthConfig, SynthJob, Synthesizer, open_source, run_synth
 from codo_aug.sources.decode import MAX_PIXELS, decode
+from codo_train import TrainConfig, train
 
 KINDS = ("folder", "imagenet", "coco")
 CFG = SynthConfig(instances=(1, 1), min_visibility=0.0, photometric="none")
@@ -162,3 +163,23 @@ def test_a_file_that_fails_late_is_replaced_the_same_way_everywhere(tmp_path):
         assert a.instance_files == b.instance_files and a.background_files == b.background_files
         assert all(np.array_equal(x.image, y.image) for x, y in zip(a.views, b.views))
     assert fresh.render_skips.counts["corrupt"] == 1
+
+
+def test_a_source_whose_files_all_fail_to_decode_is_an_input_error_before_anything_is_written(tmp_path):
+    """The header check passes a truncated JPEG; synth renders sample 0 first, so the error comes before
+    --out is made, and it counts what the scan refused (zero-byte, unreadable) with what failed later."""
+    bad = tmp_path / "bad" / "a"
+    bad.mkdir(parents=True)
+    for name in ("zero", "corrupt", "truncated"):
+        suffix, make, _ = CASES[name if name != "zero" else "zero-byte"]
+        (bad / f"{name}{suffix}").write_bytes(make())
+    said = ("no item of the backgrounds source (folder) could be used: 3 files skipped "
+            "(corrupt: 1, unreadable: 1, zero-byte: 1)")
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        run_synth(SynthJob(out=out, num_samples=2, seed=0, backgrounds=f"folder:{bad.parent}", config=CFG))
+    assert str(err.value) == said and not out.exists()
+    # online training: said by the training process (not a loader worker's traceback), no run folder made
+    with pytest.raises(InputError) as err:
+        train(TrainConfig(instances="sample", backgrounds=f"folder:{bad.parent}", out=str(out), workers=2))
+    assert str(err.value) == said and not out.exists()

@@ -245,6 +245,17 @@ def test_a_file_that_fails_to_decode_is_skipped_and_counted(photos, tmp_path):
     assert store.skipped.reasons == {str(bad): "corrupt"}
 
 
+def test_a_source_with_nothing_to_prepare_is_an_input_error_and_leaves_no_store(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    (bad / "t.jpg").write_bytes(cv2.imencode(".jpg", noise)[1].tobytes()[:700])  # the header alone passes
+    with pytest.raises(InputError, match=r"no item of folder:.*/bad could be prepared: 1 file skipped "
+                                         r"\(corrupt: 1\); nothing written"):
+        prepare(f"folder:{bad}", "backgrounds", tmp_path / "store")
+    assert list((tmp_path / "store").iterdir()) == []
+
+
 def test_a_store_is_refused_where_it_would_be_wrong(stamps, photos, tmp_path):
     prepare(f"folder:{stamps}", "instances", tmp_path / "inst")
     store, bgs = open_source(f"prepared:{tmp_path / 'inst'}", "instances"), open_source(f"folder:{photos}",
