@@ -30,9 +30,9 @@ def _root(version: VersionOpt = False) -> None:
 DEFAULT = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
-def _opt(flag: str, text: str) -> typer.Option:
+def _opt(flag: str, text: str, **more) -> typer.Option:
     """A plain option: its flag and help (keeps `run`'s many options one line each)."""
-    return typer.Option(flag, help=text)
+    return typer.Option(flag, help=text, **more)
 
 
 @app.command()
@@ -143,15 +143,16 @@ def _iterations(text: str) -> tuple[int, ...]:
 @app.command()
 def export(
     run: RunArg,
-    out: Annotated[Path, _opt("--out", "File to write (not a folder).")],
+    out: Annotated[str, _opt("--out", "File to write (not a folder).", metavar="FILE")],
     format_: Annotated[str, _opt("--format", "torchvision, detectron2 or mmdet.")] = "torchvision",
     part: Annotated[str, _opt("--part", "backbone, fpn (backbone + FPN) or head (all three).")] = "head",
+    overwrite: Annotated[bool, _opt("--overwrite", "Replace the file --out names if it exists.")] = False,
 ) -> None:
     """Export the online encoder for a detector: ResNet body, FPN and 4conv1fc box head."""
     with exit_codes(PROG):
         from codo_train.export.write import export as export_weights  # torch loads here
 
-        stderr.print(str(export_weights(run, format_, part, out)))
+        stderr.print(str(export_weights(run, format_, part, out, overwrite)))
 
 
 @app.command()

@@ -7,6 +7,8 @@ import pytest
 import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
+from codo_aug import InputError
+from codo_train.export.write import export
 from codo_train.models.codo import CoDoModel
 
 from .helpers import cli
@@ -98,3 +100,19 @@ def test_out_naming_a_folder_or_under_a_file_is_one_line(checkpoint, tmp_path):
                                                        f"{tmp_path / 'file'} is not a folder")]:
         proc = cli("codo-train", "export", str(path), "--format", "detectron2", "--out", str(out))
         assert proc.returncode == 2 and proc.stderr == f"codo-train: error: {message}\n"
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite_and_a_trailing_slash_names_a_folder(checkpoint,
+                                                                                             tmp_path):
+    path, _ = checkpoint
+    out = tmp_path / "w.pth"
+    out.write_bytes(b"mine")
+    with pytest.raises(InputError, match=f"^--out {out} exists; pass --overwrite to replace it$"):
+        export(path, "torchvision", "backbone", out)
+    assert out.read_bytes() == b"mine"
+    export(path, "torchvision", "backbone", out, overwrite=True)
+    assert "backbone.body.conv1.weight" in torch.load(out, weights_only=True)
+    folder = f"{tmp_path / 'new'}/"  # not there yet: still a folder, never a file named 'new'
+    with pytest.raises(InputError, match=f"^--out {folder} is a folder; export writes one file"):
+        export(path, "torchvision", "backbone", folder)
+    assert not (tmp_path / "new").exists()

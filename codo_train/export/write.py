@@ -1,6 +1,7 @@
 """`codo-train export`: a checkpoint's online weights -> a torchvision, detectron2 or mmdet file, with a
 report of what went in and how far each stage moved in pretraining (the drift table)."""
 
+import os
 import pickle
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,11 +63,16 @@ def _prefix(key: str, depth: int = 2) -> str:
     return ".".join(key.split(".")[:depth])
 
 
-def _refuse_folder(out: Path, fmt: Format) -> None:
-    """InputError when `out` names a folder: export writes one file."""
-    if out.is_dir():
+def _refuse_out(out: Path | str, fmt: Format, overwrite: bool) -> Path:
+    """`out` as a Path; InputError when it names a folder (one that exists, or any name ending in '/':
+    export writes one file) or a file already there without `overwrite`."""
+    path = Path(out)
+    if path.is_dir() or str(out).endswith(("/", os.sep)):
         raise InputError(f"--out {out} is a folder; export writes one file: name it, e.g. "
-                         f"--out {out / ('weights' + fmt.suffix)}")
+                         f"--out {path / ('weights' + fmt.suffix)}")
+    if path.exists() and not overwrite:
+        raise InputError(f"--out {out} exists; pass --overwrite to replace it")
+    return path
 
 
 def _make_parent(out: Path) -> None:
@@ -79,12 +85,13 @@ def _make_parent(out: Path) -> None:
         raise InputError(f"--out {out}: cannot create {out.parent} (permission denied)") from None
 
 
-def export(checkpoint: Path, fmt: str, part: str, out: Path) -> ExportReport:
-    """Convert the online (not momentum) weights of `checkpoint` to `fmt`; write them to `out` atomically."""
+def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bool = False) -> ExportReport:
+    """Convert the online (not momentum) weights of `checkpoint` to `fmt`; write them to `out` atomically
+    (a file already there only with `overwrite`)."""
     if fmt not in FORMATS:
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
     writer = FORMATS[fmt]
-    _refuse_folder(out, writer)
+    out = _refuse_out(out, writer, overwrite)
     ckpt = load_run_checkpoint(checkpoint)
     weights, skipped = torchvision_weights(ckpt["model"], part)
     obj, dropped = writer.convert(weights)
