@@ -4,9 +4,10 @@ import json
 
 import pytest
 import torch
+import torchvision
 
 from codo_aug.errors import InputError
-from codo_train.evaluate.detector import build_detector, freeze_batchnorm, read_weights
+from codo_train.evaluate.detector import build_detector, freeze_batchnorm, read_weights, weights_arch
 from codo_train.export.write import export
 from codo_train.models.codo import CoDoModel
 
@@ -87,7 +88,8 @@ def test_bad_finetune_options_are_one_line_errors(coco_set, args, needle):
 def test_weights_of_another_architecture_are_refused_in_one_line(coco_set, exported):
     proc = cli("codo-train", "finetune", "--weights", str(exported), "--coco", coco_set, "--val", coco_set,
                "--iters", "1", "--arch", "resnet50", "--min-size", "128")
-    assert proc.returncode == 2 and "does not fit this detector's backbone:" in proc.stderr
+    assert proc.returncode == 2 and "does not fit this detector's resnet50 backbone:" in proc.stderr
+    assert proc.stderr.rstrip().endswith("key(s); the weights are resnet18's: pass --arch resnet18")
     assert len(proc.stderr.strip().splitlines()) == 1
     bad = cli("codo-train", "finetune", "--weights", "none", "--coco", "/no/such.json", "--val", coco_set,
               "--iters", "1")
@@ -125,3 +127,11 @@ def test_a_training_checkpoint_given_to_finetune_is_one_line(coco_set, exported)
     assert proc.returncode == 2
     assert proc.stderr == (f"codo-train: error: {checkpoint} is a codo-train training checkpoint, "
                            f"not detector weights; {export_hint(checkpoint)}\n")
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50"])
+def test_the_resnet_of_exported_weights_is_told_by_its_keys(arch):
+    body = getattr(torchvision.models, arch)().state_dict()
+    state = {f"backbone.body.{k}": v for k, v in body.items() if not k.startswith("fc.")}
+    assert weights_arch(state) == arch
+    assert weights_arch({"backbone.fpn.inner_blocks.0.0.weight": torch.zeros(1)}) is None

@@ -88,8 +88,20 @@ def read_weights(path: Path) -> dict:
     return state
 
 
-def load_pretrained(detector: nn.Module, state: dict, path: Path) -> dict:
-    """Load `state` (from `read_weights(path)`) into `detector`; InputError naming what does not fit."""
+def weights_arch(state: dict) -> str | None:
+    """The torchvision ResNet an exported state dict holds: bottleneck blocks (a conv3) are resnet50's;
+    of the basic-block ones, resnet18 has 2 blocks in layer3 and resnet34 6. None when it has no body."""
+    blocks = {k.split(".")[3] for k in state if k.startswith("backbone.body.layer3.")}
+    if not blocks:
+        return None
+    if any(k.startswith("backbone.body.layer1.0.conv3.") for k in state):
+        return "resnet50"
+    return {2: "resnet18", 6: "resnet34"}.get(len(blocks))
+
+
+def load_pretrained(detector: nn.Module, state: dict, path: Path, arch: str) -> dict:
+    """Load `state` (from `read_weights(path)`) into `detector` (a resnet `arch`); InputError naming what
+    does not fit, and the --arch to pass when the weights are of another ResNet."""
     own = detector.state_dict()
     unexpected = sorted(k for k in state if k not in own)
     shapes = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
@@ -97,6 +109,9 @@ def load_pretrained(detector: nn.Module, state: dict, path: Path) -> dict:
     if unexpected or shapes or missing:
         what = [f"{len(x)} {name} ({', '.join(x[:2])}...)" for x, name in
                 ((missing, "missing"), (shapes, "of other shapes"), (unexpected, "unexpected")) if x]
-        raise InputError(f"{path} does not fit this detector's backbone: {'; '.join(what)} key(s)")
+        theirs = weights_arch(state)
+        hint = f"; the weights are {theirs}'s: pass --arch {theirs}" if theirs not in (None, arch) else ""
+        raise InputError(f"{path} does not fit this detector's {arch} backbone: {'; '.join(what)} key(s)"
+                         f"{hint}")
     detector.load_state_dict(state, strict=False)
     return {"loaded": len(state)}

@@ -144,7 +144,7 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
                            int(cfg.min_size * 1.5), cfg.rois_per_image, cfg.proposals, cfg.predictor_init,
                            cfg.box_head_bn)
     if state is not None:
-        load_pretrained(model, state, weights)
+        load_pretrained(model, state, weights, cfg.arch)
     model.to(dev)
     _train_mode(model, cfg.freeze_bn)
     opt = make_optimizer(model, cfg)
