@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from codo_aug.config import PHOTOMETRICS
+from codo_aug.errors import InputError
 from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
@@ -106,13 +107,23 @@ class TrainConfig:
     tensorboard: bool = False
     overwrite: bool = False
 
-    def __post_init__(self) -> None:
+    def _check_inputs(self) -> None:
+        """InputError unless the run has one kind of data (shards, or both online sources) and a folder."""
         online = bool(self.instances or self.backgrounds)
-        _check(bool(self.shards) != online, "shards", self.shards,
-               "a shard glob or folder, or empty with --instances and --backgrounds for online synthesis")
-        _check(not online or bool(self.instances and self.backgrounds), "instances/backgrounds",
-               (self.instances, self.backgrounds), "both given for online synthesis")
-        _check(bool(self.out), "out", self.out, "a run folder (--out or out = ...)")
+        if not (self.shards or online):
+            raise InputError("no training data: give --shards (shards = ... in a config file), or "
+                             "--instances and --backgrounds for online synthesis")
+        if self.shards and online:
+            raise InputError("--shards and --instances/--backgrounds are both given: train on shards or "
+                             "synthesise online, not both")
+        if online and not (self.instances and self.backgrounds):
+            given, missing = ("instances", "backgrounds") if self.instances else ("backgrounds", "instances")
+            raise InputError(f"online synthesis needs --{missing} too (only --{given} is given)")
+        if not self.out:
+            raise InputError("no run folder: give --out DIR (out = ... in a config file)")
+
+    def __post_init__(self) -> None:
+        self._check_inputs()
         _check(self.steps >= 1, "steps", self.steps, ">= 1")
         _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")
         _check(self.device == "cpu" or self.device.startswith("cuda"), "device", self.device,
@@ -147,9 +158,9 @@ class TrainConfig:
                "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
         _check(self.decode in DECODERS, "decode", self.decode, f"one of {', '.join(DECODERS)}")
-        _check(self.photometric in PHOTOMETRICS and (self.photometric == "none" or not online), "photometric",
-               self.photometric, f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch: shards only; "
-               "online synthesis takes its [synth] photometric)")
+        _check(self.photometric in PHOTOMETRICS and (self.photometric == "none" or not self.online),
+               "photometric", self.photometric, f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch: "
+               "shards only; online synthesis takes its [synth] photometric)")
         _check(self.prefetch >= 1, "prefetch", self.prefetch, ">= 1 (batches each loader worker reads ahead)")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")

@@ -4,8 +4,10 @@ and user mistakes that exit 2 with one line."""
 import pytest
 import typer
 
+from codo_aug.errors import InputError
 from codo_aug.version import __version__
 from codo_cli.common import fail
+from codo_train.config import TrainConfig
 
 from .helpers import cli
 
@@ -63,3 +65,18 @@ def test_fail_prints_a_message_with_line_breaks_on_one_line(capsys):
     assert exit_info.value.exit_code == 2
     err = capsys.readouterr().err
     assert err == "codo-train: error: bad file (UnpicklingError: load failed. Unsupported operand 149)\n"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"out": "o"}, "no training data: give --shards (shards = ... in a config file), or --instances and "
+                   "--backgrounds for online synthesis"),
+    ({"out": "o", "shards": "s", "instances": "sample"},
+     "--shards and --instances/--backgrounds are both given: train on shards or synthesise online, not both"),
+    ({"out": "o", "backgrounds": "sample"},
+     "online synthesis needs --instances too (only --backgrounds is given)"),
+    ({"shards": "s"}, "no run folder: give --out DIR (out = ... in a config file)"),
+])
+def test_a_run_without_its_data_or_folder_says_which_option_is_missing(settings, message):
+    with pytest.raises(InputError) as err:
+        TrainConfig(**settings)
+    assert str(err.value) == message
