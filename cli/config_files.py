@@ -42,10 +42,22 @@ def _section(config: Path, data: dict[str, Any], table: str, top_level: bool) ->
     return data.get(table, {})
 
 
-def read_settings(config: Path | None, sets: list[str] | None, table: str,
-                  top_level: bool = True) -> dict[str, Any]:
+def _set_key(key: str, main: str) -> tuple[str, str]:
+    """(table, setting) of a --set key: 'SECTION.name' names its table, a bare name is `main`'s."""
+    section, dot, name = key.rpartition(".")
+    if not dot:
+        return main, key
+    if section not in SECTIONS or not name:
+        raise InputError(f"--set {key}: a prefix names a section, one of {', '.join(SECTIONS)} "
+                         f"(e.g. synth.scale=[0.2,0.6])")
+    return section, name
+
+
+def read_settings(config: Path | None, sets: list[str] | None, table: str, top_level: bool = True,
+                  main: str | None = None) -> dict[str, Any]:
     """Settings for `table`: the file's [table] (with `top_level`, the whole file when it has no tables),
-    then each --set."""
+    then each --set of it: 'table.name=value', or a bare 'name=value' when `table` is the command's
+    `main` one (by default `table` itself; `codo-train run` reads [synth] with main 'train')."""
     values: dict[str, Any] = {}
     if config is not None:
         values.update(_section(config, _read_toml(config), table, top_level))
@@ -53,5 +65,7 @@ def read_settings(config: Path | None, sets: list[str] | None, table: str,
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = parse_value(text.strip())
+        section, name = _set_key(key.strip(), main or table)
+        if section == table:
+            values[name] = parse_value(text.strip())
     return values

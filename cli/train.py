@@ -85,8 +85,9 @@ def run(
                            ] = DEFAULT["tensorboard"],
     config: Annotated[Path | None, _opt("--config", "TOML file of run settings (top level or \\[train]).")
                       ] = None,
-    set_: Annotated[list[str] | None, _opt("--set", "Override one setting: key=value (TOML value). "
-                                                    "Repeatable.")] = None,
+    set_: Annotated[list[str] | None, _opt("--set", "Override one setting: key=value (TOML value); "
+                                                    "synth.key=value for online synthesis. Repeatable.")
+                    ] = None,
     overwrite: Annotated[bool, _opt("--overwrite", "Start afresh instead of resuming the run in --out.")
                          ] = DEFAULT["overwrite"],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
@@ -112,7 +113,8 @@ def run(
         with progress("train", disable=not main_rank) as (start, advance):
             result = train(cfg, on_step=lambda m: advance(f"loss {m['loss']:.3f}" if "loss" in m else None),
                            on_start=start,
-                           synth=SynthConfig.from_dict(read_settings(config, None, "synth", top_level=False)))
+                           synth=SynthConfig.from_dict(read_settings(config, set_, "synth", top_level=False,
+                                                                     main="train")))
         if main_rank:
             stderr.print(_summary(result))
 

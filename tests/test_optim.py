@@ -13,6 +13,7 @@ from torch import nn
 import codo_train.step as step_mod
 import codo_train.trainer as trainer_mod
 from codo_aug import InputError, RunError, SynthConfig
+from codo_cli.config_files import read_settings
 from codo_train.checkpoint import prepare_run
 from codo_train.config import TrainConfig
 from codo_train.momentum import momentum_at
@@ -200,11 +201,23 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(trai
 def test_online_training_from_sources_with_synth_settings_from_the_same_file(tmp_path):
     conf = tmp_path / "run.toml"
     conf.write_text('[train]\narch = "resnet18"\nbatch_size = 2\nsteps = 2\n\n'
-                    '[synth]\nview_sizes = [128, 96]\n')
+                    '[synth]\nview_sizes = [128, 96]\nscale = [0.3, 1.6]\n')
     cli("codo-train", "run", "--config", str(conf), "--instances", "sample", "--backgrounds", "sample",
-        "--out", str(tmp_path / "r"), "--workers", "2", check=True)
+        "--out", str(tmp_path / "r"), "--workers", "2", "--set", "synth.scale=[0.4, 0.9]", "--set", "seed=2",
+        check=True)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["instances"] == "sample" and config["synth"]["view_sizes"] == [128, 96]
+    assert config["synth"]["scale"] == [0.4, 0.9] and config["seed"] == 2  # --set over the file, both tables
     assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2
     bad = cli("codo-train", "run", "--out", str(tmp_path / "x"), "--instances", "sample")
-    assert bad.returncode == 2 and "must be both given for online synthesis" in bad.stderr
+    assert bad.returncode == 2 and "online synthesis needs --backgrounds too" in bad.stderr
+
+
+def test_set_keys_name_their_section_or_the_commands_own():
+    sets = ["steps=5", "synth.scale=[0.2, 0.6]", "train.seed=3"]
+    assert read_settings(None, sets, "train") == {"steps": 5, "seed": 3}
+    assert read_settings(None, sets, "synth", top_level=False, main="train") == {"scale": [0.2, 0.6]}
+    assert read_settings(None, ["scale=[0.2, 0.6]"], "synth") == {"scale": [0.2, 0.6]}  # codo-aug's own
+    for key in ("foo.x", "synth."):
+        with pytest.raises(InputError, match=f"--set {key}: a prefix names a section, one of synth, train"):
+            read_settings(None, [f"{key}=1"], "train")
