@@ -10,7 +10,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from codo_aug import SynthConfig, SynthJob, run_synth
+from codo_aug import InputError, SynthConfig, SynthJob, run_synth
+from codo_aug.shards.storage import Folder
+from codo_aug.shards.verify import load_info
 
 from .helpers import cli
 
@@ -79,3 +81,9 @@ def test_export_resumes_and_matches_across_workers(export, tmp_path):
     assert data["info"]["seed"] == 0 and data["info"]["format"]["kind"] == "coco"
     assert mask_utils.area(data["annotations"][0]["segmentation"]) == data["annotations"][0]["area"]
     assert SynthConfig().to_dict() == data["info"]["config"]
+
+
+def test_verify_says_a_coco_export_is_not_shards(export):
+    with pytest.raises(InputError, match=f"^{export} holds a COCO export \\(annotations/instances.json\\), "
+                                         "not shards: verify checks shard folders"):
+        load_info(Folder(export))

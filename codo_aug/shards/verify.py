@@ -2,10 +2,13 @@
 
 from dataclasses import dataclass
 
+from ..coco_export import INSTANCES
 from ..errors import InputError
 from .index import read_json
 from .storage import Folder, input_errors
 from .writer import INFO_FILE, sha256_stream
+
+COCO_INSTANCES = INSTANCES.as_posix()
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ def load_info(out: Folder) -> dict:
     if not out.exists():
         raise InputError(f"{out}: no such folder or prefix")
     info = read_json(out, INFO_FILE)
+    if info is None and out.exists(COCO_INSTANCES):
+        raise InputError(f"{out} holds a COCO export ({COCO_INSTANCES}), not shards: verify checks shard "
+                         "folders (codo-aug synth without --format coco writes them)")
     if info is None:
         raise InputError(f"{out}: no {INFO_FILE}; not a finished codo shard folder "
                          "(finish the job on every node)")
