@@ -71,7 +71,7 @@ def run(
                                                              "steps take longer while it compiles).")
                         ] = DEFAULT["compile"],
     decode: Annotated[str, _opt("--decode", "Where shard views are decoded and photometrics applied (shards: "
-                                            "--photometric; online: [synth] photometric): cpu (loader "
+                                            "--photometric; online: \\[synth] photometric): cpu (loader "
                                             "workers) or device (the training device).")
                       ] = DEFAULT["decode"],
     photometric: Annotated[str, _opt("--photometric", "Shards: fresh colour/blur/solarize draws per epoch "

@@ -29,6 +29,7 @@ def test_run_help_shows_every_default_of_train_config():
     for default in ("1000", "resnet50", "cpu", "32", "1", "lars", "1.0", "codo", "none", "no-channels-last",
                     "0", "100"):
         assert f"[default: {default}]" in shown, default
+    assert "online: [synth] photometric" in shown  # escaped: rich would take [synth] for markup
 
 
 @pytest.mark.parametrize("args, start", [
