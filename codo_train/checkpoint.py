@@ -6,6 +6,7 @@ import dataclasses
 import errno
 import json
 import math
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -135,6 +136,14 @@ def prepare_run(out: Path, overwrite: bool, run_config: dict, record: dict) -> d
         (out / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
         (out / CHECKPOINT).parent.mkdir(exist_ok=True)
     return ckpt
+
+
+def discard_unstarted(out: Path) -> None:
+    """Remove the run folder `out` (made by this failed run) when it holds nothing worth keeping: no
+    checkpoint to resume from and no logged step; so an early failure leaves nothing half-made."""
+    metrics = out / METRICS
+    if out.is_dir() and not (out / CHECKPOINT).exists() and not (metrics.exists() and metrics.stat().st_size):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def checkpoint_state(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

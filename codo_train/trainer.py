@@ -23,8 +23,8 @@ from codo_aug.shards.reader import expand_shards
 from . import distributed
 from .batch import collate_for
 from .board import TensorBoard
-from .checkpoint import (CHECKPOINT, METRICS, TENSORBOARD, check_world, checkpoint_state, keep_metrics_until,
-                         load_checkpoint, prepare_run, restore, save_atomic)
+from .checkpoint import (CHECKPOINT, METRICS, TENSORBOARD, check_world, checkpoint_state, discard_unstarted,
+                         keep_metrics_until, load_checkpoint, prepare_run, restore, save_atomic)
 from .classes import instance_classes
 from .config import TrainConfig
 from .data import DataPosition, endless_batches, online_batches
@@ -111,9 +111,14 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     """
     synth = synth or SynthConfig()
     distributed.require_device(cfg.device)
+    fresh = not Path(cfg.out).exists()
     d = distributed.init(cfg.device)
     try:
         return _train(cfg, on_step, on_start, synth, d)
+    except BaseException:
+        if fresh and d.main:
+            discard_unstarted(Path(cfg.out))
+        raise
     finally:
         distributed.close(d)
 

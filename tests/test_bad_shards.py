@@ -147,6 +147,7 @@ def test_a_run_with_almost_only_bad_records_exits_1_in_one_line(tmp_path):
     assert errors == [f"codo-train: error: 120 of 124 shard records read are bad, more than 1.0%; "
                       f"the first is in {out / 'garbled.tar'} (see the warnings)"]
     assert f"shard {out / 'garbled.tar'}, key 000000000: the .json member does not parse" in proc.stderr
+    assert not (tmp_path / "run").exists()  # it failed before a checkpoint or a logged step: nothing kept
 
 
 @pytest.mark.slow
