@@ -21,6 +21,7 @@ from codo_aug.shards.storage import folder_at
 from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
+from codo_aug.plural import plural
 
 from .common import VersionOpt, exit_codes, new_app, progress, setup_logging, stderr
 from .config_files import read_settings
@@ -86,7 +87,7 @@ def synth(
                        synth_config(config, set_), overwrite, workers, num_nodes, node_rank, format_)
         if dry_run:
             plan = plan_synth(job)
-            stderr.print(f"plan: {plan.samples} samples in {plan.shards} shard(s) on this node, "
+            stderr.print(f"plan: {plural(plan.samples, 'sample')} in {plan.shards} shard(s) on this node, "
                          f"about {plan.est_bytes / 1e6:.1f} MB and {plan.est_seconds:.0f} s "
                          f"with {workers} worker(s); nothing written (dry run)")
             return
@@ -153,7 +154,7 @@ def preview(
         out.parent.mkdir(parents=True, exist_ok=True)
         write_png(out, grid)
         stderr.print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): "
-                     f"{num_samples} samples x {len(cfg.view_sizes)} views")
+                     f"{plural(num_samples, 'sample')} x {len(cfg.view_sizes)} views")
 
 
 @app.command()
@@ -167,7 +168,7 @@ def verify(folder: Annotated[str, typer.Argument(help="A shard folder (or s3://.
             print(f"{PROG}: {problem}", file=sys.stderr)
         if problems:
             raise RunError(f"{len(problems)} of {len(info['shards'])} shard(s) failed verification")
-        stderr.print(f"ok: {len(info['shards'])} shard(s), {info['num_samples']} samples "
+        stderr.print(f"ok: {len(info['shards'])} shard(s), {plural(info['num_samples'], 'sample')} "
                      f"match {where.child(INFO_FILE)}")
 
 

@@ -12,6 +12,7 @@ import typer
 
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError
+from codo_aug.plural import plural
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import VersionOpt, exit_codes, given, new_app, progress, setup_logging, stderr
@@ -121,7 +122,7 @@ def run(
 
 def _summary(result) -> str:
     """The last line of `codo-train run`: what this invocation trained, or that the run had finished."""
-    steps = f"{result.steps} step" + ("" if result.steps == 1 else "s")
+    steps = plural(result.steps, "step")
     if result.resumed_from >= result.steps:
         return (f"nothing left to train: the run in {result.out} has done its {steps} "
                 f"(final loss {result.final_loss:.4f})")

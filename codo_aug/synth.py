@@ -27,6 +27,7 @@ from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, writ
 from .sources.base import CUT_BY
 from .sources.skips import SkipLog
 from .version import __version__
+from .plural import plural
 
 FORMATS = ("webdataset", "coco")
 
@@ -107,8 +108,8 @@ class SynthReport:
         index = coco_export.INSTANCES.as_posix() if self.format == "coco" else INFO_FILE
         see = f" (see {index})" if self.skips.total else ""
         pending = "" if self.info else "; other nodes' parts still missing, so the index is not written yet"
-        return (f"wrote {self.samples} samples in {len(self.shards)} {unit}{resumed} to {self.out}; "
-                f"instances: {kinds}; {self.skips.summary()}{see}{pending}")
+        return (f"wrote {plural(self.samples, 'sample')} in {len(self.shards)} {unit}{resumed} to "
+                f"{self.out}; instance source: {kinds}; {self.skips.summary()}{see}{pending}")
 
 
 def job_identity(job: SynthJob, synth: Synthesizer) -> dict:

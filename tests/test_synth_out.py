@@ -141,7 +141,7 @@ def test_the_summary_line_names_cutout_kinds_and_skipped_files(tmp_path):
     report = run_synth(job)
     assert report.cut_by == {"box": 0, "mask": 0, "rect": 5} and report.skipped == 2
     assert report.summary() == (f"wrote 3 samples in 2 shard(s) to {tmp_path / 'o'}; "
-                                "instances: 0 from boxes, 0 from masks, 5 random rects; "
+                                "instance source: 0 from boxes, 0 from masks, 5 random rects; "
                                 "2 files skipped (too-small: 1, zero-byte: 1) (see _info.json)")
     backgrounds = json.loads((tmp_path / "o" / "_info.json").read_text())["sources"]["backgrounds"]
     assert backgrounds["items"] == 4

@@ -5,6 +5,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..plural import plural
 from .decode import BadImage
 
 log = logging.getLogger("codo_aug.sources")
@@ -16,10 +17,6 @@ ANNOTATION_MARK = "#annotation-"
 def annotation_key(json_name: str, ann_id) -> str:
     """The SkipLog key of one annotation of a COCO json."""
     return f"{json_name}{ANNOTATION_MARK}{ann_id}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _reasons(counts: Counter) -> str:
@@ -68,7 +65,7 @@ class SkipLog:
 
     def summary(self) -> str:
         """E.g. '2 files skipped (missing: 1, unreadable: 1); 1 annotation skipped (crowd: 1)'."""
-        parts = [f"{_plural(sum(c.values()), word)} skipped ({_reasons(c)})"
+        parts = [f"{plural(sum(c.values()), word)} skipped ({_reasons(c)})"
                  for word, c in (("file", self._counts(False)), ("annotation", self._counts(True))) if c]
         return "; ".join(parts) or "nothing skipped"
 
