@@ -7,7 +7,7 @@ import errno
 import json
 import math
 import shutil
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -139,11 +139,17 @@ def prepare_run(out: Path, overwrite: bool, run_config: dict, record: dict) -> d
 
 
 def discard_unstarted(out: Path) -> None:
-    """Remove the run folder `out` (made by this failed run) when it holds nothing worth keeping: no
-    checkpoint to resume from and no logged step; so an early failure leaves nothing half-made."""
+    """After a failure, undo the run folder `out` that this run made when nothing in it is worth keeping
+    (no checkpoint, no logged step): codo's own files, then the folder if that leaves it empty."""
     metrics = out / METRICS
-    if out.is_dir() and not (out / CHECKPOINT).exists() and not (metrics.exists() and metrics.stat().st_size):
-        shutil.rmtree(out, ignore_errors=True)
+    if (out / CHECKPOINT).exists() or (metrics.exists() and metrics.stat().st_size):
+        return
+    for name in (CONFIG, METRICS):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / TENSORBOARD, ignore_errors=True)
+    for folder in (out / CHECKPOINT.parent, out):
+        with suppress(OSError):  # not empty: something else is in it, and stays
+            folder.rmdir()
 
 
 def checkpoint_state(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

@@ -111,13 +111,13 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] = lambda m: None,
     """
     synth = synth or SynthConfig()
     distributed.require_device(cfg.device)
-    fresh = not Path(cfg.out).exists()
     d = distributed.init(cfg.device)
+    made: list[Path] = []  # the run folder, when this run makes it (filled in by _train)
     try:
-        return _train(cfg, on_step, on_start, synth, d)
+        return _train(cfg, on_step, on_start, synth, d, made)
     except BaseException:
-        if fresh and d.main:
-            discard_unstarted(Path(cfg.out))
+        for out in made:
+            discard_unstarted(out)
         raise
     finally:
         distributed.close(d)
@@ -132,8 +132,14 @@ def _warn_if_decode_off_gpu(decode: str, device: torch.device) -> None:
                     "workers would, which is slower on a CPU; decode=cpu suits this device", device)
 
 
+def _stopped(step: int, loss: float, checkpoint: Path) -> RunError:
+    """The error that stops a run at a non-finite loss, naming what there is to resume from."""
+    kept = f"the last good checkpoint is {checkpoint}" if checkpoint.exists() else "no checkpoint yet"
+    return RunError(f"step {step}: loss is {loss}; stopped, {kept}")
+
+
 def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable[[int], None],
-           synth: SynthConfig, d: Dist) -> TrainResult:
+           synth: SynthConfig, d: Dist, made: list[Path]) -> TrainResult:
     dataset, data_info = _dataset(cfg, synth, d)
     device = distributed.device_for(cfg.device, d)
     out = Path(cfg.out)
@@ -141,6 +147,8 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     classes = instance_classes(dataset) if cfg.objective == "supervised" else None
     run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {}),
                   **({"classes": classes} if classes else {})}
+    if d.main and not out.exists():
+        made.append(out)
     ckpt = prepare_run(out, cfg.overwrite, run_config, {**run_config, **data_info}) if d.main else None
     distributed.barrier(d)
     if not d.main and (out / CHECKPOINT).exists():
@@ -195,8 +203,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
                 for record in fetch(pending):
                     loss_value = record["loss"]
                     if not math.isfinite(loss_value):
-                        raise RunError(f"step {record['step']}: loss is {loss_value}; stopped, the last good "
-                                       f"checkpoint is {out / CHECKPOINT}")
+                        raise _stopped(record["step"], loss_value, out / CHECKPOINT)
                     if d.main:
                         metrics.write(json.dumps(record) + "\n")
                         board.log(record)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codo_aug import RunError, ShardDataset, SynthConfig, SynthJob, run_synth
+from codo_aug import InputError, RunError, ShardDataset, SynthConfig, SynthJob, run_synth
 from codo_aug.shards.format import decode_record, encode_image
 from codo_aug.shards.reader import BadRecord
 from codo_train import TrainConfig
@@ -148,6 +148,15 @@ def test_a_run_with_almost_only_bad_records_exits_1_in_one_line(tmp_path):
                       f"the first is in {out / 'garbled.tar'} (see the warnings)"]
     assert f"shard {out / 'garbled.tar'}, key 000000000: the .json member does not parse" in proc.stderr
     assert not (tmp_path / "run").exists()  # it failed before a checkpoint or a logged step: nothing kept
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("kept")  # not a run: refused, and never removed
+    with pytest.raises(InputError, match="is a non-empty folder that is not a codo run"):
+        train(TrainConfig(shards=str(out), out=str(mine), steps=3, batch_size=8, arch="resnet18"))
+    (mine / "notes.txt").unlink()  # a folder that was there before the run: it stays, with the run's files
+    with pytest.raises(RunError, match="120 of 124 shard records read are bad"):
+        train(TrainConfig(shards=str(out), out=str(mine), steps=3, batch_size=8, arch="resnet18"))
+    assert (mine / "config.json").is_file()
 
 
 @pytest.mark.slow
