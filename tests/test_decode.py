@@ -3,6 +3,7 @@ with exactly Pillow's pixels; everything else through Pillow as before."""
 
 import io
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -90,6 +91,19 @@ def test_real_stamps_decode_through_the_fast_path_to_pillows_pixels(png_decoder)
         through_cv2 += form.cv2_ok
         assert np.array_equal(decode(str(p), alpha=True), want), p
     assert through_cv2 >= 50  # most stamps are plain 8-bit RGBA
+
+
+@pytest.mark.parametrize("flip", ["tEXt", "IEND"])
+def test_a_bad_crc_on_an_ancillary_chunk_or_iend_decodes_whichever_decoder(flip, png_decoder, tmp_path):
+    """libpng and Pillow decode these; so does decode(), with either decoder: the same files are usable."""
+    data = bytearray(encoded(RGB.convert("RGBA"), "PNG"))
+    text = b"tEXt" + b"note\x00after the pixels"
+    chunk = len(text[4:]).to_bytes(4, "big") + text + zlib.crc32(text).to_bytes(4, "big")
+    data[-12:-12] = chunk  # a tEXt chunk between IDAT and IEND
+    data[data.rindex(flip.encode()) + 4 + (len(text) - 4 if flip == "tEXt" else 0)] ^= 0x01  # its CRC's byte
+    (tmp_path / "f.png").write_bytes(bytes(data))
+    got = decode(str(tmp_path / "f.png"), alpha=True)
+    assert np.array_equal(got, np.array(RGB.convert("RGBA")))
 
 
 @pytest.mark.parametrize("damage", ["flipped IDAT byte", "flipped CRC byte", "no IEND", "cut in IDAT"])
