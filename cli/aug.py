@@ -10,6 +10,7 @@ import typer
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
 from codo_aug.pipeline import Synthesizer
+from codo_aug.plural import plural
 from codo_aug.prepare import PrepareJob, run_prepare
 from codo_aug.preview import preview_grid, write_png
 from codo_aug.shards.format import IMAGE_FORMATS
@@ -21,7 +22,6 @@ from codo_aug.shards.storage import folder_at
 from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
-from codo_aug.plural import plural
 
 from .common import VersionOpt, exit_codes, new_app, progress, setup_logging, stderr
 from .config_files import read_settings

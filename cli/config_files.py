@@ -42,30 +42,35 @@ def _section(config: Path, data: dict[str, Any], table: str, top_level: bool) ->
     return data.get(table, {})
 
 
-def _set_key(key: str, main: str) -> tuple[str, str]:
-    """(table, setting) of a --set key: 'SECTION.name' names its table, a bare name is `main`'s."""
+def _set_key(key: str, main: str, reads: tuple[str, ...]) -> tuple[str, str]:
+    """(table, setting) of a --set key: 'SECTION.name' names its table (one the command `reads`), a bare
+    name is the command's `main` table's."""
     section, dot, name = key.rpartition(".")
     if not dot:
         return main, key
-    if section not in SECTIONS or not name:
-        raise InputError(f"--set {key}: a prefix names a section, one of {', '.join(SECTIONS)} "
-                         f"(e.g. synth.scale=[0.2,0.6])")
+    if section not in reads or not name:
+        raise InputError(f"--set {key}: a prefix names a section this command reads: "
+                         f"{', '.join(reads)} (e.g. {reads[-1]}.name=value)")
     return section, name
 
 
 def read_settings(config: Path | None, sets: list[str] | None, table: str, top_level: bool = True,
-                  main: str | None = None) -> dict[str, Any]:
+                  main: str | None = None, reads: tuple[str, ...] = ()) -> dict[str, Any]:
     """Settings for `table`: the file's [table] (with `top_level`, the whole file when it has no tables),
     then each --set of it: 'table.name=value', or a bare 'name=value' when `table` is the command's
-    `main` one (by default `table` itself; `codo-train run` reads [synth] with main 'train')."""
+    `main` one (by default `table` itself). A prefix may name any table the command `reads` (by default
+    `main` and `table`; `codo-train run` reads [train] and [synth]); --sets of other tables are skipped
+    here and read with those."""
     values: dict[str, Any] = {}
     if config is not None:
         values.update(_section(config, _read_toml(config), table, top_level))
+    main = main or table
+    reads = reads or tuple(dict.fromkeys((main, table)))
     for item in sets or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects key=value, got {item!r}")
-        section, name = _set_key(key.strip(), main or table)
+        section, name = _set_key(key.strip(), main, reads)
         if section == table:
             values[name] = parse_value(text.strip())
     return values

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,10 @@ from codo_aug.plural import plural
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import VersionOpt, exit_codes, given, new_app, progress, setup_logging, stderr
-from .config_files import read_settings
+from .config_files import SECTIONS, read_settings
+
+if TYPE_CHECKING:  # torch loads with the trainer, not for --help
+    from codo_train.trainer import TrainResult
 
 PROG = "codo-train"
 app = new_app("Pretrain a ResNet-FPN + 4conv1fc box head with CoDo's object-level contrastive loss.")
@@ -100,7 +103,7 @@ def run(
     """
     setup_logging(verbose)
     with exit_codes(PROG):
-        values = read_settings(config, set_, "train")
+        values = read_settings(config, set_, "train", reads=SECTIONS)
         values.update(given(ctx, shards=shards, instances=instances, backgrounds=backgrounds, out=str(out),
                             steps=steps, arch=arch, device=device, batch_size=batch_size,
                             accumulate=accumulate, optimizer=optimizer, lr=lr, objective=objective, amp=amp,
@@ -115,12 +118,12 @@ def run(
             result = train(cfg, on_step=lambda m: advance(f"loss {m['loss']:.3f}" if "loss" in m else None),
                            on_start=start,
                            synth=SynthConfig.from_dict(read_settings(config, set_, "synth", top_level=False,
-                                                                     main="train")))
+                                                                     main="train", reads=SECTIONS)))
         if main_rank:
             stderr.print(_summary(result))
 
 
-def _summary(result) -> str:
+def _summary(result: "TrainResult") -> str:
     """The last line of `codo-train run`: what this invocation trained, or that the run had finished."""
     steps = plural(result.steps, "step")
     if result.resumed_from >= result.steps:

@@ -5,6 +5,7 @@ fails to decode is replaced by the next usable one. Either way sample *i* depend
 (config, sources, seed, i).
 """
 
+import copy
 from dataclasses import replace
 from functools import cached_property
 from typing import Callable
@@ -97,7 +98,7 @@ class Synthesizer:
                 if bad.reason not in DRAW_FAULTS:
                     self._broken.add((id(source), i))
         skips = SkipLog(dict(source.skipped.reasons))  # what the scan refused, and what failed here
-        skips.merge(self.render_skips.reasons)
+        skips.merge({p: r for p, r in self.render_skips.reasons.items() if p.startswith(str(source.root))})
         raise InputError(f"no item of the {source.role} source ({source.kind}) could be used: "
                          f"{skips.summary()}")
 
@@ -145,7 +146,9 @@ class Synthesizer:
     def check_usable(self) -> None:
         """Render sample 0 on a scratch copy (its skips stay out of this one's counts), so a source whose
         every file passes the header check but fails to decode is an input error before any output."""
-        Synthesizer(self.instances, self.backgrounds, self.config, self.seed).sample(0)
+        scratch = copy.copy(self)
+        scratch.render_skips, scratch._broken = SkipLog(), set()
+        scratch.sample(0)
 
     def sample(self, index: int) -> Sample:
         """Sample `index`: the first attempt whose recipe renders with an instance common to all views."""

@@ -203,7 +203,7 @@ def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | N
         skips.merge(index.skipped)
     if not any(index.items for index in indexes):  # an empty store would fail only later, in synth
         for path in _store_files(job.out):
-            path.unlink()
+            path.unlink(missing_ok=True)  # another node may be removing them too
         raise InputError(f"no item of {job.spec} could be prepared: {skips.summary()}; nothing written")
     manifest = {**identity, "items": sum(len(index.items) for index in indexes),
                 "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],

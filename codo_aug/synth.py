@@ -19,6 +19,7 @@ from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
 from .pipeline import Synthesizer
+from .plural import plural
 from .shards.format import IMAGE_FORMATS, encode_sample
 from .shards.index import (INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry,
                            write_json)
@@ -27,7 +28,6 @@ from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, writ
 from .sources.base import CUT_BY
 from .sources.skips import SkipLog
 from .version import __version__
-from .plural import plural
 
 FORMATS = ("webdataset", "coco")
 

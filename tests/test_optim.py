@@ -214,10 +214,15 @@ def test_online_training_from_sources_with_synth_settings_from_the_same_file(tmp
 
 
 def test_set_keys_name_their_section_or_the_commands_own():
-    sets = ["steps=5", "synth.scale=[0.2, 0.6]", "train.seed=3"]
-    assert read_settings(None, sets, "train") == {"steps": 5, "seed": 3}
-    assert read_settings(None, sets, "synth", top_level=False, main="train") == {"scale": [0.2, 0.6]}
-    assert read_settings(None, ["scale=[0.2, 0.6]"], "synth") == {"scale": [0.2, 0.6]}  # codo-aug's own
-    for key in ("foo.x", "synth."):
-        with pytest.raises(InputError, match=f"--set {key}: a prefix names a section, one of synth, train"):
-            read_settings(None, [f"{key}=1"], "train")
+    sets = ["steps=5", "synth.scale=[0.2, 0.6]", "train.seed=3"]  # as codo-train run reads them
+    both = ("synth", "train")
+    assert read_settings(None, sets, "train", reads=both) == {"steps": 5, "seed": 3}
+    assert read_settings(None, sets, "synth", top_level=False, main="train", reads=both) == {
+        "scale": [0.2, 0.6]}
+    assert read_settings(None, ["scale=[0.2, 0.6]", "synth.seed=1"], "synth") == {"scale": [0.2, 0.6],
+                                                                                 "seed": 1}  # codo-aug's
+    refused = (("foo.x", "train", both), ("synth.", "train", both), ("train.steps", "synth", ()))
+    for key, table, reads in refused:
+        with pytest.raises(InputError, match=f"--set {key}: a prefix names a section this command reads: "
+                                             f"{', '.join(reads or (table,))}"):
+            read_settings(None, [f"{key}=1"], table, reads=reads)
