@@ -142,13 +142,14 @@ def discard_unstarted(out: Path) -> None:
     """After a failure, undo the run folder `out` that this run made when nothing in it is worth keeping
     (no checkpoint, no logged step): codo's own files, then the folder if that leaves it empty."""
     metrics = out / METRICS
-    if (out / CHECKPOINT).exists() or (metrics.exists() and metrics.stat().st_size):
+    if not out.is_dir() or (out / CHECKPOINT).exists() or (metrics.exists() and metrics.stat().st_size):
         return
-    for name in (CONFIG, METRICS):
-        (out / name).unlink(missing_ok=True)
+    for name in (CONFIG, METRICS):  # tidying up must not hide the error that stopped the run
+        with suppress(OSError):
+            (out / name).unlink()
     shutil.rmtree(out / TENSORBOARD, ignore_errors=True)
     for folder in (out / CHECKPOINT.parent, out):
-        with suppress(OSError):  # not empty: something else is in it, and stays
+        with suppress(OSError):  # missing, or not empty: something else is in it, and stays
             folder.rmdir()
 
 

@@ -64,7 +64,7 @@ def test_box_head_bn_follows_the_fc_and_exported_weights_still_load(tmp_path):
     added = set(extra.state_dict()) - set(plain.state_dict())
     assert added == {f"roi_heads.box_head.7.{k}" for k in
                      ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
-    assert load_pretrained(extra, weights, tmp_path / "w.pth") == {"loaded": len(weights)}
+    assert load_pretrained(extra, weights, tmp_path / "w.pth", "resnet18") == {"loaded": len(weights)}
     assert torch.equal(head[5].weight, weights["roi_heads.box_head.5.weight"])
     features = head.train()(torch.randn(64, 256, 7, 7))
     assert features.mean(0).abs().max().item() < 1e-4  # normalised over the RoIs of the batch
