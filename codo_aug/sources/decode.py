@@ -7,7 +7,7 @@ import io
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -183,19 +183,27 @@ def _exif_orientation(segment: bytes) -> int:
     return 1
 
 
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start, end) of each PNG chunk in turn: its type and body start at `start`, its CRC-32 at
+    `end`; the walk stops where the bytes end (a last chunk may run past them)."""
+    pos = 8
+    while pos + 8 <= len(data):
+        end = pos + 8 + int.from_bytes(data[pos:pos + 4], "big")
+        yield data[pos + 4:pos + 8], pos + 4, end
+        pos = end + 4
+
+
 def _png_layout(data: bytes) -> Layout | None:
     """IHDR's size, bit depth and colour type, and the chunks before the pixel data."""
     if len(data) < 33 or data[12:16] != b"IHDR":
         return None
     w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     depth, colour = data[24], data[25]
-    chunks, pos = set(), 8
-    while pos + 8 <= len(data):
-        kind = data[pos + 4:pos + 8]
+    chunks = set()
+    for kind, _, _ in _png_chunks(data):
         if kind == b"IDAT":
             break
         chunks.add(kind)
-        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
     plain = depth == 8 and colour in (0, 2, 6) and not chunks & {b"tRNS", b"eXIf"}
     return Layout("PNG", w, h, plain)
 
@@ -232,18 +240,14 @@ def _png_chunks_intact(data: bytes) -> bool:
     """Whether every critical chunk (IHDR, PLTE, IDAT) is whole with a matching CRC-32 and an IEND
     follows: libspng, unlike libpng, decodes IDAT data whose checksums fail, so that damage is caught
     here. Ancillary chunks and IEND's own CRC are not checked, as libpng and Pillow do not refuse them."""
-    pos = 8
-    while pos + 8 <= len(data):
-        kind = data[pos + 4:pos + 8]
+    for kind, start, end in _png_chunks(data):
         if kind == b"IEND":
             return True
-        end = pos + 8 + int.from_bytes(data[pos:pos + 4], "big")
         if end + 4 > len(data):
             return False
         critical = not kind[0] & 0x20  # an upper-case first letter
-        if critical and zlib.crc32(data[pos + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
+        if critical and zlib.crc32(data[start:end]) != int.from_bytes(data[end:end + 4], "big"):
             return False
-        pos = end + 4
     return False
 
 
