@@ -23,7 +23,7 @@ from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
 
-from .common import VersionOpt, exit_codes, new_app, progress, setup_logging, stderr
+from .common import VersionOpt, exit_codes, new_app, progress, run_app, setup_logging, stderr
 from .config_files import read_settings
 
 PROG = "codo-aug"
@@ -185,7 +185,7 @@ def stats(
 
 
 def main() -> None:
-    app(prog_name=PROG)
+    run_app(app, PROG)
 
 
 if __name__ == "__main__":  # python -m codo_cli.aug, or from a checkout: python -m cli.aug

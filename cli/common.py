@@ -15,6 +15,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from codo_aug.errors import InputError, RunError
 from codo_aug.version import __version__
 
+try:  # typer 0.2x carries its own copy of click, whose exceptions these are
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_errors
+
 stderr = Console(stderr=True, soft_wrap=True)
 
 EXIT_RUNTIME = 1
@@ -25,6 +30,23 @@ def new_app(help_text: str) -> typer.Typer:
     """A typer app with our conventions: subcommands, no completion install, no pretty tracebacks."""
     return typer.Typer(help=help_text, no_args_is_help=True, add_completion=False,
                        pretty_exceptions_enable=False)
+
+
+def run_app(app: typer.Typer, prog: str) -> None:
+    """Run `app` as the console script `prog`: a command-line mistake (unknown option, bad value, missing
+    argument) is one line 'PROG CMD: error: ...' with exit 2, as codo's own input errors, not typer's box."""
+    try:
+        code = app(prog_name=prog, standalone_mode=False)
+    except click_errors.ClickException as exc:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx else prog
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            print(f"{where}: error: {message} (try '{where} --help')", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click_errors.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:

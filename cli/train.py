@@ -15,7 +15,7 @@ from codo_aug.errors import InputError
 from codo_aug.plural import plural
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
-from .common import VersionOpt, exit_codes, given, new_app, progress, setup_logging, stderr
+from .common import VersionOpt, exit_codes, given, new_app, progress, run_app, setup_logging, stderr
 from .config_files import SECTIONS, read_settings
 
 if TYPE_CHECKING:  # torch loads with the trainer, not for --help
@@ -254,7 +254,7 @@ def finetune(
 
 
 def main() -> None:
-    app(prog_name=PROG)
+    run_app(app, PROG)
 
 
 if __name__ == "__main__":  # python -m codo_cli.train, or from a checkout: python -m cli.train

@@ -81,3 +81,21 @@ def test_a_run_without_its_data_or_folder_says_which_option_is_missing(settings,
     with pytest.raises(InputError) as err:
         TrainConfig(**settings)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("args, start", [
+    (("codo-aug", "synth", "--num-samples", "many"),
+     "codo-aug synth: error: Invalid value for '--num-samples'"),
+    (("codo-aug", "synth", "--bogus"), "codo-aug synth: error: No such option: --bogus"),
+    (("codo-aug", "stats"), "codo-aug stats: error: Missing argument 'folder' (try 'codo-aug stats --help')"),
+    (("codo-train", "shrink"), "codo-train: error: No such command 'shrink' (try 'codo-train --help')"),
+    (("codo-train", "run", "--steps", "1.5"), "codo-train run: error: Invalid value for '--steps'"),
+])
+def test_command_line_mistakes_are_one_line_with_exit_2_not_a_box(args, start):
+    assert_one_line(cli(*args), 2, start)
+
+
+def test_a_bare_command_shows_its_help():
+    proc = cli("codo-train")
+    assert proc.returncode == 2 and "Usage: codo-train" in proc.stdout + proc.stderr
+    assert "error" not in proc.stderr
