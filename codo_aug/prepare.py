@@ -56,7 +56,8 @@ class PrepareJob:
     def __post_init__(self) -> None:
         checks = [
             (self.role in ROLES, "role", f"one of {', '.join(ROLES)}"),
-            (self.max_side is None or self.max_side >= 1, "max_side", ">= 1"),
+            (self.max_side is None or self.max_side >= self.min_side, "max_side",
+             f">= {self.min_side} (min_{self.role[:-1]}_side: a store of smaller items would be all skips)"),
             (self.codec in CODECS, "codec", f"one of {', '.join(CODECS)}"),
             (self.part_size >= 1, "part_size", ">= 1"),
             *process_checks(self.workers, self.num_nodes, self.node_rank),

@@ -433,6 +433,14 @@ def test_a_larger_min_side_skips_small_items(photos, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_max_side_below_the_min_side_is_refused_as_the_job_is_made(tmp_path):
+    with pytest.raises(InputError, match=r"invalid max_side=16: must be >= 32 \(min_background_side"):
+        PrepareJob("sample", "backgrounds", tmp_path / "bg", max_side=16)
+    assert PrepareJob("sample", "instances", tmp_path / "inst", max_side=16).max_side == 16  # >= 8
+    with pytest.raises(InputError, match="invalid max_side=16: must be >= 20 \\(min_instance_side"):
+        PrepareJob("sample", "instances", tmp_path / "inst", SynthConfig(min_instance_side=20), max_side=16)
+
+
 def test_codo_train_runs_on_prepared_sources(stamps, photos, tmp_path):
     for spec, role in ((f"folder:{stamps}", "instances"), (f"folder:{photos}", "backgrounds")):
         run_prepare(PrepareJob(spec, role, tmp_path / role))
