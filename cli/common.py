@@ -18,7 +18,10 @@ from codo_aug.version import __version__
 try:  # typer 0.2x carries its own copy of click, whose exceptions these are
     from typer._click import exceptions as click_errors
 except ImportError:  # older typer runs on click itself
-    from click import exceptions as click_errors
+    try:
+        from click import exceptions as click_errors
+    except ImportError:  # a typer that moved its copy: its own (boxed) error messages
+        click_errors = None
 
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -35,6 +38,9 @@ def new_app(help_text: str) -> typer.Typer:
 def run_app(app: typer.Typer, prog: str) -> None:
     """Run `app` as the console script `prog`: a command-line mistake (unknown option, bad value, missing
     argument) is one line 'PROG CMD: error: ...' with exit 2, as codo's own input errors, not typer's box."""
+    if click_errors is None:
+        app(prog_name=prog)  # standalone mode: it exits by itself
+        return
     try:
         code = app(prog_name=prog, standalone_mode=False)
     except click_errors.ClickException as exc:
