@@ -432,7 +432,6 @@ def test_a_larger_min_side_skips_small_items(photos, tmp_path):
         open_source(f"prepared:{tmp_path / 'bg'}", "backgrounds", 361)
 
 
-@pytest.mark.slow
 def test_a_max_side_below_the_min_side_is_refused_as_the_job_is_made(tmp_path):
     with pytest.raises(InputError, match=r"invalid max_side=16: must be >= 32 \(min_background_side"):
         PrepareJob("sample", "backgrounds", tmp_path / "bg", max_side=16)
@@ -441,6 +440,7 @@ def test_a_max_side_below_the_min_side_is_refused_as_the_job_is_made(tmp_path):
         PrepareJob("sample", "instances", tmp_path / "inst", SynthConfig(min_instance_side=20), max_side=16)
 
 
+@pytest.mark.slow
 def test_codo_train_runs_on_prepared_sources(stamps, photos, tmp_path):
     for spec, role in ((f"folder:{stamps}", "instances"), (f"folder:{photos}", "backgrounds")):
         run_prepare(PrepareJob(spec, role, tmp_path / role))
