@@ -44,7 +44,7 @@ def run_app(app: typer.Typer, prog: str) -> None:
     try:
         code = app(prog_name=prog, standalone_mode=False)
     except click_errors.ClickException as exc:
-        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+        if not isinstance(exc, getattr(click_errors, "NoArgsIsHelpError", ())):  # it printed the help already
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx else prog
             message = " ".join(exc.format_message().split()).rstrip(".")

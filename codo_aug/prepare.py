@@ -57,7 +57,7 @@ class PrepareJob:
         checks = [
             (self.role in ROLES, "role", f"one of {', '.join(ROLES)}"),
             (self.max_side is None or self.max_side >= self.min_side, "max_side",
-             f">= {self.min_side} (min_{self.role[:-1]}_side: a store of smaller items would be all skips)"),
+             f">= {self.min_side} ({self.min_side_setting}: a store of smaller items would be all skips)"),
             (self.codec in CODECS, "codec", f"one of {', '.join(CODECS)}"),
             (self.part_size >= 1, "part_size", ">= 1"),
             *process_checks(self.workers, self.num_nodes, self.node_rank),
@@ -65,8 +65,13 @@ class PrepareJob:
         check_fields(self, checks)
 
     @property
+    def min_side_setting(self) -> str:
+        """The SynthConfig field that bounds this role's shorter side."""
+        return "min_instance_side" if self.role == "instances" else "min_background_side"
+
+    @property
     def min_side(self) -> int:
-        return self.config.min_instance_side if self.role == "instances" else self.config.min_background_side
+        return getattr(self.config, self.min_side_setting)
 
     @property
     def cutout_mode(self) -> str | None:
