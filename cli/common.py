@@ -45,14 +45,23 @@ def run_app(app: typer.Typer, prog: str) -> None:
         code = app(prog_name=prog, standalone_mode=False)
     except click_errors.ClickException as exc:
         if not isinstance(exc, getattr(click_errors, "NoArgsIsHelpError", ())):  # it printed the help already
-            ctx = getattr(exc, "ctx", None)
-            where = ctx.command_path if ctx else prog
+            where = _command_path(app, prog, getattr(exc, "ctx", None))
             message = " ".join(exc.format_message().split()).rstrip(".")
             print(f"{where}: error: {message} (try '{where} --help')", file=sys.stderr)
         sys.exit(exc.exit_code)
     except click_errors.Abort:
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_path(app: typer.Typer, prog: str, ctx: Any) -> str:
+    """'PROG CMD' for an error's context; click raises some parse errors (an option missing its value)
+    without one, so the subcommand is then the first command name among the arguments."""
+    if ctx is not None:
+        return ctx.command_path
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    name = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    return f"{prog} {name}" if name in commands else prog
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:

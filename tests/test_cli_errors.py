@@ -89,6 +89,8 @@ def test_a_run_without_its_data_or_folder_says_which_option_is_missing(settings,
     (("codo-aug", "synth", "--bogus"), "codo-aug synth: error: No such option: --bogus"),
     (("codo-aug", "stats"), "codo-aug stats: error: Missing argument 'folder' (try 'codo-aug stats --help')"),
     (("codo-train", "shrink"), "codo-train: error: No such command 'shrink' (try 'codo-train --help')"),
+    (("codo-aug", "preview", "--out"),  # click raises this one without the subcommand's context
+     "codo-aug preview: error: Option '--out' requires an argument (try 'codo-aug preview --help')"),
     (("codo-train", "run", "--steps", "1.5"), "codo-train run: error: Invalid value for '--steps'"),
 ])
 def test_command_line_mistakes_are_one_line_with_exit_2_not_a_box(args, start):
