@@ -156,7 +156,7 @@ def export(
 ) -> None:
     """Export the online encoder for a detector: ResNet body, FPN and 4conv1fc box head."""
     with exit_codes(PROG):
-        from codo_train.export.write import export as export_weights  # torch loads here
+        from codo_train.export.write import export as export_weights
 
         stderr.print(str(export_weights(run, format_, part, out, overwrite)))
 

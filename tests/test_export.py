@@ -2,6 +2,8 @@
 clear errors."""
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -116,3 +118,18 @@ def test_an_existing_file_is_replaced_only_with_overwrite_and_a_trailing_slash_n
     with pytest.raises(InputError, match=f"^--out {folder} is a folder; export writes one file"):
         export(path, "torchvision", "backbone", folder)
     assert not (tmp_path / "new").exists()
+
+
+
+@pytest.mark.parametrize("options, message", [({"fmt": "onnx"}, "invalid format='onnx': must be one of"),
+                                              ({"part": "neck"}, "invalid part='neck': must be one of")])
+def test_a_bad_format_or_part_is_refused_before_torch_loads(tmp_path, options, message):
+    """A mistyped option is answered at once: torch (seconds to import) is not loaded to refuse it."""
+    call = {"checkpoint": str(tmp_path / "none.pt"), "fmt": "torchvision", "part": "head",
+            "out": str(tmp_path / "o.pth")} | options
+    code = ("import sys\nfrom codo_train.export.write import export\n"
+            f"try:\n    export(**{call!r})\nexcept Exception as exc:\n    print(exc)\n"
+            "print('torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    error, torch_loaded = proc.stdout.splitlines()
+    assert error.startswith(message) and torch_loaded == "False"

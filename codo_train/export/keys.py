@@ -16,10 +16,15 @@ _PREFIXES = {
 }
 
 
-def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:
-    """(weights under torchvision names, skipped checkpoint keys) for `part`."""
+def check_part(part: str) -> None:
+    """InputError unless `part` is one of PARTS."""
     if part not in PARTS:
         raise InputError(f"invalid part={part!r}: must be one of {', '.join(PARTS)}")
+
+
+def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:
+    """(weights under torchvision names, skipped checkpoint keys) for `part`."""
+    check_part(part)
     out, skipped = {}, []
     for key, value in model_state.items():
         if key.startswith(_PREFIXES[part]):

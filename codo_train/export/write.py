@@ -4,19 +4,15 @@ report of what went in and how far each stage moved in pretraining (the drift ta
 import os
 import pickle
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-import torch
 
 from codo_aug.atomic import atomic_open
 from codo_aug.errors import InputError
 
-from ..checkpoint import load_run_checkpoint
-from ..health import drift, drift_table, rebuilt_initial_weights
 from . import detectron2, mmdet
-from .keys import torchvision_weights
+from .keys import check_part, torchvision_weights
 
 
 @dataclass(frozen=True)
@@ -29,23 +25,29 @@ class Format:
     suffix: str
 
 
+def _torch_save(obj: dict, fh) -> None:
+    import torch  # loaded on writing, so that a bad --format, --part or --out is refused at once
+
+    torch.save(obj, fh)
+
+
 FORMATS = {
-    "torchvision": Format(lambda w: (w, []), "", torch.save, ".pth"),
+    "torchvision": Format(lambda w: (w, []), "", _torch_save, ".pth"),
     "detectron2": Format(detectron2.convert, "model", pickle.dump, ".pkl"),
-    "mmdet": Format(mmdet.convert, "state_dict", torch.save, ".pth"),
+    "mmdet": Format(mmdet.convert, "state_dict", _torch_save, ".pth"),
 }
 
 
 @dataclass
 class ExportReport:
-    """What went into the file and what was left out, by key prefix; the checkpoint's step and drift
-    ({branch: {stage: |w - w0| / |w0|}}, empty when the checkpoint holds no run config)."""
+    """What went into the file and what was left out, by key prefix; the checkpoint's step and its drift
+    table (|w - w0| / |w0| by stage and branch; '' when the checkpoint holds no run config)."""
 
     out: Path
     exported: Counter
     skipped: Counter
     step: int | None = None
-    drift: dict = field(default_factory=dict)
+    drift_table: str = ""
 
     def __str__(self) -> str:
         def line(c: Counter) -> str:
@@ -53,10 +55,10 @@ class ExportReport:
 
         summary = (f"wrote {self.out}: exported {sum(self.exported.values())} tensors "
                    f"({line(self.exported)}); skipped {sum(self.skipped.values())} ({line(self.skipped)})")
-        if not self.drift:
+        if not self.drift_table:
             return summary + "\nno drift table: the checkpoint holds no run config"
         return (f"{summary}\ndrift |w - w0| / |w0| after step {self.step} (w0 rebuilt from the run's seed):\n"
-                + drift_table(self.drift))
+                + self.drift_table)
 
 
 def _prefix(key: str, depth: int = 2) -> str:
@@ -90,8 +92,12 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bo
     (a file already there only with `overwrite`)."""
     if fmt not in FORMATS:
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
+    check_part(part)
     writer = FORMATS[fmt]
     out = _refuse_out(out, writer, overwrite)
+    from ..checkpoint import load_run_checkpoint  # torch loads here, once the options are checked
+    from ..health import drift, drift_table, rebuilt_initial_weights
+
     ckpt = load_run_checkpoint(checkpoint)
     weights, skipped = torchvision_weights(ckpt["model"], part)
     obj, dropped = writer.convert(weights)
@@ -101,6 +107,6 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bo
     names = obj[writer.tensors] if writer.tensors else obj
     exported = Counter(_prefix(k, 3 if k.startswith("roi_head") else 2) for k in names)
     config = ckpt.get("config")
-    moved = drift(ckpt["model"], rebuilt_initial_weights(config)) if config else {}
+    table = drift_table(drift(ckpt["model"], rebuilt_initial_weights(config))) if config else ""
     skipped_by_prefix = Counter(_prefix(k) for k in skipped + dropped)
-    return ExportReport(out, exported, skipped_by_prefix, ckpt.get("step"), moved)
+    return ExportReport(out, exported, skipped_by_prefix, ckpt.get("step"), table)
