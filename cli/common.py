@@ -49,7 +49,7 @@ def run_app(app: typer.Typer, prog: str) -> None:
             message = " ".join(exc.format_message().split()).rstrip(".")
             print(f"{where}: error: {message} (try '{where} --help')", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click_errors.Abort:
+    except typer.Abort:  # typer 0.2x's own class, click's before
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

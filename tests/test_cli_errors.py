@@ -1,6 +1,8 @@
 """The CLIs keep their promises: --version, every default in `run --help`, config files read strictly,
 and user mistakes that exit 2 with one line."""
 
+import subprocess
+
 import pytest
 import typer
 
@@ -9,7 +11,7 @@ from codo_aug.version import __version__
 from codo_cli.common import fail
 from codo_train.config import TrainConfig
 
-from .helpers import cli
+from .helpers import BIN, cli
 
 
 def assert_one_line(proc, code: int, start: str) -> None:
@@ -95,6 +97,15 @@ def test_a_run_without_its_data_or_folder_says_which_option_is_missing(settings,
 ])
 def test_command_line_mistakes_are_one_line_with_exit_2_not_a_box(args, start):
     assert_one_line(cli(*args), 2, start)
+
+
+def test_help_into_a_closed_pipe_exits_1_without_a_traceback():
+    """`codo-aug synth --help | head -3`: the reader is gone before the help is written."""
+    proc = subprocess.Popen([str(BIN / "codo-aug"), "synth", "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the child writes: its write meets a closed pipe
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and err == ""
 
 
 def test_a_bare_command_shows_its_help():
