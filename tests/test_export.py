@@ -120,7 +120,6 @@ def test_an_existing_file_is_replaced_only_with_overwrite_and_a_trailing_slash_n
     assert not (tmp_path / "new").exists()
 
 
-
 @pytest.mark.parametrize("options, message", [({"fmt": "onnx"}, "invalid format='onnx': must be one of"),
                                               ({"part": "neck"}, "invalid part='neck': must be one of")])
 def test_a_bad_format_or_part_is_refused_before_torch_loads(tmp_path, options, message):
