@@ -38,6 +38,11 @@ def _rgb(image: Any) -> np.ndarray:
     return np.ascontiguousarray(image.expand(3, -1, -1).permute(1, 2, 0).numpy())
 
 
+def _dtype(image: Any) -> torch.dtype:
+    """The dtype the views come out in: the input tensor's (its value range with it), uint8 for PIL."""
+    return image.dtype if isinstance(image, torch.Tensor) else torch.uint8
+
+
 def _xyxy(boxes: torch.Tensor) -> np.ndarray:
     """Nx4 float32 XYXY of BoundingBoxes in any format, or of a plain tensor taken as XYXY."""
     boxes = torch.as_tensor(boxes)
@@ -83,11 +88,13 @@ class CoDoMultiView(torch.nn.Module):
     optional 'masks' (NxHxW) and 'labels'; or the (image, target) pair of
     `torchvision.datasets.wrap_dataset_for_transforms_v2`, target holding those keys.
 
-    Output: for a dict, one dict per view with 'image' (tv_tensors.Image uint8), 'boxes' (exact)
-    and 'rois' (jittered), both XYXY BoundingBoxes on the view's canvas, 'masks' (visible parts),
-    'ids' (stable across views: equal ids are positives), 'source' (the input box each instance came
-    from), 'labels' when given, and 'index' (the draw: pass it back as `index` to replay). For a
-    pair, one (image, target) pair per view, target holding the rest. Other input keys are dropped.
+    Output: for a dict, one dict per view with 'image' (tv_tensors.Image in the input's dtype and
+    value range, as torchvision's transforms keep it: uint8 for uint8 or PIL, float in [0, 1] for
+    float), 'boxes' (exact) and 'rois' (jittered), both XYXY BoundingBoxes on the view's canvas,
+    'masks' (visible parts), 'ids' (stable across views: equal ids are positives), 'source' (the
+    input box each instance came from), 'labels' when given, and 'index' (the draw: pass it back as
+    `index` to replay). For a pair, one (image, target) pair per view, target holding the rest.
+    Other input keys are dropped.
 
     A sample with no box of at least `min_instance_side` px (or a wrapped COCO image without
     annotations) gives None: `codo_aug.dataset.collate_views` drops it from a batch. `view_transform`
@@ -142,20 +149,23 @@ class CoDoMultiView(torch.nn.Module):
             if index is None:
                 index = int(torch.randint(INDEX_RANGE, ()))
             out = synth.sample(index)
-        views = self.to_tv(out, synth.instances.origin, detection.get("labels"))
+        views = self.to_tv(out, synth.instances.origin, detection.get("labels"), _dtype(detection["image"]))
         views = [(view.pop("image"), view) for view in views] if pair else views
         return views if self.view_transform is None else [self.view_transform(view) for view in views]
 
     @staticmethod
-    def to_tv(sample: Sample, origin: list[int], labels: Any = None) -> list[dict]:
-        """Per-view dicts of tv_tensors from a rendered sample; `origin[k]` = input box of instance k."""
+    def to_tv(sample: Sample, origin: list[int], labels: Any = None,
+              dtype: torch.dtype = torch.uint8) -> list[dict]:
+        """Per-view dicts of tv_tensors from a rendered sample, images in `dtype` (converted and scaled from
+        uint8 as v2.ToDtype(dtype, scale=True) does); `origin[k]` = input box of instance k."""
         views = []
         for v in sample.views:
             size = tuple(v.image.shape[:2])
             source = torch.tensor([origin[sample.recipe.instances[i].source] for i in v.ids],
                                   dtype=torch.int64)
+            image = F.to_dtype(torch.from_numpy(v.image).permute(2, 0, 1).contiguous(), dtype, scale=True)
             view = {
-                "image": tv_tensors.Image(torch.from_numpy(v.image).permute(2, 0, 1).contiguous()),
+                "image": tv_tensors.Image(image),
                 "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(v.boxes), format="XYXY", canvas_size=size),
                 "rois": tv_tensors.BoundingBoxes(torch.from_numpy(v.rois), format="XYXY", canvas_size=size),
                 "masks": tv_tensors.Mask(torch.from_numpy(v.masks)),

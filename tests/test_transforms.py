@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -128,24 +129,29 @@ def test_without_index_each_call_draws_from_torchs_generator():
     assert same_views(t(tv_sample(), index=a[0]["index"]), a)  # the returned index replays the draw
 
 
-def test_pil_plain_tensor_and_float_inputs_give_the_same_views():
+def test_pil_plain_tensor_and_float_inputs_give_the_same_views_in_the_inputs_dtype():
     t = CoDoMultiView("sample", CFG, seed=0)
     ref = tv_sample()
     plain = {"image": ref["image"].as_subclass(torch.Tensor),
              "boxes": torch.tensor([[20, 10, 60, 40], [100, 60, 130, 110]])}  # XYXY
     pil = {**plain, "image": F.to_pil_image(ref["image"])}
-    floats = {**plain, "image": F.to_dtype(ref["image"], torch.float32, scale=True)}
     want = t(ref, index=6)
-    for sample in (plain, pil, floats):
+    for sample in (plain, pil):
         views = t(sample, index=6)
         assert same_views(views, want) and "labels" not in views[0]
+        assert all(view["image"].dtype == torch.uint8 for view in views)
+    for dtype in (torch.float32, torch.float64):  # float in [0, 1] in, float in [0, 1] out
+        views = t({**plain, "image": F.to_dtype(ref["image"], dtype, scale=True)}, index=6)
+        assert [view["image"].dtype for view in views] == [dtype] * 3
+        assert all(torch.allclose(v["image"], w["image"].to(dtype) / 255, atol=1e-6, rtol=0)
+                   for v, w in zip(views, want))
 
 
 class Repeated(torch.utils.data.Dataset):
-    """The same detection sample `n` times, through CoDoMultiView: only the transform's draws differ."""
+    """The same detection sample `n` times, through `t` (CoDoMultiView by default): only its draws differ."""
 
-    def __init__(self, n: int):
-        self.n, self.t = n, CoDoMultiView("sample", SMALL, seed=0)
+    def __init__(self, n: int, t: Callable | None = None):
+        self.n, self.t = n, t or CoDoMultiView("sample", SMALL, seed=0)
 
     def __len__(self) -> int:
         return self.n
@@ -171,6 +177,34 @@ def test_dataloader_workers_and_epochs_never_repeat_a_draw_and_the_seed_repeats_
     for b, index in enumerate(batch[0]["index"]):  # a draw made in a worker replays in this process
         replay = ds.t(tv_sample(), index=index)
         assert all(torch.equal(view["image"][b], r["image"]) for view, r in zip(batch, replay))
+
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_float_views_pass_todtype_codo_normalize_under_a_dataloader(workers):
+    """`ToDtype -> CoDoMultiView -> Normalize` works as with any v2 transform (the views stay float in
+    [0, 1]) and equals the uint8 views / 255, normalised, draw for draw."""
+    def batches(t) -> list:
+        torch.manual_seed(0)
+        loader = DataLoader(Repeated(4, t), batch_size=2, num_workers=workers, collate_fn=collate_views)
+        return list(loader)
+
+    as_uint8 = batches(CoDoMultiView("sample", SMALL, seed=0))
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    in_unit = batches(v2.Compose([to_float, CoDoMultiView("sample", SMALL, seed=0)]))
+    normalised = batches(v2.Compose([to_float, CoDoMultiView("sample", SMALL, seed=0),
+                                     v2.Normalize(MEAN, STD)]))
+    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+    for u8, unit, norm in zip(as_uint8, in_unit, normalised):
+        for a, b, c in zip(u8, unit, norm):  # per view
+            assert a["index"] == b["index"] == c["index"]
+            assert a["image"].dtype == torch.uint8 and b["image"].dtype == c["image"].dtype == torch.float32
+            assert 0.0 <= b["image"].min() and b["image"].max() <= 1.0 and b["image"].max() > 0.5
+            assert torch.allclose(b["image"], a["image"] / 255, atol=1e-6, rtol=0)
+            assert torch.allclose(c["image"], (a["image"] / 255 - mean) / std, atol=1e-5, rtol=0)
+            assert torch.equal(b["rois"][0], a["rois"][0])
 
 
 def four_of_two(repeat: bool) -> CoDoMultiView:
