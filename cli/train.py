@@ -208,6 +208,9 @@ def finetune(
                                                   "test).")] = 0,
     freeze_bn: Annotated[bool, _opt("--freeze-bn", "Keep the ResNet's BatchNorm at the loaded statistics "
                                                    "(torchvision's FrozenBatchNorm2d recipe).")] = False,
+    freeze_at: Annotated[int, _opt("--freeze-at", "ResNet stages kept at the loaded weights: 0 none, 1 the "
+                                                  "stem, 2 stem and res2 (detectron2's default), ... 5 all.")
+                         ] = 0,
     schedule: Annotated[str, _opt("--schedule", "Rate after warm-up: step (x0.1 at 2/3 and 8/9 of --iters, "
                                                 "detectron2's 1x) or cosine.")] = "step",
     eval_at: Annotated[str, _opt("--eval-at", "Also evaluate after these iterations: I1,I2,... (the last "
@@ -239,7 +242,7 @@ def finetune(
                              min_size=min_size, rois_per_image=rois_per_image, proposals=proposals,
                              freeze_bn=freeze_bn, schedule=schedule, eval_at=_iterations(eval_at),
                              weight_decay=weight_decay, predictor_init=predictor_init,
-                             box_head_bn=box_head_bn)
+                             box_head_bn=box_head_bn, freeze_at=freeze_at)
         start_from = None if weights == "none" else Path(weights)
         require_weights(cfg, start_from)
         train_files, val_files = locate_coco(coco, "--coco"), locate_val(val)

@@ -69,7 +69,27 @@ def test_frozen_batchnorm_keeps_the_resnets_statistics_and_affine_through_traini
     assert [m.training for m in model.backbone.fpn.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
 
 
+def test_freeze_at_keeps_the_first_stages_whole_and_trains_the_rest():
+    from codo_train.evaluate.finetune import _train_mode
+    from codo_train.evaluate.finetune_config import FinetuneConfig
+
+    torch.manual_seed(0)
+    model = build_detector("resnet18", 3, masks=False, min_size=64, max_size=96)
+    _train_mode(model, FinetuneConfig(arch="resnet18", freeze_at=2))  # detectron2's default: stem and res2
+    body = model.backbone.body
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    target = {"boxes": torch.tensor([[8.0, 8.0, 40.0, 40.0]]), "labels": torch.tensor([1])}
+    sum(model([torch.rand(3, 64, 64)], [target]).values()).backward()
+    frozen = ("conv1.", "bn1.", "layer1.")
+    assert all(torch.equal(v, body.state_dict()[k]) for k, v in before.items() if k.startswith(frozen))
+    assert body.bn1.running_mean.equal(before["bn1.running_mean"]) and not body.layer1.training
+    assert body.conv1.weight.grad is None and body.layer1[0].conv1.weight.grad is None
+    assert body.layer2[0].conv1.weight.grad is not None and body.layer2.training
+    assert not body.layer2[0].bn1.running_mean.equal(before["layer2.0.bn1.running_mean"])  # res3 learns
+
+
 @pytest.mark.parametrize("args, needle", [
+    (("--freeze-at", "6"), "invalid freeze_at=6: must be in 0..5"),
     (("--iters", "0"), "invalid iters=0: must be >= 1"),
     (("--lr", "0"), "invalid lr=0.0: must be in (0, 10]"),
     (("--arch", "vgg"), "invalid arch='vgg'"),

@@ -110,11 +110,22 @@ class FinetuneResult:
         return "\n".join(lines)
 
 
-def _train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
-    """Training mode, the ResNet's BatchNorm kept frozen with `freeze_bn` (again after an evaluation)."""
+def frozen_stages(body: torch.nn.Module, freeze_at: int) -> list[torch.nn.Module]:
+    """The first `freeze_at` stages of a torchvision ResNet body: the stem (conv1 + bn1), then layer1..4
+    (detectron2's FREEZE_AT counts them so: 2 is the stem and res2)."""
+    stages = [torch.nn.ModuleList([body.conv1, body.bn1]), body.layer1, body.layer2, body.layer3, body.layer4]
+    return stages[:freeze_at]
+
+
+def _train_mode(model: torch.nn.Module, cfg: FinetuneConfig) -> None:
+    """Training mode, the ResNet's BatchNorm kept frozen with `freeze_bn` and the first `freeze_at` stages
+    kept whole (weights and statistics), again after each evaluation."""
     model.train()
-    if freeze_bn:
+    if cfg.freeze_bn:
         freeze_batchnorm(model.backbone.body)
+    for stage in frozen_stages(model.backbone.body, cfg.freeze_at):
+        stage.eval()
+        stage.requires_grad_(False)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.SGD:
@@ -146,7 +157,7 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
     if state is not None:
         load_pretrained(model, state, weights, cfg.arch)
     model.to(dev)
-    _train_mode(model, cfg.freeze_bn)
+    _train_mode(model, cfg)
     opt = make_optimizer(model, cfg)
     base = opt.defaults["lr"]
     loader = DataLoader(train_data, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
@@ -170,7 +181,7 @@ def finetune(weights: Path | None, train: CocoFiles, val: CocoFiles, cfg: Finetu
             on_iter(step, loss.item())
             if step in cfg.eval_points:
                 by_iter[step] = evaluate(model, val_data, dev, step)
-                _train_mode(model, cfg.freeze_bn)
+                _train_mode(model, cfg)
             if step >= cfg.iters:
                 break
     return FinetuneResult(by_iter)

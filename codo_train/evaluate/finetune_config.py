@@ -23,7 +23,9 @@ class FinetuneConfig:
     adds InsLoc's BatchNorm after the box head's fc (off: the stock detector). COCOeval runs at each
     iteration of `eval_at` and at the end. The detector's input size and head budget: see
     `build_detector`; `freeze_bn` keeps the ResNet's BatchNorm at the loaded weights' statistics
-    instead of re-estimating them from each small batch. `seed` fixes the heads' initialisation and
+    instead of re-estimating them from each small batch; `freeze_at` keeps the first stages of the ResNet
+    (1: the stem, 2: stem and res2 as detectron2's MODEL.BACKBONE.FREEZE_AT, ... 5: all) at their loaded
+    weights and statistics, which also spares their backward pass. `seed` fixes the heads' initialisation and
     the data order."""
 
     iters: int = 1000
@@ -41,6 +43,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     predictor_init: str = "detectron2"
     box_head_bn: bool = False
+    freeze_at: int = 0
 
     def __post_init__(self) -> None:
         require(self.iters >= 1, "iters", self.iters, ">= 1")
@@ -56,6 +59,8 @@ class FinetuneConfig:
         require(all(1 <= i <= self.iters for i in self.eval_at), "eval_at", self.eval_at,
                 f"iterations in 1..{self.iters} (iters)")
         require(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        require(0 <= self.freeze_at <= 5, "freeze_at", self.freeze_at,
+                "in 0..5 (0: none, 1: the stem, 2: stem and res2, ... 5: the whole ResNet)")
         require(self.predictor_init in PREDICTOR_INITS, "predictor_init", self.predictor_init,
                 f"one of {', '.join(PREDICTOR_INITS)}")
 
