@@ -149,7 +149,8 @@ def _iterations(text: str) -> tuple[int, ...]:
 @app.command()
 def export(
     run: RunArg,
-    out: Annotated[str, _opt("--out", "File to write (not a folder).", metavar="FILE")],
+    out: Annotated[str, _opt("--out", "File to write (not a folder); a detectron2 export ends in .pkl.",
+                             metavar="FILE")],
     format_: Annotated[str, _opt("--format", "torchvision, detectron2 or mmdet.")] = "torchvision",
     part: Annotated[str, _opt("--part", "backbone, fpn (backbone + FPN) or head (all three).")] = "head",
     overwrite: Annotated[bool, _opt("--overwrite", "Replace the file --out names if it exists.")] = False,

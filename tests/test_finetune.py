@@ -123,7 +123,8 @@ def export_hint(path) -> str:
 @pytest.mark.parametrize("kind", ["checkpoint", "run folder", "detectron2", "mmdet"])
 def test_what_is_not_torchvision_weights_is_named(exported, tmp_path, kind):
     checkpoint = exported.parent / "last.pt"  # as `codo-train run` saves it: step, config, model
-    weights = {"checkpoint": checkpoint, "run folder": tmp_path / "run"}.get(kind, tmp_path / f"{kind}.out")
+    weights = {"checkpoint": checkpoint, "run folder": tmp_path / "run", "detectron2": tmp_path / "d2.pkl",
+               "mmdet": tmp_path / "mmdet.pth"}[kind]
     if kind == "run folder":
         (weights / "checkpoints").mkdir(parents=True)
         (weights / "checkpoints" / "last.pt").write_bytes(checkpoint.read_bytes())

@@ -15,17 +15,22 @@ from torchvision.models.detection.rpn import RPNHead
 from codo_aug.errors import InputError
 
 from ..checkpoint import CHECKPOINT, read_torch_file
+from ..config import ARCHS
 from ..models.encoder import BOX_HEAD_DIM, FPN_CHANNELS, build_backbone, build_box_head
 from .predictor_init import PREDICTOR_INITS
 
 DETECTOR_PARTS = ("backbone.body.", "backbone.fpn.", "roi_heads.box_head.")
 
 
-def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512, max_size: int = 768,
+def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 800, max_size: int = 1333,
                    rois_per_image: int = 512, proposals: int = 0, predictor_init: str = "detectron2",
                    box_head_bn: bool = False) -> nn.Module:
-    """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 with `num_classes` (background included).
+    """Mask R-CNN v2 (`masks`) or Faster R-CNN v2 over a ResNet `arch` (resnet18, resnet34 or resnet50)
+    with `num_classes` (background included), randomly initialised; public as `codo_train.build_detector`.
 
+    A `codo-train export --format torchvision` file of the same arch loads into it with no missing
+    backbone, FPN or box-head key and no unexpected key. `min_size` and `max_size` (the shorter side's
+    target and the longer side's cap) default to torchvision's; `codo-train finetune` passes its own.
     `rois_per_image` RoIs train the box head per image and `proposals` (0: torchvision's 2,000 in
     training, 1,000 in testing) leave the RPN; the 4conv1fc head's cost scales with both. The box
     predictor starts as `predictor_init` (a PREDICTOR_INITS name) says. `box_head_bn` appends a
@@ -33,6 +38,8 @@ def build_detector(arch: str, num_classes: int, masks: bool, min_size: int = 512
     2021, transfer/detection/train_net.py); the head's own layers keep their names, so exported
     weights load as they do without it.
     """
+    if arch not in ARCHS:
+        raise InputError(f"invalid arch={arch!r}: must be one of {', '.join(ARCHS)}")
     backbone = build_backbone(arch)
     box_head = build_box_head()
     if box_head_bn:

@@ -1,6 +1,6 @@
 """detectron2 names for torchvision-named weights (ResNet stem/res2..res5, FPN laterals/outputs,
-4conv1fc box head), as SoCo's converter does; saved as
-`{"model": numpy arrays, "matching_heuristics": True}`."""
+4conv1fc box head), as SoCo's converter does; pickled as `{"model": numpy arrays, "__author__": "codo",
+"matching_heuristics": True}` into a .pkl file, the one suffix detectron2's checkpointer unpickles."""
 
 import numpy as np
 

@@ -23,6 +23,7 @@ class Format:
     tensors: str  # key of the written object that holds the named tensors ('' for the object itself)
     dump: Callable  # (object, binary file)
     suffix: str
+    suffix_required: bool = False  # the consumer picks its loader by the suffix, so --out must end in it
 
 
 def _torch_save(obj: dict, fh) -> None:
@@ -33,7 +34,8 @@ def _torch_save(obj: dict, fh) -> None:
 
 FORMATS = {
     "torchvision": Format(lambda w: (w, []), "", _torch_save, ".pth"),
-    "detectron2": Format(detectron2.convert, "model", pickle.dump, ".pkl"),
+    # detectron2's DetectionCheckpointer unpickles only a '.pkl' file; any other it hands to torch.load
+    "detectron2": Format(detectron2.convert, "model", pickle.dump, ".pkl", suffix_required=True),
     "mmdet": Format(mmdet.convert, "state_dict", _torch_save, ".pth"),
 }
 
@@ -65,13 +67,17 @@ def _prefix(key: str, depth: int = 2) -> str:
     return ".".join(key.split(".")[:depth])
 
 
-def _refuse_out(out: Path | str, fmt: Format, overwrite: bool) -> Path:
+def _refuse_out(out: Path | str, name: str, fmt: Format, overwrite: bool) -> Path:
     """`out` as a Path; InputError when it names a folder (one that exists, or any name ending in '/':
-    export writes one file) or a file already there without `overwrite`."""
+    export writes one file), lacks the suffix format `name` must have, or is a file already there
+    without `overwrite`."""
     path = Path(out)
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         raise InputError(f"--out {out} is a folder; export writes one file: name it, e.g. "
                          f"--out {path / ('weights' + fmt.suffix)}")
+    if fmt.suffix_required and path.suffix != fmt.suffix:
+        raise InputError(f"--out {out}: a {name} export must end in {fmt.suffix} ({name} picks its loader by "
+                         f"the suffix); name it, e.g. --out {path.with_suffix(fmt.suffix)}")
     if path.exists() and not overwrite:
         raise InputError(f"--out {out} exists; pass --overwrite to replace it")
     return path
@@ -94,7 +100,7 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bo
         raise InputError(f"invalid format={fmt!r}: must be one of {', '.join(FORMATS)}")
     check_part(part)
     writer = FORMATS[fmt]
-    out = _refuse_out(out, writer, overwrite)
+    out = _refuse_out(out, fmt, writer, overwrite)
     from ..checkpoint import load_run_checkpoint  # torch loads here, once the options are checked
     from ..health import drift, drift_table, rebuilt_initial_weights
 
