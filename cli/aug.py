@@ -1,5 +1,6 @@
 """`codo-aug`: synthesise CoDo samples into WebDataset shards; preview, verify and describe them."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,8 +24,9 @@ from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
 
-from .common import VersionOpt, exit_codes, new_app, progress, run_app, setup_logging, stderr
-from .config_files import read_settings
+from .common import VersionOpt, exit_codes, given, new_app, progress, run_app, setup_logging, stderr
+from .config_files import Given, given_settings
+from .inert import SYNTH_JOB, UNREAD_PREVIEW, check_synth, settle, unread_by_prepare
 
 PROG = "codo-aug"
 app = new_app("Synthesise background-invariant multi-view samples: instances pasted onto backgrounds.")
@@ -43,9 +45,10 @@ NodeRankOpt = Annotated[int, typer.Option("--node-rank", help="This machine: 0..
                                                               "shards or parts k with k % N == R).")]
 
 
-def synth_config(config: Path | None, sets: list[str] | None) -> SynthConfig:
-    """The engine settings from --config and --set, every value checked."""
-    return SynthConfig.from_dict(read_settings(config, sets, "synth"))
+def synth_settings(config: Path | None, sets: list[str] | None) -> tuple[Given, SynthConfig]:
+    """The engine settings from --config and --set, as given (file and typed apart) and checked."""
+    settings = given_settings(config, sets, "synth")
+    return settings, SynthConfig.from_dict(settings.values)
 
 
 @app.callback()
@@ -55,6 +58,7 @@ def _root(version: VersionOpt = False) -> None:
 
 @app.command()
 def synth(
+    ctx: typer.Context,
     out: Annotated[str, typer.Option("--out", help="Output folder for codo-%06d.tar shards and _info.json, "
                                                    "or an object-storage prefix (s3://bucket/prefix).")],
     num_samples: Annotated[int, typer.Option("--num-samples", help="Samples to write.")] = 1000,
@@ -82,9 +86,13 @@ def synth(
     Run the same command again to finish an interrupted job: finished shards are kept.
     """
     setup_logging(verbose)
-    with exit_codes(PROG):
-        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format,
-                       synth_config(config, set_), overwrite, workers, num_nodes, node_rank, format_)
+    with exit_codes(PROG, resume=f"finished {'parts' if format_ == 'coco' else 'shards'} are kept"):
+        settings, cfg = synth_settings(config, set_)
+        job = SynthJob(out, num_samples, seed, instances, backgrounds, shard_size, image_format, cfg,
+                       overwrite, workers, num_nodes, node_rank, format_)
+        check_synth(cfg, settings, {})
+        typed = {**settings.typed, **given(ctx, image_format=image_format)}
+        settle(SYNTH_JOB, job, dataclasses.replace(settings, typed=typed))
         if dry_run:
             plan = plan_synth(job)
             stderr.print(f"plan: {plural(plan.samples, 'sample')} in {plan.shards} shard(s) on this node, "
@@ -122,10 +130,11 @@ def prepare(
     Run the same command again to finish an interrupted job: finished parts are kept.
     """
     setup_logging(verbose)
-    with exit_codes(PROG):
-        job = PrepareJob(spec, role, out, config=synth_config(config, set_), max_side=max_side, codec=codec,
-                         part_size=part_size, workers=workers, num_nodes=num_nodes, node_rank=node_rank,
-                         overwrite=overwrite)
+    with exit_codes(PROG, resume="finished parts are kept"):
+        settings, cfg = synth_settings(config, set_)
+        job = PrepareJob(spec, role, out, config=cfg, max_side=max_side, codec=codec, part_size=part_size,
+                         workers=workers, num_nodes=num_nodes, node_rank=node_rank, overwrite=overwrite)
+        check_synth(cfg, settings, unread_by_prepare(role, max_side))
         with progress("prepare") as (start, advance):
             report = run_prepare(job, on_item=advance, on_start=start)
         stderr.print(report.summary())
@@ -148,7 +157,8 @@ def preview(
             raise InputError(f"invalid num_samples={num_samples}: must be in 1..256")
         if out.suffix.lower() != ".png":
             raise InputError(f"--out {out}: the preview is a PNG; name it *.png")
-        cfg = synth_config(config, set_)
+        settings, cfg = synth_settings(config, set_)
+        check_synth(cfg, settings, UNREAD_PREVIEW)
         synth = Synthesizer.from_specs(instances, backgrounds, cfg, seed)
         grid = preview_grid([synth.sample(i) for i in range(num_samples)])
         out.parent.mkdir(parents=True, exist_ok=True)

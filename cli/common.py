@@ -2,6 +2,8 @@
 
 import logging
 import os
+import select
+import stat
 import sys
 from contextlib import contextmanager
 from typing import Annotated, Any, Callable, Iterator
@@ -27,6 +29,7 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -43,6 +46,11 @@ def run_app(app: typer.Typer, prog: str) -> None:
         return
     try:
         code = app(prog_name=prog, standalone_mode=False)
+        sys.stdout.flush()  # here, so that a reader gone ('| head -1') meets the check below, not shutdown
+    except BrokenPipeError:
+        if not reader_gone():
+            raise
+        sys.exit(1)
     except click_errors.ClickException as exc:
         if not isinstance(exc, getattr(click_errors, "NoArgsIsHelpError", ())):  # it printed the help already
             where = _command_path(app, prog, getattr(exc, "ctx", None))
@@ -62,6 +70,30 @@ def _command_path(app: typer.Typer, prog: str, ctx: Any) -> str:
     commands = getattr(typer.main.get_command(app), "commands", {})
     name = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     return f"{prog} {name}" if name in commands else prog
+
+
+def _widowed(stream: Any) -> bool:
+    """Whether `stream` is a pipe whose reading end is closed (poll reports POLLERR on such a pipe's writing
+    end); False where that cannot be told (not a pipe, no poll)."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR is reported whatever events are asked for
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def reader_gone() -> bool:
+    """Whether stdout or stderr lost its reader ('codo-aug stats DIR --json | head -1'): then each such
+    stream is pointed at os.devnull, so the output still buffered cannot fail again at shutdown, as
+    Python's docs advise for SIGPIPE; the caller exits 1 quietly, as a --help into a closed pipe does."""
+    gone = [stream for stream in (sys.stdout, sys.stderr) if _widowed(stream)]
+    for stream in gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    return bool(gone)
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:
@@ -102,8 +134,10 @@ def fail(prog: str, message: str, code: int) -> None:
 
 
 @contextmanager
-def exit_codes(prog: str) -> Iterator[None]:
-    """Map codo's errors to one stderr line and an exit code: 2 bad input, 1 runtime failure."""
+def exit_codes(prog: str, resume: str = "") -> Iterator[None]:
+    """Map codo's errors to one stderr line and an exit code: 2 bad input, 1 runtime failure, 130 Ctrl-C
+    (with `resume`, what running the command again resumes: 'interrupted; run the same command again to
+    resume (RESUME)'), and 1 quietly when the reader of stdout or stderr is gone."""
     try:
         yield
     except InputError as exc:
@@ -111,7 +145,12 @@ def exit_codes(prog: str) -> Iterator[None]:
     except RunError as exc:
         fail(prog, str(exc), EXIT_RUNTIME)
     except KeyboardInterrupt:
-        fail(prog, "interrupted", 130)
+        fail(prog, f"interrupted; run the same command again to resume ({resume})" if resume else
+             "interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError as exc:
+        if reader_gone():
+            raise typer.Exit(EXIT_RUNTIME) from None
+        fail(prog, str(exc), EXIT_RUNTIME)
     except OSError as exc:
         fail(prog, f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc), EXIT_RUNTIME)
     except Exception as exc:  # noqa: BLE001 - the edge of the program: one line, not a traceback

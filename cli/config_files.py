@@ -1,6 +1,7 @@
 """Settings from a TOML `--config` file and `--set key=value` overrides, as plain values."""
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,30 @@ def read_settings(config: Path | None, sets: list[str] | None, table: str, top_l
         if section == table:
             values[name] = parse_value(text.strip())
     return values
+
+
+@dataclass(frozen=True)
+class Given:
+    """One table's settings as the user gave them: from the --config file, and on the command line (--set,
+    options); the command line wins. Kept apart because a setting that cannot take effect is refused
+    when typed, but only warned about in a file that may serve several commands."""
+
+    config: Path | None
+    file: dict[str, Any]
+    typed: dict[str, Any]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {**self.file, **self.typed}
+
+
+def given_settings(config: Path | None, sets: list[str] | None, table: str, top_level: bool = True,
+                   main: str | None = None, reads: tuple[str, ...] = (),
+                   merged: dict[str, Any] | None = None) -> Given:
+    """read_settings of `table` with the file's settings apart from the typed ones: its --sets, and those of
+    `merged` (the table as the command resolved it, options given included) that the file does not hold
+    at that value."""
+    file = read_settings(config, None, table, top_level, main, reads)
+    typed = read_settings(None, sets, table, top_level, main, reads)
+    options = {k: v for k, v in (merged or {}).items() if k not in typed and (k not in file or file[k] != v)}
+    return Given(config, file, {**typed, **options})

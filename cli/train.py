@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError
 from codo_aug.plural import plural
 from codo_train.config import AMP, ARCHS, OPTIMIZERS, TrainConfig
 
 from .common import VersionOpt, exit_codes, given, new_app, progress, run_app, setup_logging, stderr
-from .config_files import SECTIONS, read_settings
+from .config_files import SECTIONS, given_settings, read_settings
+from .inert import check_run
 
 if TYPE_CHECKING:  # torch loads with the trainer, not for --help
     from codo_train.trainer import TrainResult
@@ -102,7 +102,7 @@ def run(
     given here. Run the same command again to resume from the last checkpoint.
     """
     setup_logging(verbose)
-    with exit_codes(PROG):
+    with exit_codes(PROG, resume="from the last checkpoint"):
         values = read_settings(config, set_, "train", reads=SECTIONS)
         values.update(given(ctx, shards=shards, instances=instances, backgrounds=backgrounds, out=str(out),
                             steps=steps, arch=arch, device=device, batch_size=batch_size,
@@ -111,14 +111,15 @@ def run(
                             compile_=compile_, decode=decode, photometric=photometric, seed=seed,
                             save_every=save_every, tensorboard=tensorboard, overwrite=overwrite))
         cfg = TrainConfig.from_dict(values)
+        synth = check_run(cfg, given_settings(config, set_, "train", reads=SECTIONS, merged=values),
+                          given_settings(config, set_, "synth", top_level=False, main="train",
+                                         reads=SECTIONS))
         from codo_train.trainer import train  # torch loads here, not for --help
 
         main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
         with progress("train", disable=not main_rank) as (start, advance):
             result = train(cfg, on_step=lambda m: advance(f"loss {m['loss']:.3f}" if "loss" in m else None),
-                           on_start=start,
-                           synth=SynthConfig.from_dict(read_settings(config, set_, "synth", top_level=False,
-                                                                     main="train", reads=SECTIONS)))
+                           on_start=start, synth=synth)
         if main_rank:
             stderr.print(_summary(result))
 

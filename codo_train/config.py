@@ -158,9 +158,12 @@ class TrainConfig:
                "bf16 or none on the CPU (fp16 needs CUDA)")
         _check(self.workers >= 0, "workers", self.workers, ">= 0")
         _check(self.decode in DECODERS, "decode", self.decode, f"one of {', '.join(DECODERS)}")
-        _check(self.photometric in PHOTOMETRICS and (self.photometric == "none" or not self.online),
-               "photometric", self.photometric, f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch: "
-               "shards only; online synthesis takes its [synth] photometric)")
+        _check(self.photometric in PHOTOMETRICS, "photometric", self.photometric,
+               f"one of {', '.join(PHOTOMETRICS)} (fresh draws per epoch, for shards)")
+        if self.online and self.photometric != "none":
+            raise InputError(f"photometric={self.photometric!r} draws fresh photometrics per epoch for "
+                             "shards; with online synthesis they are a synthesis setting: pass --set "
+                             f"synth.photometric={self.photometric} (or [synth] photometric in the config)")
         _check(self.prefetch >= 1, "prefetch", self.prefetch, ">= 1 (batches each loader worker reads ahead)")
         _check(self.seed >= 0, "seed", self.seed, ">= 0")
         _check(self.save_every >= 1, "save_every", self.save_every, ">= 1")

@@ -1,14 +1,16 @@
 """The CLIs keep their promises: --version, every default in `run --help`, config files read strictly,
 and user mistakes that exit 2 with one line."""
 
+import signal
 import subprocess
+import time
 
 import pytest
 import typer
 
 from codo_aug.errors import InputError
 from codo_aug.version import __version__
-from codo_cli.common import fail
+from codo_cli.common import exit_codes, fail
 from codo_train.config import TrainConfig
 
 from .helpers import BIN, cli
@@ -99,13 +101,70 @@ def test_command_line_mistakes_are_one_line_with_exit_2_not_a_box(args, start):
     assert_one_line(cli(*args), 2, start)
 
 
+def into_closed_pipe(*args: str) -> tuple[int, str]:
+    """(exit code, stderr) of a CLI whose stdout's reader is gone before it writes ('... | head -1')."""
+    proc = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdout.close()  # before the child writes: its write meets a closed pipe
+    _, err = proc.communicate(timeout=900)
+    return proc.returncode, err
+
+
 def test_help_into_a_closed_pipe_exits_1_without_a_traceback():
     """`codo-aug synth --help | head -3`: the reader is gone before the help is written."""
-    proc = subprocess.Popen([str(BIN / "codo-aug"), "synth", "--help"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    proc.stdout.close()  # before the child writes: its write meets a closed pipe
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1 and err == ""
+    assert into_closed_pipe("codo-aug", "synth", "--help") == (1, "")
+
+
+@pytest.mark.parametrize("args", [("codo-aug", "stats", "--json"), ("codo-aug", "stats"),
+                                  ("codo-train", "--version")])
+def test_results_into_a_closed_pipe_exit_1_quietly(sample_shards, args):
+    """`codo-aug stats DIR --json | head -1` (it said 'error: [Errno 32] Broken pipe'): as --help."""
+    folder = (str(sample_shards),) if "stats" in args else ()
+    assert into_closed_pipe(*args[:2], *folder, *args[2:]) == (1, "")
+
+
+@pytest.mark.slow
+def test_probe_json_into_a_closed_pipe_exits_1_quietly(tmp_path):
+    import torch
+
+    from codo_train.models.codo import CoDoModel
+
+    torch.save({"step": 1, "config": {"arch": "resnet18"}, "model": CoDoModel("resnet18").state_dict()},
+               tmp_path / "last.pt")
+    assert into_closed_pipe("codo-train", "probe", str(tmp_path / "last.pt"), "--instances", "sample",
+                            "--backgrounds", "sample", "--num-instances", "2", "--json") == (1, "")
+
+
+def test_a_broken_pipe_that_is_not_stdout_or_stderr_is_still_an_error(capsys):
+    with pytest.raises(typer.Exit) as exit_info, exit_codes("codo-aug"):
+        raise BrokenPipeError(32, "Broken pipe")  # e.g. a socket: stdout and stderr are fine
+    assert exit_info.value.exit_code == 1
+    assert capsys.readouterr().err == "codo-aug: error: [Errno 32] Broken pipe\n"
+
+
+@pytest.mark.parametrize("resume, line", [
+    ("from the last checkpoint",
+     "interrupted; run the same command again to resume (from the last checkpoint)"),
+    ("", "interrupted"),  # a command that has nothing to resume
+])
+def test_interrupted_says_how_to_resume(capsys, resume, line):
+    with pytest.raises(typer.Exit) as exit_info, exit_codes("codo-train", resume):
+        raise KeyboardInterrupt
+    assert exit_info.value.exit_code == 130 and capsys.readouterr().err == f"codo-train: error: {line}\n"
+
+
+def test_ctrl_c_during_synth_says_to_run_the_same_command_again(tmp_path):
+    out = tmp_path / "s"
+    proc = subprocess.Popen([str(BIN / "codo-aug"), "synth", "--out", str(out), "--num-samples", "5000",
+                             "--shard-size", "10"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    while proc.poll() is None and not (out / "_job.json").exists():  # the job has started
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == ("codo-aug: error: interrupted; run the same command again to resume "
+                                    "(finished shards are kept)")
 
 
 def test_a_bare_command_shows_its_help():
