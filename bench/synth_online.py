@@ -3,7 +3,7 @@
     python bench/synth_online.py [--samples 600] [--seed 0] [--backgrounds scratch|coco-size] [--prepared]
                                  [--defer-photometrics] [--breakdown]
 
-Sources: the tuxpaint stamps and scratch backgrounds of DATA.md (run scripts/fetch_test_data.sh
+Sources: the tuxpaint stamps and scratch backgrounds of docs/data.md (run scripts/fetch_test_data.sh
 first); `coco-size` backgrounds are the scratch photos enlarged to 640x480 (COCO's usual size) and
 saved as JPEG q90 in a temporary folder. For the same samples, the floor is the time to only decode
 the image files each sample used (cv2, full size). Synthesis and floor alternate in chunks of 25

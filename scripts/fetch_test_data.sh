@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the real test images of DATA.md (Debian part) into a git-ignored cache, idempotently.
+# Fetch the real test images of docs/data.md (Debian part) into a git-ignored cache, idempotently.
 #
 #   scripts/fetch_test_data.sh            # into <repo>/.cache/test-data
 #   CODO_TEST_DATA=/some/dir scripts/fetch_test_data.sh

@@ -1,4 +1,4 @@
-"""Tests on real photos fetched from Debian packages by scripts/fetch_test_data.sh (see DATA.md).
+"""Tests on real photos fetched from Debian packages by scripts/fetch_test_data.sh (see docs/data.md).
 
   $D/tuxpaint/<category>/*.png   real-photo RGBA stamps (alpha = mask): an instance bank
   $D/scratch/<scene>/*.jpg       480x360 scene photos: backgrounds
