@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from .errors import RunError
+
 
 def temp_name(name: str) -> str:
     """A hidden temporary name beside `name`, unique to this write (machine, process and a random tag), so
@@ -29,26 +31,47 @@ def temp_target(temp: str, suffix: str) -> str:
     return temp.rpartition("/")[2][1:].split(suffix + ".", 1)[0] + suffix
 
 
+def _local_writer(temp: str) -> int | None:
+    """The id of the process of this machine that `temp_name`'s file `temp` was named for; None when
+    another machine (or no `temp_name`) named it."""
+    found = _PROCESS.search(temp)
+    if found is None or not temp[:found.start()].endswith("." + socket.gethostname()):
+        return None
+    return int(found.group(1))
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` of this machine exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
 def left_by_dead_process(temp: str) -> bool:
     """Whether `temp_name`'s file `temp` was written by a process of this machine that has ended: a
     killed write's leftover, which no running process will finish or remove."""
-    found = _PROCESS.search(temp)
-    if found is None or not temp[:found.start()].endswith("." + socket.gethostname()):
-        return False
-    try:
-        os.kill(int(found.group(1)), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    return False
+    pid = _local_writer(temp)
+    return pid is not None and not _running(pid)
+
+
+def in_flight_here(temp: str) -> bool:
+    """Whether a running process of this machine may be writing `temp_name`'s file `temp` (a second job
+    writing the same files, e.g. with the same node rank): it renames or removes it itself, so a job
+    clearing its leftovers leaves it alone."""
+    pid = _local_writer(temp)
+    return pid is not None and _running(pid)
 
 
 @contextmanager
 def atomic_open(path: Path) -> Iterator[BinaryIO]:
     """Write through a hidden temporary file beside `path`; fsync and rename it into place on success.
 
-    On any error (or interrupt) the temporary file is removed and `path` is left as it was.
+    On any error (or interrupt) the temporary file is removed and `path` is left as it was. A temporary
+    file that another process removed meanwhile is a one-line RunError, not a missing-file traceback.
     """
     tmp = path.with_name(temp_name(path.name))
     try:
@@ -56,7 +79,12 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise RunError(f"{path}: another process removed its temporary file {tmp.name} while this one "
+                           "wrote it (two jobs writing the same files, e.g. with the same --node-rank on two "
+                           "machines?); run the same command again once the other has ended") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import InputError
+from .location import resolve_spec
 from .parallel import run_tasks
+from .plural import plural
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,27 @@ def differences(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def check_same_job(out: object, old: dict | None, identity: dict, units: str, kind: str = "") -> None:
+def resolve_specs(identity: dict) -> dict:
+    """`identity` with every source 'spec' in it resolved (location.resolve_spec): a job file written
+    before specs were stored resolved holds them as typed, relative to the working directory of the day."""
+    return {k: resolve_spec(v) if k == "spec" and isinstance(v, str) else
+            resolve_specs(v) if isinstance(v, dict) else v for k, v in identity.items()}
+
+
+def check_same_job(out: object, old: dict | None, identity: dict, unit: str, done: int,
+                   kind: str = "") -> None:
     """Refuse an --out whose job file (`old`, None when missing or unreadable) is not this job's: its
-    `units` (shards, parts) cannot be told apart from another `kind` job's."""
+    `done` finished `unit`s (shard, part) cannot be told apart from another `kind` job's, and --overwrite,
+    which the refusal offers, discards them."""
+    discards = f" (discards the {plural(done, 'finished ' + unit)})" if done else ""
     if old is None:
-        raise InputError(f"--out {out} holds {units} of an unknown job; choose a new directory or pass "
-                         "--overwrite")
-    differs = differences(old, identity)
+        raise InputError(f"--out {out} holds {unit}s of an unknown job; choose a new directory or pass "
+                         f"--overwrite{discards}")
+    differs = differences(resolve_specs(old), identity)
     if differs:
         raise InputError(f"--out {out} holds a different {kind}job (differs in: {', '.join(differs)}); "
-                         "run the same command to finish it, or choose a new directory or pass --overwrite")
+                         "run the same command to finish it, or choose a new directory or pass --overwrite"
+                         f"{discards}")
 
 
 def make_dir(path: Path) -> None:

@@ -15,10 +15,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open, left_by_dead_process, temp_pattern, temp_target
+from .atomic import atomic_open, in_flight_here, left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
+from .location import resolve_spec
 from .shards.index import read_json, source_identity
 from .shards.storage import Folder
 from .shards.writer import write_json_atomic
@@ -175,12 +176,14 @@ def _check_out(job: PrepareJob, identity: dict) -> None:
                          "empty directory (--overwrite only replaces a store's own files)")
     if job.overwrite or not ours:
         return
-    check_same_job(out, read_json(Folder(out), JOB_FILE), identity, "parts", "prepare ")
+    done = len(list(out.glob("part-*.bin")))
+    check_same_job(out, read_json(Folder(out), JOB_FILE), identity, "part", done, "prepare ")
 
 
 def _start(job: PrepareJob, identity: dict) -> None:
     """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files
-    (of its parts; of the job file and manifest when the process that wrote them here has ended)."""
+    (of its parts, unless a running process here writes them: a second job of this node rank; of the job
+    file and manifest when the process that wrote them here has ended)."""
     make_dir(job.out)
     if job.overwrite:
         for path in _store_files(job.out):
@@ -189,7 +192,8 @@ def _start(job: PrepareJob, identity: dict) -> None:
     mine = {part_name(part, suffix) for part in job.split(identity["source_identity"]["items"]).mine()
             for suffix in suffixes}
     for tmp in job.out.glob(temp_pattern("part-*")):  # one listing, whatever the number of parts
-        if any(temp_target(tmp.name, f".{suffix}") in mine for suffix in suffixes):
+        ours = any(temp_target(tmp.name, f".{suffix}") in mine for suffix in suffixes)
+        if ours and not in_flight_here(tmp.name):
             tmp.unlink(missing_ok=True)
     for name in (JOB_FILE, MANIFEST):
         for tmp in job.out.glob(temp_pattern(name)):
@@ -213,7 +217,7 @@ def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | N
         raise InputError(f"no item of {job.spec} could be prepared: {skips.summary()}; nothing written")
     manifest = {**identity, "items": sum(len(index.items) for index in indexes),
                 "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
-                "source": {"spec": job.spec, **source.describe()},
+                "source": {"spec": resolve_spec(job.spec), **source.describe()},
                 "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
     write_json_atomic(job.out / MANIFEST, manifest)
     return manifest

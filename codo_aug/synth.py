@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import coco_export
-from .atomic import left_by_dead_process, temp_pattern, temp_target
+from .atomic import in_flight_here, left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
 from .errors import InputError
 from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
+from .location import resolve_spec
 from .pipeline import Synthesizer
 from .plural import plural
 from .shards.format import IMAGE_FORMATS, encode_sample
@@ -141,6 +142,13 @@ def _old_outputs(out: Folder) -> list[str]:
     return sorted(found)
 
 
+def _finished(job: SynthJob) -> int:
+    """How many shards (COCO parts) of an earlier run --out holds: what --overwrite would discard."""
+    if job.format == "coco":
+        return len(list((job.folder.path / coco_export.PARTS).glob("part-*.json")))
+    return len(job.folder.names(f"{SHARD_PREFIX}-*.tar"))
+
+
 def _check_local(out: Path) -> None:
     """Refuse a local --out that is a file, lies under a file or in a folder we cannot write."""
     place = next(p for p in (out, *out.parents) if p.exists())
@@ -194,13 +202,15 @@ def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     identity = job_identity(job, synth)
     if job.overwrite or not _old_outputs(out):
         return synth, identity
-    check_same_job(job.out, read_json(out, JOB_FILE), identity, "shards")
+    unit = "part" if job.format == "coco" else "shard"
+    check_same_job(job.out, read_json(out, JOB_FILE), identity, unit, _finished(job))
     return synth, identity
 
 
 def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
     """Temporary files left by this node's killed runs: of its shards and their index entries (only it
-    writes those; other nodes' may be in flight), and of the job and info files when the process that
+    writes those; other nodes' may be in flight) unless a running process here writes them (a second job
+    of this node rank, which finishes them itself), and of the job and info files when the process that
     wrote them on this machine has ended."""
     mine = {shard_name(s) for s in job.split.mine()}
     shards = [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
@@ -209,15 +219,15 @@ def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
                if temp_target(name, ".json").removesuffix(".json") + ".tar" in mine]
     shared = [name for file in (JOB_FILE, INFO_FILE) for name in out.names(temp_pattern(file))
               if left_by_dead_process(name)]
-    return shards + entries + shared
+    return [name for name in shards + entries if not in_flight_here(name)] + shared
 
 
 def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
     """`_info.json`'s sources; the instances' sorted class names ('labels') are the vocabulary a
     supervised run on the shards classifies into (codo_train.classes)."""
-    instances = synth.instances
-    return {"instances": {"spec": job.instances, **instances.describe(), "labels": instances.labels},
-            "backgrounds": {"spec": job.backgrounds, **synth.backgrounds.describe()}}
+    instances = {**synth.instances.describe(), "labels": synth.instances.labels}
+    return {"instances": {"spec": resolve_spec(job.instances), **instances},
+            "backgrounds": {"spec": resolve_spec(job.backgrounds), **synth.backgrounds.describe()}}
 
 
 def _unit_done(job: SynthJob, unit: int) -> bool:

@@ -16,6 +16,7 @@ import torch
 from codo_aug.atomic import atomic_open
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
+from codo_aug.location import resolve_location, resolve_spec
 
 from .config import BEFORE_THE_SETTING, TrainConfig
 from .data import DataPosition
@@ -25,14 +26,18 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"  # event files, with --tensorboard
 RUN_FILES = (CONFIG, METRICS, str(CHECKPOINT))
-#: Settings that do not change what a run computes: a resumed run may differ in them.
-_VOLATILE = ("overwrite", "save_every", "max_bad_fraction", "health_every", "log_every", "tensorboard",
+#: Settings that do not change what a run computes: a resumed run may differ in them (`out` too: the
+#: checkpoint found in --out is that run's, wherever the folder was moved or copied).
+_VOLATILE = ("out", "overwrite", "save_every", "max_bad_fraction", "health_every", "log_every", "tensorboard",
              "prefetch", "compile")
 #: Keys every config.json codo writes holds: what marks a folder as a codo run.
 _CONFIG_KEYS = {"out", "steps", "arch", "batch_size"}
 #: Errors of a folder the user can fix: no permission, a file in the way, a read-only file system.
 _USER_ERRNOS = (errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EROFS)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+#: Where a run reads and writes: stored and compared resolved, so that spelling does not make another run.
+_LOCATIONS = {"out": resolve_location, "shards": resolve_location, "instances": resolve_spec,
+              "backgrounds": resolve_spec}
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -102,13 +107,33 @@ def _with_defaults(config: dict) -> dict:
     return filled
 
 
+def resolve_locations(config: dict) -> dict:
+    """A run config with its folder, shards and sources resolved (codo_aug.location): the same whether they
+    were given relative, absolute, with a trailing slash or from another working directory."""
+    return {k: _LOCATIONS[k](v) if k in _LOCATIONS and isinstance(v, str) else v for k, v in config.items()}
+
+
+def _refusal(out: Path, ckpt: dict, differs: list[str], old: dict, new: dict) -> str:
+    """Why `out` is not this run and what to do: resume it, start anew elsewhere, or discard it. Other
+    steps are a new run: the learning rate's warm-up and cosine and the target momentum span the total."""
+    names = ", ".join(differs)
+    discard = f"pass --overwrite (discards its checkpoint at step {ckpt.get('step')})"
+    if "steps" not in differs:
+        return (f"--out {out} holds a different run (differs in: {names}); run the same command to resume "
+                f"it, or choose a new directory or {discard}")
+    same = f"give --steps {old['steps']}" if differs == ["steps"] else "run the same command"
+    return (f"--out {out} holds a different run (differs in: {names}): its learning-rate warm-up and "
+            f"cosine and its target momentum span its {old['steps']} steps, so {new['steps']} steps is a "
+            f"new run; {same} to resume it, or a new --out to train {new['steps']} steps from the start, "
+            f"or {discard}")
+
+
 def _same_run(out: Path, ckpt: dict, run_config: dict) -> None:
-    old, new = ({k: v for k, v in c.items() if k not in _VOLATILE}
+    old, new = ({k: v for k, v in resolve_locations(c).items() if k not in _VOLATILE}
                 for c in (_with_defaults(ckpt.get("config", {})), run_config))
     differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if differs:
-        raise InputError(f"--out {out} holds a different run (differs in: {', '.join(differs)}); "
-                         "run the same command to resume it, or choose a new directory or pass --overwrite")
+        raise InputError(_refusal(out, ckpt, differs, old, new))
 
 
 def _resume_or_clear(out: Path, overwrite: bool, run_config: dict) -> dict | None:
@@ -133,7 +158,7 @@ def prepare_run(out: Path, overwrite: bool, run_config: dict, record: dict) -> d
             raise InputError(f"--out {out} is a non-empty folder that is not a codo run; "
                              "choose a new or an empty one")
         ckpt = _resume_or_clear(out, overwrite, run_config)
-        (out / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+        (out / CONFIG).write_text(json.dumps(resolve_locations(record), indent=2) + "\n")
         (out / CHECKPOINT).parent.mkdir(exist_ok=True)
     return ckpt
 
@@ -159,8 +184,8 @@ def checkpoint_state(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler:
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {"step": step, "config": run_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scaler": scaler.state_dict(), "rng": rng, "data": positions}
+    return {"step": step, "config": resolve_locations(run_config), "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "rng": rng, "data": positions}
 
 
 def restore(ckpt: dict, model: torch.nn.Module, opt: torch.optim.Optimizer,

@@ -3,7 +3,7 @@
 import pytest
 
 from codo_aug.errors import InputError
-from codo_aug.jobs import Split, check_same_job, run_units, start_units
+from codo_aug.jobs import Split, check_same_job, resolve_specs, run_units, start_units
 
 
 def test_split_gives_each_node_its_units_and_each_unit_its_items():
@@ -13,12 +13,25 @@ def test_split_gives_each_node_its_units_and_each_unit_its_items():
     assert Split(10, 4).mine() == [0, 1, 2] and Split(8, 4, 3, 2).mine() == []
 
 
-def test_same_job_check_names_what_differs():
-    check_same_job("out", {"a": 1, "b": 2}, {"b": 2, "a": 1}, "parts")
-    with pytest.raises(InputError, match="holds a different prepare job \\(differs in: a, c\\)"):
-        check_same_job("out", {"a": 1, "b": 2}, {"a": 3, "b": 2, "c": 0}, "parts", "prepare ")
-    with pytest.raises(InputError, match="--out out holds shards of an unknown job"):
-        check_same_job("out", None, {}, "shards")
+def test_same_job_check_names_what_differs_and_what_overwrite_discards():
+    check_same_job("out", {"a": 1, "b": 2}, {"b": 2, "a": 1}, "part", 3)
+    with pytest.raises(InputError, match="holds a different prepare job \\(differs in: a, c\\); .* or pass "
+                                         "--overwrite \\(discards the 3 finished parts\\)$"):
+        check_same_job("out", {"a": 1, "b": 2}, {"a": 3, "b": 2, "c": 0}, "part", 3, "prepare ")
+    with pytest.raises(InputError, match="^--out out holds shards of an unknown job; choose a new directory "
+                                         "or pass --overwrite \\(discards the 1 finished shard\\)$"):
+        check_same_job("out", None, {}, "shard", 1)
+    with pytest.raises(InputError, match="pass --overwrite$"):  # nothing finished, nothing to discard
+        check_same_job("out", None, {}, "shard", 0)
+
+
+def test_same_job_check_reads_an_old_job_files_specs_as_places(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    old = {"seed": 0, "source_identity": {"instances": {"spec": "folder:imgs/", "items": 3}}}
+    spec = f"folder:{tmp_path.resolve()}/imgs"
+    new = {"seed": 0, "source_identity": {"instances": {"spec": spec, "items": 3}}}
+    assert resolve_specs(old) == new
+    check_same_job("out", old, new, "shard", 2)
 
 
 def _write(state: tuple, unit: int) -> int:

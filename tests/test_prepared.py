@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
-from codo_aug.atomic import temp_name
 from codo_aug.geometry.placement import crop_rect
 from codo_aug.render.compose import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
@@ -218,10 +217,10 @@ def test_workers_resume_and_nodes_give_the_same_store(stamps, tmp_path):
     # resume: a part lost, another left half-written by a killed run
     (tmp_path / "one" / "part-00001.bin").unlink()
     (tmp_path / "one" / "part-00002.json").unlink()
-    (tmp_path / "one" / temp_name("part-00003.bin")).write_bytes(b"half")
     ended = subprocess.Popen(["true"])
-    ended.wait()  # a run of this machine killed while writing the manifest
-    (tmp_path / "one" / f".{MANIFEST}.{socket.gethostname()}.{ended.pid}.0123abcd.tmp").write_bytes(b"{")
+    ended.wait()  # a run of this machine killed while writing part 3 and the manifest
+    for name in ("part-00003.bin", MANIFEST):
+        (tmp_path / "one" / f".{name}.{socket.gethostname()}.{ended.pid}.0123abcd.tmp").write_bytes(b"{")
     report = run_prepare(PrepareJob(spec, "instances", tmp_path / "one", part_size=6))
     assert (report.written, report.resumed, report.items) == (2, 2, 20)
     assert store_bytes(tmp_path / "one") == want

@@ -72,19 +72,22 @@ def test_a_node_removes_only_its_own_shards_temporary_files(tmp_path):
     spec = f"folder:{data}"
     job = SynthJob(out, 2, instances=spec, backgrounds=spec, shard_size=1, num_nodes=2)
     run_synth(job)
-    mine, others = out / temp_name("codo-000000.tar"), out / temp_name("codo-000001.tar")
-    entry, other_entry = (out / "_index" / temp_name(f"codo-00000{k}.json") for k in (0, 1))
     ended = subprocess.Popen(["true"])
     ended.wait()
     host = socket.gethostname()
+    mine = out / f".codo-000000.tar.{host}.{ended.pid}.0123abcd.tmp"  # this node's, its process gone
+    mine_elsewhere = out / ".codo-000000.tar.other-host.1.0123abcd.tmp"  # this node rank on another machine
+    entry = out / "_index" / f".codo-000000.json.{host}.{ended.pid}.0123abcd.tmp"
+    others, other_entry = out / temp_name("codo-000001.tar"), out / "_index" / temp_name("codo-000001.json")
+    mine_live = out / temp_name("codo-000000.tar")  # this very process: a second job of this node rank
     info_dead = out / f"._info.json.{host}.{ended.pid}.0123abcd.tmp"  # this machine, process gone
     info_elsewhere = out / f"._info.json.other-host.{ended.pid}.0123abcd.tmp"
     info_live = out / temp_name("_info.json")  # this very process: still writing
-    kept = (others, other_entry, info_elsewhere, info_live)
-    for path in (mine, entry, info_dead, *kept):
+    kept = (others, other_entry, info_elsewhere, info_live, mine_live)
+    for path in (mine, mine_elsewhere, entry, info_dead, *kept):
         path.write_bytes(b"half")  # node 0 killed while writing; node 1 writing now
     assert run_synth(job).resumed == 1
-    assert not mine.exists() and not entry.exists() and not info_dead.exists()
+    assert not any(path.exists() for path in (mine, mine_elsewhere, entry, info_dead))
     assert all(path.exists() for path in kept)
 
 

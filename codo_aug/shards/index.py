@@ -9,6 +9,7 @@ local or a prefix in object storage (storage.Folder).
 import hashlib
 import json
 
+from ..location import resolve_spec
 from ..sources.skips import SkipLog
 from .storage import Folder
 from .writer import INFO_FILE, SHARD_PREFIX, ShardStats, json_bytes, shard_name
@@ -18,13 +19,14 @@ INDEX_DIR = "_index"
 
 
 def source_identity(spec: str, source) -> dict:
-    """What identifies a source's content: its spec, kind, item count, a digest of its items, and what
-    else decides its pixels (Source.identity: a prepared store's manifest)."""
+    """What identifies a source's content: its spec (resolved: the same place however it is spelled), kind,
+    item count, a digest of its items, and what else decides its pixels (Source.identity: a prepared
+    store's manifest)."""
     h = hashlib.sha256()
     for it in source.items:
         h.update(f"{it.path}\t{it.label}\t{it.cutout}\t{it.box}\n".encode())
-    return {"spec": spec, "kind": source.kind, "items": len(source.items), "digest": h.hexdigest(),
-            **source.identity()}
+    return {"spec": resolve_spec(spec), "kind": source.kind, "items": len(source.items),
+            "digest": h.hexdigest(), **source.identity()}
 
 
 def read_json(folder: Folder, name: str) -> dict | None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import SynthConfig
 from ..geometry.placement import crop_rect
+from ..location import resolve_location
 from .cutout import clip_box, crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, decode_scaled, probe
 from .sizing import CutNeed
@@ -70,10 +71,11 @@ class Source:
         return counts
 
     def describe(self) -> dict:
-        """Where the source came from, its size, (for instances) how its items are cut, and its skips."""
+        """Where the source came from (its root resolved: the same however it was spelled), its size, (for
+        instances) how its items are cut, and its skips."""
         cut_by = {"cut_by": self.cut_by_counts()} if self.role == "instances" else {}
-        return {"kind": self.kind, "root": str(self.root), "items": len(self.items), **cut_by,
-                "skipped": self.skipped.to_dict()}
+        return {"kind": self.kind, "root": resolve_location(str(self.root)), "items": len(self.items),
+                **cut_by, "skipped": self.skipped.to_dict()}
 
     def identity(self) -> dict:
         """What decides this source's pixels besides its items (shards.index.source_identity adds it to a
