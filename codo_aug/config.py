@@ -1,16 +1,15 @@
 """SynthConfig: every fixed setting of the synthesis engine, validated where it is built."""
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .modes import BLENDS, JITTERS, PHOTOMETRICS
 from .settings import build
 from .settings import require as _check
 
 CUTOUTS = ("auto", "rect", "box", "grabcut")
-BLENDS = ("hard", "gaussian", "poisson", "motion")
-JITTERS = ("relative", "iou", "none")
 VIEW_CROPS = ("auto", "on", "off")
-PHOTOMETRICS = ("soco", "mocov2", "none")
 
 
 def _check_range(name: str, pair, low: float, high: float) -> None:
@@ -18,7 +17,7 @@ def _check_range(name: str, pair, low: float, high: float) -> None:
            f"a pair [a, b] with {low} <= a <= b <= {high}")
 
 
-def _check_modes(name: str, modes: tuple, allowed: tuple) -> None:
+def _check_modes(name: str, modes: tuple, allowed: Collection[str]) -> None:
     _check(len(modes) >= 1 and all(m in allowed for m in modes), name, modes, f"made of {', '.join(allowed)}")
 
 

@@ -51,7 +51,7 @@ class Synthesizer:
         backgrounds.check(self.config)
         self.seed = seed
         self.rules = ViewRules(self.config.min_visibility, self.config.max_truncation, self.config.iou_floor,
-                               photometrics=not defer_photometrics)
+                               None if defer_photometrics else self.config.photometric)
         #: Files that failed while rendering (after passing the header check), and cutouts too small.
         self.render_skips = SkipLog()
         self._broken: set[tuple[int, int]] = set()
@@ -140,7 +140,7 @@ class Synthesizer:
             labels=[it.label for it in items],
             instance_files=[it.path for it in items],
             background_files=background_files,
-            photo=None if self.rules.photometrics else [v.photo for v in recipe.views],
+            photo=None if self.rules.photometric is not None else [v.photo for v in recipe.views],
         )
 
     def check_usable(self) -> None:

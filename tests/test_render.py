@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
+from codo_aug.modes import BLENDS
 from codo_aug.params.recipe import PasteDraw, PhotoDraw, ViewDraw
-from codo_aug.render.blend import alpha_blend, blend_paste, motion_kernel
+from codo_aug.render.blend import alpha_blend, motion_kernel, object_mask
 from codo_aug.render.compose import ViewRules, render_view
 from codo_aug.render.gaussian import gaussian_blur
 from codo_aug.render.photometric import apply_photo
@@ -24,6 +25,13 @@ def solid(w: int, h: int, rgb) -> np.ndarray:
     out[..., :3] = rgb
     out[..., 3] = 255
     return out
+
+
+def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str, args: tuple) -> np.ndarray:
+    """Paste `rgba` at (x, y) with the kernel of blend `mode`; the object mask it covers."""
+    alpha = np.ascontiguousarray(rgba[:, :, 3])
+    BLENDS[mode].kernel(canvas, np.ascontiguousarray(rgba[:, :, :3]), alpha, x, y, args)
+    return object_mask(canvas.shape[:2], alpha, x, y)
 
 
 def view(pastes, jitter=(NO_JITTER, NO_JITTER), flip=False, mode="relative", photo=PhotoDraw()) -> ViewDraw:

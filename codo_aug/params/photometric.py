@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .draws import rounded as _f
 from .recipe import PhotoDraw
 
 #: Blur sigmas are drawn for a 224-pixel view and scaled with the view size.
@@ -32,17 +33,26 @@ SOCO_OTHER = PhotoPolicy(_BYOL_JITTER, 0.8, 0.2, 0.1, 0.2)
 MOCOV2 = PhotoPolicy((0.4, 0.4, 0.4, 0.1), 0.8, 0.2, 0.5, 0.0)
 
 
+@dataclass(frozen=True)
+class PerView:
+    """A photometric mode's draw (its row in codo_aug.modes.PHOTOMETRICS): view j follows
+    `policies[j]`, views past the end the last one; no policy at all (the identity) for ()."""
+
+    policies: tuple[PhotoPolicy, ...] = ()
+
+    def policy(self, view: int) -> PhotoPolicy | None:
+        return self.policies[min(view, len(self.policies) - 1)] if self.policies else None
+
+    def __call__(self, rng: np.random.Generator, view: int, size: int) -> PhotoDraw:
+        """View `view`'s draws for a `size`-pixel view."""
+        return sample_photo(rng, self.policy(view), size)
+
+
 def policy_for(name: str, view: int) -> PhotoPolicy | None:
-    """The policy of view `view` under `name` ('soco', 'mocov2', 'none' -> None)."""
-    if name == "soco":
-        return SOCO_FIRST if view == 0 else SOCO_OTHER
-    if name == "mocov2":
-        return MOCOV2
-    return None
+    """The policy of view `view` under photometric mode `name` (None: the identity)."""
+    from ..modes import PHOTOMETRICS  # the table is built from this module's policies
 
-
-def _f(x) -> float:
-    return round(float(x), 6)
+    return PHOTOMETRICS[name].draw.policy(view)
 
 
 def sample_photo(rng: np.random.Generator, policy: PhotoPolicy | None, size: int) -> PhotoDraw:

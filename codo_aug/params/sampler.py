@@ -8,16 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config import SynthConfig
+from ..modes import BLENDS, JITTERS, PHOTOMETRICS
 from ..rng import RECIPE_STREAM, rng_for
-from .photometric import policy_for, sample_photo
+from .draws import rounded as _f
 from .recipe import InstanceDraw, PasteDraw, Recipe, ViewDraw
-
-_NO_JITTER = (0.0, 0.0, 0.0, 0.0)
-
-
-def _f(x) -> float:
-    """Plain float rounded to 6 places: short JSON, exact round trip."""
-    return round(float(x), 6)
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float, size: int) -> np.ndarray:
@@ -39,12 +33,9 @@ def _pick(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
 
 
 def _blend(rng: np.random.Generator, cfg: SynthConfig) -> tuple[str, tuple[float, ...]]:
+    """A blend mode by its weight, and its draw."""
     mode = cfg.blend[_pick(rng, tuple(cfg.blend_weights))]
-    if mode == "gaussian":
-        return mode, (_f(rng.uniform(*cfg.feather_sigma)),)
-    if mode == "motion":
-        return mode, (_f(rng.uniform(*cfg.motion_length)), _f(rng.uniform(0.0, 180.0)))
-    return mode, ()
+    return mode, BLENDS[mode].draw(rng, cfg)
 
 
 def _crop(rng: np.random.Generator, area: tuple[float, float], ratio: tuple[float, float]
@@ -52,15 +43,6 @@ def _crop(rng: np.random.Generator, area: tuple[float, float], ratio: tuple[floa
     """An InsLoc-style crop (area U(area), log aspect U(log ratio), position u, v U(0, 1))."""
     return (_f(rng.uniform(*area)), _f(rng.uniform(math.log(ratio[0]), math.log(ratio[1]))),
             _f(rng.random()), _f(rng.random()))
-
-
-def _jitter(rng: np.random.Generator, cfg: SynthConfig, mode: str) -> tuple[float, float, float, float]:
-    """Four draws for one RoI: relative deltas, or iou (area, split, left, top) fractions in [0, 1)."""
-    if mode == "none" or rng.random() >= cfg.jitter_p:
-        return _NO_JITTER
-    if mode == "relative":
-        return tuple(_f(d) for d in rng.uniform(-cfg.jitter_ratio, cfg.jitter_ratio, 4))
-    return tuple(_f(d) for d in rng.random(4))
 
 
 def class_members(labels: Sequence[str]) -> list[np.ndarray]:
@@ -142,7 +124,7 @@ def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, se
             part = _crop(rng, cfg.view_crop_area, cfg.view_crop_ratio) if cropped[s] else ()
             pastes.append(PasteDraw(int(s), _f(scales[s]), _f(u), _f(v), mode, args, part))
         jitter_mode = cfg.jitter_mode(j)
-        jitter = tuple(_jitter(rng, cfg, jitter_mode) for _ in range(k))
-        photo = sample_photo(rng, policy_for(cfg.photometric, j), int(size))
+        jitter = tuple(JITTERS[jitter_mode].draw(rng, cfg) for _ in range(k))
+        photo = PHOTOMETRICS[cfg.photometric].draw(rng, j, int(size))
         views.append(ViewDraw(int(size), int(bg), crop, flip, tuple(pastes), jitter_mode, jitter, photo))
     return Recipe(seed, index, attempt, instances, tuple(views))

@@ -1,8 +1,9 @@
-"""Paste an RGBA cutout onto a canvas with one of four blends (Dwibedi et al. 2017, Cut, Paste and Learn).
+"""Blend kernels: paste a cutout's colour and alpha planes onto a canvas, in place (Dwibedi et al. 2017,
+Cut, Paste and Learn); each is the kernel of its row in codo_aug.modes.BLENDS.
 
 `hard` uses the alpha as is; `gaussian` feathers it; `motion` smears object and alpha along a
 line; `poisson` is cv2.seamlessClone on a reflect-padded canvas so pastes at the border are safe.
-The returned object mask is the cutout's own (alpha > ALPHA_OBJECT) whatever the blend.
+Whatever the blend, the object is the cutout's own pixels (alpha > ALPHA_OBJECT): `object_mask`.
 """
 
 import math
@@ -51,11 +52,6 @@ def alpha_blend(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, 
                                 255.0 - weight)
 
 
-def _rgb(rgba: np.ndarray) -> np.ndarray:
-    """The colour planes of `rgba` as a packed array (numpy's strided [:, :, :3] copy is ~80x slower)."""
-    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
-
-
 def _pad(rgb: np.ndarray, alpha: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Room for a blur to spread: colour repeats the edge (no dark halo), alpha is 0."""
     return (cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE),
@@ -82,8 +78,33 @@ def _smear(rgb: np.ndarray, alpha: np.ndarray, kernel: np.ndarray) -> tuple[np.n
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _poisson(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
-    """seamlessClone keeps a 2-pixel rim of its mask as background, so the mask is grown by that rim."""
+def paste_hard(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int,
+               args: tuple[float, ...]) -> None:
+    """The alpha as is."""
+    alpha_blend(canvas, rgb, alpha, x, y)
+
+
+def paste_feathered(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int,
+                    args: tuple[float, ...]) -> None:
+    """The alpha blurred by sigma = args[0] (on a padded patch, so the feather reaches outside)."""
+    pad = int(math.ceil(3 * args[0]))
+    padded, padded_alpha = _pad(rgb, alpha, pad)
+    alpha_blend(canvas, padded, gaussian_blur(padded_alpha, args[0], cv2.BORDER_CONSTANT), x - pad, y - pad)
+
+
+def paste_motion(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int,
+                 args: tuple[float, ...]) -> None:
+    """Object and alpha smeared along a line of args = (length, angle in degrees)."""
+    kernel = motion_kernel(*args)
+    pad = kernel.shape[0] // 2 + 1
+    smeared, smeared_alpha = _smear(*_pad(rgb, alpha, pad), kernel)
+    alpha_blend(canvas, smeared, smeared_alpha, x - pad, y - pad)
+
+
+def paste_poisson(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int,
+                  args: tuple[float, ...]) -> None:
+    """cv2.seamlessClone of the object; it keeps a 2-pixel rim of its mask as background, so the mask is
+    grown by that rim."""
     grow = 2
     padded, padded_alpha = _pad(rgb, alpha, grow + 1)
     mask = cv2.dilate((padded_alpha > ALPHA_OBJECT).astype(np.uint8) * 255, np.ones((3, 3), np.uint8),
@@ -99,28 +120,3 @@ def _poisson(canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: 
     centre = (int(pad + x + bx0 + bw // 2), int(pad + y + by0 + bh // 2))
     out = cv2.seamlessClone(padded, big, mask, centre, cv2.NORMAL_CLONE)
     canvas[:] = out[pad:pad + canvas.shape[0], pad:pad + canvas.shape[1]]
-
-
-def blend_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, mode: str,
-                args: tuple[float, ...], alpha: np.ndarray | None = None) -> np.ndarray:
-    """Blend `rgba` into `canvas` (in place) at (x, y) with `mode`; returns the object mask. `alpha`:
-    rgba's alpha plane when the caller has it packed already."""
-    if alpha is None:
-        alpha = cv2.extractChannel(rgba, 3)  # packed: 2x numpy's strided rgba[:, :, 3] in what follows
-    mask = object_mask(canvas.shape[:2], alpha, x, y)
-    rgb = _rgb(rgba)
-    if mode == "poisson":
-        _poisson(canvas, rgb, alpha, x, y)
-    elif mode == "gaussian":
-        pad = int(math.ceil(3 * args[0]))
-        padded, padded_alpha = _pad(rgb, alpha, pad)
-        feathered = gaussian_blur(padded_alpha, args[0], cv2.BORDER_CONSTANT)
-        alpha_blend(canvas, padded, feathered, x - pad, y - pad)
-    elif mode == "motion":
-        kernel = motion_kernel(*args)
-        pad = kernel.shape[0] // 2 + 1
-        smeared, smeared_alpha = _smear(*_pad(rgb, alpha, pad), kernel)
-        alpha_blend(canvas, smeared, smeared_alpha, x - pad, y - pad)
-    else:
-        alpha_blend(canvas, rgb, alpha, x, y)
-    return mask

@@ -6,24 +6,24 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..geometry.boxes import (clip_boxes, expand_boxes_iou, flip_boxes_horizontal, jitter_boxes_relative,
-                              mask_to_box)
+from ..geometry.boxes import clip_boxes, flip_boxes_horizontal, mask_to_box
 from ..geometry.placement import crop_rect, fit_longest, place
+from ..modes import BLENDS, JITTERS, PHOTOMETRICS
 from ..params.recipe import ViewDraw
 from ..sample import View
-from .blend import ALPHA_OBJECT, blend_paste
-from .photometric import apply_photo
+from .blend import ALPHA_OBJECT, object_mask
 
 
 @dataclass(frozen=True)
 class ViewRules:
-    """The fixed settings rendering needs (from SynthConfig); `photometrics` False leaves each view's
-    photometric draws to the caller (who applies them elsewhere, e.g. on the training device)."""
+    """The fixed settings rendering needs (from SynthConfig). `photometric` names the mode whose kernel
+    applies each view's photometric draws; None leaves them to the caller (who applies them elsewhere,
+    e.g. on the training device)."""
 
     min_visibility: float = 0.3
     max_truncation: float = 0.0
     iou_floor: float = 0.5
-    photometrics: bool = True
+    photometric: str | None = "soco"
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -56,13 +56,7 @@ def view_cutout(cut: np.ndarray, crop: tuple[float, ...]) -> np.ndarray:
 
 def jitter_rois(boxes: np.ndarray, draws: np.ndarray, mode: str, iou_floor: float, size: int) -> np.ndarray:
     """RoIs for exact `boxes` under jitter `mode`, clipped to the view; rows of zero draws keep the box."""
-    if mode == "relative":
-        rois = jitter_boxes_relative(boxes, draws)
-    elif mode == "iou":
-        rois = expand_boxes_iou(boxes, draws, iou_floor)
-    else:
-        rois = boxes.copy()
-    return clip_boxes(rois, size, size)
+    return clip_boxes(JITTERS[mode].kernel(boxes, draws, iou_floor), size, size)
 
 
 def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray], rules: ViewRules) -> View:
@@ -78,7 +72,8 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
         x, y = place(size, size, w, h, p.u, p.v, rules.max_truncation)
         patch = resize(cut, w, h)
         alpha = cv2.extractChannel(patch, 3)
-        mask = blend_paste(canvas, patch, x, y, p.blend, p.blend_args, alpha)
+        mask = object_mask(canvas.shape[:2], alpha, x, y)
+        BLENDS[p.blend].kernel(canvas, cv2.cvtColor(patch, cv2.COLOR_RGBA2RGB), alpha, x, y, p.blend_args)
         for other in masks.values():
             other &= ~mask
         masks[p.slot] = mask
@@ -94,5 +89,6 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
         kept = kept[:, :, ::-1].copy()
         boxes = flip_boxes_horizontal(boxes, size)
         rois = flip_boxes_horizontal(rois, size)
-    image = apply_photo(canvas, draw.photo) if rules.photometrics else canvas
-    return View(image, boxes, rois, np.array(ids, dtype=np.int64), kept)
+    if rules.photometric is not None:
+        canvas = PHOTOMETRICS[rules.photometric].kernel(canvas, draw.photo)
+    return View(canvas, boxes, rois, np.array(ids, dtype=np.int64), kept)
