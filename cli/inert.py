@@ -56,6 +56,7 @@ TRAIN: dict[str, Acts] = {
     "level_weights": Acts('levels "all" and ' + _ROIS, _rois("all")),
     "max_bad_fraction": Acts("--shards (online synthesis skips unreadable source files as it meets them)",
                              lambda c: not c.online),
+    "verify_shards": Acts("--shards (online synthesis reads no shards to check)", lambda c: not c.online),
     "prefetch": Acts("workers >= 1 (with 0 the training process loads each batch when it is due)",
                      lambda c: c.workers > 0),
 }

@@ -87,6 +87,9 @@ def run(
     tensorboard: Annotated[bool, _opt("--tensorboard/--no-tensorboard", "Also write metrics as TensorBoard "
                                                                         "event files to OUT/tensorboard.")
                            ] = DEFAULT["tensorboard"],
+    verify_shards: Annotated[bool, _opt("--verify-shards/--no-verify-shards", "Check shards' sha256 "
+                                                                              "against _info.json as read.")
+                             ] = DEFAULT["verify_shards"],
     config: Annotated[Path | None, _opt("--config", "TOML file of run settings (top level or \\[train]).")
                       ] = None,
     set_: Annotated[list[str] | None, _opt("--set", "Override one setting: key=value (TOML value); "
@@ -109,7 +112,8 @@ def run(
                             accumulate=accumulate, optimizer=optimizer, lr=lr, objective=objective, amp=amp,
                             channels_last=channels_last, workers=workers, prefetch=prefetch,
                             compile_=compile_, decode=decode, photometric=photometric, seed=seed,
-                            save_every=save_every, tensorboard=tensorboard, overwrite=overwrite))
+                            save_every=save_every, tensorboard=tensorboard, verify_shards=verify_shards,
+                            overwrite=overwrite))
         cfg = TrainConfig.from_dict(values)
         synth = check_run(cfg, given_settings(config, set_, "train", reads=SECTIONS, merged=values),
                           given_settings(config, set_, "synth", top_level=False, main="train",

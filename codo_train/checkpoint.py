@@ -29,7 +29,7 @@ RUN_FILES = (CONFIG, METRICS, str(CHECKPOINT))
 #: Settings that do not change what a run computes: a resumed run may differ in them (`out` too: the
 #: checkpoint found in --out is that run's, wherever the folder was moved or copied).
 _VOLATILE = ("out", "overwrite", "save_every", "max_bad_fraction", "health_every", "log_every", "tensorboard",
-             "prefetch", "compile")
+             "prefetch", "compile", "verify_shards")
 #: Keys every config.json codo writes holds: what marks a folder as a codo run.
 _CONFIG_KEYS = {"out", "steps", "arch", "batch_size"}
 #: Errors of a folder the user can fix: no permission, a file in the way, a read-only file system.

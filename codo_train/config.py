@@ -8,6 +8,8 @@ from codo_aug.errors import InputError
 from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
+from .losses import LOSSES
+from .objectives import OBJECTIVES
 from .schedules import auto_momentum_base, scale_lr
 
 #: The backbone registry: arch -> channels of its C2..C5 (torchvision.models.<arch> builds it, with the FPN on
@@ -16,8 +18,6 @@ ARCHS = {"resnet18": (64, 128, 256, 512), "resnet34": (64, 128, 256, 512), "resn
 LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
-LOSSES = ("byol", "infonce")
-OBJECTIVES = ("codo", "image", "supervised")
 LEVEL_RULES = ("fpn", "soco")  # which FPN level a box's size picks: codo_train.models.levels
 LR_SCALINGS = ("linear", "sqrt", "auto")
 #: Settings whose default changed after runs were saved without them: what such a run used.
@@ -66,6 +66,7 @@ class TrainConfig:
     they are decoded (nvJPEG on CUDA) and augmented on the training device, to the same pixels as on the
     CPU (codo_train.device_decode). Online, `decode` = 'device' renders the views without their [synth]
     photometric draws and applies those on the device (the loader's workers skip a quarter of rendering).
+    `verify_shards` checks each shard's size and sha256 against `_info.json` as it is read (ShardDataset).
     """
 
     out: str = ""
@@ -101,6 +102,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 100
     max_bad_fraction: float = 0.01
+    verify_shards: bool = True
     lr_scaling: str = "auto"
     health_every: int = 20
     log_every: int = 10

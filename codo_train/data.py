@@ -1,7 +1,8 @@
 """Training input: endless batches from shards (epoch after epoch) or online synthesis, the position a
 resumed run continues from, and pixel normalisation.
 
-Bad shard records are skipped, named in a warning and counted; too many of them stop the run.
+Bad shard records are skipped, named in a warning (once per shard and reason: every record of a shard
+whose bytes differ from its `_info.json` fails for one reason) and counted; too many of them stop the run.
 """
 
 import logging
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from codo_aug.dataset import Batch, CoDoDataset, collate
 from codo_aug.errors import RunError
 from codo_aug.shards.dataset import ShardDataset
-from codo_aug.shards.reader import BadRecord
+from codo_aug.shards.reader import BadRecord, warn_once
 
 #: torchvision's ImageNet pixel mean and std (RGB, 0..1): detectors fine-tuned from these weights use them.
 PIXEL_MEAN = (0.485, 0.456, 0.406)
@@ -104,15 +105,13 @@ class _Deliveries(IterableDataset):
         yield Delivery(worker, read, bad, None)
 
 
-def _account(d: Delivery, position: DataPosition, workers: int, warned: set[BadRecord],
+def _account(d: Delivery, position: DataPosition, workers: int, warned: set[tuple[str, str]],
              max_bad_fraction: float) -> None:
-    """Move `position` past delivery `d`, warn once of each bad record, and RunError once enough
-    records were read and more than `max_bad_fraction` of them are bad."""
+    """Move `position` past delivery `d`, warn once of each (shard, reason) of its bad records, and
+    RunError once enough records were read and more than `max_bad_fraction` of them are bad."""
     position.advance(d.worker, workers, d.read, d.bad)
     for bad in d.bad:
-        if bad not in warned:
-            log.warning("skipped a bad sample: %s", bad)
-            warned.add(bad)
+        warn_once(bad, warned, log)
     if position.records >= MIN_RECORDS_CHECKED and position.bad > max_bad_fraction * position.records:
         raise RunError(f"{position.bad} of {position.records} shard records read are bad, more than "
                        f"{max_bad_fraction:.1%}; the first is in {position.first_bad} (see the warnings)")
@@ -137,12 +136,12 @@ def endless_batches(dataset: ShardDataset, batch_size: int, workers: int, positi
                     collate_fn: Callable[[list], Batch | None] = collate, pin: bool = False,
                     prefetch: int = 2) -> Iterator[Batch]:
     """Full batches of good records (made by `collate_fn`, in the workers), epoch after epoch, from
-    `position` on; `position` is kept up to date as batches go out. Each bad record is named in a warning
-    (once) and counted. `pin` and `prefetch`: loader_options."""
+    `position` on; `position` is kept up to date as batches go out. Each bad record is counted, and named
+    in a warning once per shard and reason. `pin` and `prefetch`: loader_options."""
     loader = DataLoader(_Deliveries(dataset, batch_size, collate_fn, position.epoch), batch_size=None,
                         **loader_options(workers, pin, prefetch))
     dataset.resume(position.epoch, position.read, position.next_worker)
-    warned: set[BadRecord] = set()
+    warned: set[tuple[str, str]] = set()
     while True:
         started = any(position.read)  # resumed in an epoch that has delivered batches
         delivered = False

@@ -61,7 +61,7 @@ def _dataset(cfg: TrainConfig, synth: SynthConfig, d: Dist) -> tuple[CoDoDataset
         return online, {"synth": synth.to_dict()}
     paths = expand_shards(cfg.shards)
     shards = ShardDataset(paths, rank=d.rank, world_size=d.world, seed=cfg.seed, photometric=cfg.photometric,
-                          pixels=cfg.decode == "cpu")
+                          pixels=cfg.decode == "cpu", verify_shards=cfg.verify_shards)
     return shards, {"shard_files": paths}
 
 

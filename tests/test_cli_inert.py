@@ -32,7 +32,7 @@ def idle(rules, subject) -> set[str]:
     ({"objective": "supervised", "loss": "infonce", "levels": "all", "instances": "sample",
       "backgrounds": "sample", "shards": ""},
      {"loss", "all_pairs", "momentum_base", "queue_size", "temperature", "image_weight", "level_rule",
-      "max_bad_fraction", "prefetch"}),
+      "max_bad_fraction", "verify_shards", "prefetch"}),
 ])
 def test_which_train_settings_a_run_leaves_without_effect(settings, expected):
     cfg = TrainConfig(**{"out": "o", "shards": "s", **settings})

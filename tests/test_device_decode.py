@@ -181,8 +181,9 @@ def test_bad_records_stay_bad_without_pixels(tmp_path):
                        config=SynthConfig(view_sizes=(48, 32), photometric="none")))
     rewrite(out / "codo-000000.tar", {"000000001.view0.jpg": b"not a jpeg", "000000002.json": b"{garbled",
                                       "000000003.view1.jpg": None})
-    for kw in ({}, {"pixels": False, "photometric": "soco"}):
-        items = list(ShardDataset(str(out), rank=0, world_size=1, shuffle=0, **kw).records())
+    for kw in ({}, {"pixels": False, "photometric": "soco"}):  # records judged one by one, not by sha256
+        ds = ShardDataset(str(out), rank=0, world_size=1, shuffle=0, verify_shards=False, **kw)
+        items = list(ds.records())
         reasons = [item.reason if isinstance(item, BadRecord) else None for item in items]
         assert reasons == [None, "the view0 image member does not decode", "the .json member does not parse "
                            "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",

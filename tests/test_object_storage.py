@@ -15,7 +15,7 @@ import pytest
 
 from codo_aug import ShardDataset
 from codo_aug.errors import InputError
-from codo_aug.shards.reader import expand_shards, read_shard
+from codo_aug.shards.reader import BadRecord, expand_shards, read_shard
 from codo_aug.shards.storage import RetryingReader, expand_braces, split_location, with_retries
 
 from .helpers import BIN, cli
@@ -113,6 +113,33 @@ def test_verify_names_a_changed_object(s3, local):
     assert "1 of 3 shard(s) failed verification" in bad.stderr
 
 
+def test_a_listed_object_that_is_gone_is_refused_and_a_changed_one_is_a_bad_shard(s3, local, tmp_path):
+    import fsspec
+
+    url = f"s3://{BUCKET}/gone"
+    fs = fsspec.filesystem("s3")
+    for name, data in tree(local).items():
+        if name != "codo-000001.tar":
+            fs.pipe_file(f"{BUCKET}/gone/{name}", data)
+    gone = f"{url}/codo-000001.tar"
+    for read in (expand_shards, ShardDataset):
+        with pytest.raises(InputError) as err:
+            read(url)
+        assert str(err.value).startswith(f"shard {gone} is listed in {url}/_info.json but missing: restore")
+    proc = cli("codo-train", "run", "--shards", url, "--steps", "1", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"codo-train: error: {err.value}"]
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(InputError, match=f"{gone} is missing or not readable"):
+        expand_shards(f"{url}/codo-{{000000..000002}}.tar")
+    shard = tree(local)["codo-000002.tar"]  # 64 bytes inside its first member, a JPEG: the tar stays valid
+    fs.pipe_file(f"{BUCKET}/gone/codo-000002.tar", shard[:1024] + bytes(64) + shard[1088:])
+    records = list(ShardDataset(f"{url}/codo-*.tar", rank=0, world_size=1, shuffle=0).records())
+    assert [r.key for r in records if not isinstance(r, BadRecord)] == KEYS[:4]
+    changed = "the shard does not match _info.json: corrupted (sha256 differs from the index)"
+    assert [(r.shard, r.key, r.reason) for r in records if isinstance(r, BadRecord)] == [
+        (f"{url}/codo-000002.tar", key, changed) for key in KEYS[8:]]
+
+
 @pytest.mark.slow
 def test_synth_to_s3_killed_with_sigkill_resumes_to_the_same_bytes(s3, tmp_path):
     args = ["--num-samples", "160", "--shard-size", "10", "--seed", "5", "--set", "view_sizes=[96, 64]"]
@@ -191,12 +218,13 @@ def test_missing_buckets_and_unreachable_endpoints_are_one_line_errors(s3, tmp_p
 
 def test_http_shards_read_through_an_info_prefix_and_survive_broken_connections(local, caplog):
     with http_server(local.parent, flaky=True) as base:
-        urls = expand_shards(f"{base}/{local.name}/")  # plain HTTP lists nothing: _info.json names them
+        urls = expand_shards(f"{base}/{local.name}/")  # _info.json names them
         assert urls == [f"{base}/{local.name}/codo-{i:06d}.tar" for i in range(3)]
         got = [(key, members) for url in urls for _, key, members in read_shard(url)]
     want = [(key, members) for path in expand_shards(str(local)) for _, key, members in read_shard(path)]
     assert got == want  # every first response broke halfway; each was retried where it stopped
-    assert sum("retrying" in r.message for r in caplog.records) == 4  # _info.json and 3 shards
+    # _info.json, the folder's listing (which shards are there: http.server lists them) and 3 shards
+    assert sum("retrying" in r.message for r in caplog.records) == 5
 
 
 def test_http_refusal_and_absence_are_input_errors(local):

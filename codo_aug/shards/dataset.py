@@ -7,7 +7,9 @@ deals whole shards to ranks (uneven when the shard count does not divide, but no
 ranks). A rank's pieces are dealt round-robin to its DataLoader workers, and a buffer shuffles samples
 within a worker. In one epoch every sample is read at most once (exactly once with `"shards"`) across all
 ranks and workers; the split and shuffles depend only on (seed, epoch). A record that cannot be
-used (or a shard that cannot be read on) is skipped with a warning; `records()` shows them.
+used (or a shard that cannot be read on) is skipped with a warning; `records()` shows them. A shard the
+`_info.json` beside it lists is checked against its size and sha256 as it is read (`verify_shards`), and
+its records are used only when it matches: damaged bytes inside a JPEG may still decode.
 """
 
 import dataclasses
@@ -25,7 +27,7 @@ from ..params.recipe import PhotoDraw
 from ..render.photometric import apply_photo
 from ..rng import PHOTO_STREAM, SHARD_ORDER_STREAM, SHUFFLE_STREAM, rng_for
 from .format import Record, decode_record
-from .reader import BadRecord, expand_shards, read_piece, shard_sizes
+from .reader import BadRecord, checkable, expand_shards, listed_entries, read_piece, shard_sizes, warn_once
 
 log = logging.getLogger("codo_aug.shards")
 
@@ -81,12 +83,16 @@ class ShardDataset(IterableDataset):
     rank the same number of samples; counts from `_info.json`, else read once) or "shards" (whole
     shards per rank). `pixels=False` leaves the view images encoded and masks undecoded (see
     `decode_record`) and the fresh photometric draws in `Record.photo`, not applied: the same draws, for
-    codo_train.device_decode to decode and apply on the GPU. Call `set_epoch` before each epoch.
+    codo_train.device_decode to decode and apply on the GPU. `verify_shards` (MosaicML Streaming's
+    `validate_hash`): each shard listed in the `_info.json` beside it is hashed as it is read and its
+    records held (a shard's piece in memory per worker) until its size and sha256 match, else they are
+    BadRecords (no cost measurable beside decoding: BENCHMARKS.md); False reads shards unchecked. Call
+    `set_epoch` before each epoch.
     """
 
     def __init__(self, urls: str | list[str], rank: int | None = None, world_size: int | None = None,
                  shuffle: int = 1000, seed: int = 0, photometric: str | None = None, split: str = "equal",
-                 pixels: bool = True):
+                 pixels: bool = True, verify_shards: bool = True):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"invalid split={split!r}: must be one of {', '.join(SPLITS)}")
@@ -98,8 +104,12 @@ class ShardDataset(IterableDataset):
         self.shuffle, self.seed = shuffle, seed
         self.photometric = None if photometric == "none" else photometric
         self.pixels = pixels
+        equal = split == "equal" and self.world_size > 1
+        entries = listed_entries(self.paths) if equal or verify_shards else []
         #: records per shard, for an equal split over several ranks (one rank takes whole shards)
-        self.sizes = shard_sizes(self.paths) if split == "equal" and self.world_size > 1 else None
+        self.sizes = shard_sizes(self.paths, entries) if equal else None
+        #: path -> its `_info.json` entry, for the shards checked as they are read
+        self.expected = {p: e for p, e in zip(self.paths, entries) if verify_shards and checkable(e)}
         self.epoch = 0
         #: (epoch, records to skip per worker, first worker): see resume()
         self._resume: tuple[int, list[int], int] = (-1, [], 0)
@@ -161,7 +171,8 @@ class ShardDataset(IterableDataset):
         """This worker's records of the epoch in reading order, those that cannot be used as BadRecord;
         after a `resume`, from the first record not yet read (those skipped are never decoded)."""
         worker, workers = self.this_worker()
-        raw = (item for piece in self.slot_pieces(worker, workers) for item in read_piece(*piece))
+        raw = (item for path, first, stop in self.slot_pieces(worker, workers)
+               for item in read_piece(path, first, stop, self.expected.get(path)))
         if self.shuffle > 1:
             slot = self.rank * workers + worker
             raw = shuffled(raw, self.shuffle, rng_for(self.seed, SHUFFLE_STREAM, self.epoch, slot))
@@ -172,8 +183,9 @@ class ShardDataset(IterableDataset):
             yield item if isinstance(item, BadRecord) else self._decode(*item)
 
     def __iter__(self) -> Iterator[Record]:
+        warned: set[tuple[str, str]] = set()
         for item in self.records():
             if isinstance(item, BadRecord):
-                log.warning("skipped a bad sample: %s", item)
+                warn_once(item, warned, log)
                 continue
             yield item

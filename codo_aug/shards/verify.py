@@ -1,6 +1,7 @@
 """Check a shard folder against its `_info.json`: every shard present, whole and unchanged."""
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..coco_export import INSTANCES
 from ..errors import InputError
@@ -41,16 +42,25 @@ def _sha256(out: Folder, name: str) -> str:
         return sha256_stream(fh)
 
 
+def check(entry: dict, size: int | None, sha256: Callable[[], str]) -> Problem | None:
+    """What is wrong with a shard of `size` bytes (None: missing) against its `_info.json` entry, or None;
+    `sha256()` is asked for only when the size matches. One rule for `verify` and for reading."""
+    name, listed = entry["name"], entry["bytes"]
+    if size is None:
+        return Problem(name, "missing", "no such file")
+    if size < listed:
+        return Problem(name, "truncated", f"{size} of {listed} bytes")
+    if size != listed or sha256() != entry["sha256"]:
+        return Problem(name, "corrupted", "sha256 differs from the index")
+    return None
+
+
 def verify(out: Folder) -> tuple[dict, list[Problem]]:
     """The folder's info and the problems found (none when every shard matches size and sha256)."""
     info = load_info(out)
     problems = []
     for entry in info["shards"]:
-        size = out.size(entry["name"])
-        if size is None:
-            problems.append(Problem(entry["name"], "missing", "no such file"))
-        elif size < entry["bytes"]:
-            problems.append(Problem(entry["name"], "truncated", f"{size} of {entry['bytes']} bytes"))
-        elif size != entry["bytes"] or _sha256(out, entry["name"]) != entry["sha256"]:
-            problems.append(Problem(entry["name"], "corrupted", "sha256 differs from the index"))
+        problem = check(entry, out.size(entry["name"]), lambda name=entry["name"]: _sha256(out, name))
+        if problem is not None:
+            problems.append(problem)
     return info, problems
