@@ -1,11 +1,13 @@
-"""Reading shards from a local S3-compatible server vs the local file system: same shards, one core.
+"""Reading shards from a local S3-compatible server vs the local file system: same shards, one core;
+and what checking each shard against `_info.json` (sha256 hashed as it streams) costs on each.
 
     python bench/shard_read.py [--samples 2000] [--repeat 3]
 
 The shards are written once to a temporary folder and uploaded to moto's S3 server, which runs in its
 own process on another core (so its work is not counted against the reader); the reader, pinned to one
 core, reads them with ShardDataset (no shuffle: decode views, boxes, RoIs, ids) and, as the raw figure,
-only streams the tar members (iter_members). Ratio = S3 rate / local rate; best of --repeat.
+only streams the tar members (read_piece), each unchecked and checked (verify_shards). Ratios: S3 rate /
+local rate (checked, as training reads), checked rate / unchecked rate; best of --repeat.
 Needs the dev extras (s3fs, moto[server]).
 """
 
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 from codo_aug import ShardDataset, SynthConfig, SynthJob, run_synth
-from codo_aug.shards.reader import expand_shards, iter_members
+from codo_aug.shards.reader import BadRecord, expand_shards, listed_entries, read_piece
 
 SERVER = ("import logging, time; from moto.server import ThreadedMotoServer; "
           "logging.getLogger('werkzeug').setLevel(logging.ERROR); "
@@ -26,15 +28,33 @@ SERVER = ("import logging, time; from moto.server import ThreadedMotoServer; "
           "print(s.get_host_and_port()[1], flush=True); time.sleep(10**6)")
 
 
-def rate(read, n_expected: int, repeat: int) -> float:
-    """Best samples/s of `read()` (which returns how many samples it read) over `repeat` runs."""
-    best = 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        n = read()
-        best = max(best, n / (time.perf_counter() - t0))
-        assert n == n_expected, (n, n_expected)
+def rates(reads: list, n_expected: int, repeat: int) -> list[float]:
+    """Best samples/s of each `read()` (which returns how many samples it read) over `repeat` rounds; the
+    reads alternate within a round, in turned order each round, so a drift in the machine's speed or a
+    warm cache touches each alike."""
+    best = [0.0] * len(reads)
+    for r in range(repeat):
+        for k in range(len(reads))[::-1 if r % 2 else 1]:
+            t0 = time.perf_counter()
+            n = reads[k]()
+            best[k] = max(best[k], n / (time.perf_counter() - t0))
+            assert n == n_expected, (n, n_expected)
     return best
+
+
+def read_rates(paths: list[str], n: int, repeat: int) -> dict[str, tuple[float, float]]:
+    """Samples/s of `paths` (unchecked, checked) streamed as tar members and through ShardDataset."""
+    entries = listed_entries(paths)
+
+    def streamed(check: bool) -> int:
+        return sum(not isinstance(item, BadRecord) for path, entry in zip(paths, entries)
+                   for item in read_piece(path, 0, None, entry if check else None))
+
+    def dataset(check: bool) -> int:
+        return sum(1 for _ in ShardDataset(paths, world_size=1, shuffle=0, verify_shards=check))
+
+    return {name: tuple(rates([lambda: read(False), lambda: read(True)], n, repeat))
+            for name, read in (("streamed", streamed), ("ShardDataset", dataset))}
 
 
 def main() -> None:
@@ -61,17 +81,14 @@ def main() -> None:
             os.sched_setaffinity(0, {cores[0]})  # the reader: one core
             figures = {}
             for where, pattern in (("local", str(local)), ("s3", "s3://bench/shards/")):
-                paths = expand_shards(pattern)
-                raw = rate(lambda: sum(1 for p in paths for _ in iter_members(p)), args.samples, args.repeat)
-                decoded = rate(lambda: sum(1 for _ in ShardDataset(paths, world_size=1, shuffle=0)),
-                               args.samples, args.repeat)
-                figures[where] = raw, decoded
-                print(f"{where:>5}: {raw:9.1f} samples/s streamed (tar members), "
-                      f"{decoded:8.1f} samples/s through ShardDataset")
+                figures[where] = read_rates(expand_shards(pattern), args.samples, args.repeat)
+                print(f"{where:>5}: " + "; ".join(
+                    f"{plain:8.1f} samples/s {name}, {checked:8.1f} checked (x{checked / plain:.3f})"
+                    for name, (plain, checked) in figures[where].items()))
             size = sum(p.stat().st_size for p in local.glob("*.tar")) / args.samples / 1e3
-            print(f"ratio s3/local: {figures['s3'][0] / figures['local'][0]:.2f} streamed, "
-                  f"{figures['s3'][1] / figures['local'][1]:.2f} through ShardDataset "
-                  f"({args.samples} samples, {size:.0f} kB each)")
+            print("ratio s3/local (checked): " + ", ".join(
+                f"{figures['s3'][name][1] / figures['local'][name][1]:.2f} {name}" for name in figures["s3"])
+                  + f" ({args.samples} samples, {size:.0f} kB each)")
     finally:
         server.kill()
 
