@@ -31,8 +31,9 @@ import cv2
 
 from codo_aug import SynthConfig, Synthesizer, open_source
 from codo_aug import pipeline
-from codo_aug.render import compose
+from codo_aug.modes import BLENDS, PHOTOMETRICS
 from codo_aug.prepare import PrepareJob, run_prepare
+from codo_aug.render import layout, paint
 
 DATA = Path(os.environ.get("CODO_TEST_DATA")
             or Path(__file__).resolve().parent.parent / ".cache" / "test-data")
@@ -88,43 +89,58 @@ def measure(synth: Synthesizer, roots: tuple[Path, Path], samples: int) -> tuple
     return actual, floor, files
 
 
-#: (module, function) pairs timed by --breakdown, under the name printed.
+#: What --breakdown times, under the name printed: (module, function) pairs, and (mode table, mode name)
+#: pairs for the kernels of codo_aug.modes' rows.
 STAGES = {
-    "recipe": (pipeline, "sample_recipe"),
-    "render_view (all below)": (pipeline, "render_view"),
-    "background crop + resize": (compose, "background_view"),
-    "resizes (backgrounds, pastes)": (compose, "resize"),
-    "compositing": (compose, "blend_paste"),
-    "photometrics": (compose, "apply_photo"),
-    "RoI jitter": (compose, "jitter_rois"),
+    "recipe": [(pipeline, "sample_recipe")],
+    "layout_view (placement, masks, RoIs)": [(pipeline, "layout_view")],
+    "paint_view (all below)": [(pipeline, "paint_view")],
+    "background crop + resize": [(paint, "background_view")],
+    "resizes (backgrounds, pastes)": [(layout, "resize"), (paint, "resize")],
+    "compositing": [(BLENDS, name) for name in BLENDS],
+    "photometrics": [(PHOTOMETRICS, name) for name in PHOTOMETRICS],
+    "RoI jitter": [(layout, "jitter_rois")],
 }
+
+
+def _get(owner, name: str):
+    return owner[name].kernel if isinstance(owner, dict) else getattr(owner, name)
+
+
+def _set(owner, name: str, fn) -> None:
+    if isinstance(owner, dict):
+        owner[name] = owner[name]._replace(kernel=fn)
+    else:
+        setattr(owner, name, fn)
 
 
 def breakdown(synth: Synthesizer, samples: int) -> tuple[float, dict[str, float]]:
     """Seconds to render `samples` samples again, and the seconds spent in each of STAGES."""
     spent: collections.Counter = collections.Counter()
-    originals = {name: getattr(module, attr) for name, (module, attr) in STAGES.items()}
+    targets = [(stage, owner, name) for stage, pairs in STAGES.items() for owner, name in pairs]
+    originals = [_get(owner, name) for _, owner, name in targets]
 
-    def timed(name, fn):
+    def timed(stage, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[name] += time.perf_counter() - t0
+                spent[stage] += time.perf_counter() - t0
         return wrapper
 
-    for name, (module, attr) in STAGES.items():
-        setattr(module, attr, timed(name, originals[name]))
+    for (stage, owner, name), fn in zip(targets, originals):
+        _set(owner, name, timed(stage, fn))
     try:
         t0 = time.perf_counter()
         for i in range(samples):
             synth.sample(i)
         return time.perf_counter() - t0, dict(spent)
     finally:
-        for name, (module, attr) in STAGES.items():
-            setattr(module, attr, originals[name])
+        for (_, owner, name), fn in zip(targets, originals):
+            _set(owner, name, fn)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -174,7 +190,7 @@ def main() -> None:
         total, spent = stages
         print(f"breakdown, with timers: {1000 * total / n:.2f} ms/sample")
         for name in STAGES:
-            print(f"  {name:<30}{1000 * spent.get(name, 0.0) / n:6.2f} ms/sample")
+            print(f"  {name:<38}{1000 * spent.get(name, 0.0) / n:6.2f} ms/sample")
 
 
 if __name__ == "__main__":

@@ -36,14 +36,18 @@ class CoDoDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> Sample:
+    def _checked(self, index: int) -> int:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range 0..{self.length - 1}")
-        return self.synth.sample(index)
+        return index
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.synth.sample(self._checked(index))
 
     def recipe(self, index: int) -> Recipe:
-        """The recipe sample `index` is rendered from (the first draw that gives a usable sample)."""
-        return self[index].recipe
+        """The recipe sample `index` is painted from (the first draw that leaves an instance visible in every
+        view, substitute files recorded), found from layouts alone: nothing is painted."""
+        return self.synth.sample_layout(self._checked(index)).recipe
 
     def render(self, recipe: Recipe) -> Sample:
         """The sample of `recipe`: ds.render(ds.recipe(i)) equals ds[i]."""

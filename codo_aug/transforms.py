@@ -22,6 +22,7 @@ from .sources.arrays import ArrayInstances
 from .sources.base import Source
 from .sources.decode import BadImage
 from .sources.spec import open_source
+from .substitutes import Tried
 
 #: Indices drawn from torch's generator (calls without `index`) lie in [0, INDEX_RANGE).
 INDEX_RANGE = 2**62
@@ -115,6 +116,8 @@ class CoDoMultiView(torch.nn.Module):
             backgrounds = open_source(backgrounds, "backgrounds", self.config.min_background_side)
         self.backgrounds = backgrounds
         self.seed = seed
+        #: What the calls learnt of the background files (each call lays out over its own instances).
+        self.backgrounds_tried = Tried()
 
     def _synth(self, sample: dict[str, Any]) -> Synthesizer | None:
         """A Synthesizer over the sample's boxes as instances; None when none is large enough."""
@@ -127,14 +130,15 @@ class CoDoMultiView(torch.nn.Module):
                                                   self.config.min_instance_side)
         except BadImage:  # no box of at least min_instance_side px
             return None
-        return Synthesizer(instances, self.backgrounds, self.config, self.seed)
+        return Synthesizer(instances, self.backgrounds, self.config, self.seed,
+                           backgrounds_tried=self.backgrounds_tried)
 
     def make_params(self, sample: Any, index: int) -> Recipe | None:
         """The recipe of `sample` (a dict or pair) under `index`, None when it has no usable box;
-        `forward(sample, recipe=...)` replays it."""
+        `forward(sample, recipe=...)` replays it. Found from layouts alone: no view is painted."""
         detection, _ = _detection((sample,))
         synth = None if detection is None else self._synth(detection)
-        return None if synth is None else synth.sample(index).recipe
+        return None if synth is None else synth.sample_layout(index).recipe
 
     def forward(self, *inputs: Any, index: int | None = None, recipe: Recipe | None = None) -> list | None:
         detection, pair = _detection(inputs)
@@ -161,7 +165,7 @@ class CoDoMultiView(torch.nn.Module):
         views = []
         for v in sample.views:
             size = tuple(v.image.shape[:2])
-            source = torch.tensor([origin[sample.recipe.instances[i].source] for i in v.ids],
+            source = torch.tensor([origin[sample.recipe.instances[i].used] for i in v.ids],
                                   dtype=torch.int64)
             image = F.to_dtype(torch.from_numpy(v.image).permute(2, 0, 1).contiguous(), dtype, scale=True)
             view = {

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from codo_aug.render.compose import background_view
+from codo_aug.render.paint import background_view
 from codo_aug.sources.base import Item, Source
 from codo_aug.sources import decode as decode_module
 from codo_aug.sources.decode import BadImage, decode, layout

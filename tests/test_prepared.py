@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cli.aug import app
 from codo_aug import CoDoDataset, InputError, SynthConfig, Synthesizer, open_source
 from codo_aug.geometry.placement import crop_rect
-from codo_aug.render.compose import view_cutout
+from codo_aug.render.layout import view_cutout
 from codo_aug.prepare import JOB_FILE, PrepareJob, run_prepare
 from codo_aug.sources import prepared
 from codo_aug.sources.prepared import MANIFEST, PreparedSource

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from codo_aug.geometry.boxes import box_iou, flip_boxes_horizontal, mask_to_box
 from codo_aug.params.recipe import PasteDraw, ViewDraw
-from codo_aug.render.compose import ViewRules, jitter_rois, render_view
+from codo_aug.render.layout import ViewRules, jitter_rois
+from codo_aug.render.paint import render_view
 
 unit = st.floats(0.0, 1.0, exclude_max=True, allow_nan=False)
 draws4 = st.tuples(unit, unit, unit, unit)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from codo_aug import SynthConfig, Synthesizer, SynthJob, open_source, run_synth
 from codo_aug.geometry.boxes import box_iou, mask_to_box
-from codo_aug.render.compose import background_view
+from codo_aug.render.paint import background_view
 from codo_aug.shards.reader import expand_shards, iter_records
 from codo_aug.sources.decode import decode
 

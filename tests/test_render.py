@@ -10,7 +10,8 @@ import pytest
 from codo_aug.modes import BLENDS
 from codo_aug.params.recipe import PasteDraw, PhotoDraw, ViewDraw
 from codo_aug.render.blend import alpha_blend, motion_kernel, object_mask
-from codo_aug.render.compose import ViewRules, render_view
+from codo_aug.render.layout import ViewRules
+from codo_aug.render.paint import render_view
 from codo_aug.render.gaussian import gaussian_blur
 from codo_aug.render.photometric import apply_photo
 

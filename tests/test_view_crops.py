@@ -10,7 +10,8 @@ from PIL import Image
 from codo_aug import InputError, SynthConfig, Synthesizer, open_source
 from codo_aug.params.recipe import PasteDraw, PhotoDraw, Recipe, ViewDraw
 from codo_aug.params.sampler import sample_recipe
-from codo_aug.render.compose import ViewRules, render_view, view_cutout
+from codo_aug.render.layout import ViewRules, view_cutout
+from codo_aug.render.paint import render_view
 
 GREY = np.full((100, 100, 3), 50, np.uint8)
 

@@ -13,10 +13,18 @@ class InstanceDraw:
 
     `rect` = (area, log_ratio, u, v): the InsLoc-style crop of `rect` cutouts, and the box that
     seeds `grabcut` when the file has no box of its own; unused by mask and alpha cutouts.
+    `substitute`: the item pasted instead when item `source` failed to decode (set by the layout, so a
+    final recipe names every file it shows); None when `source` is pasted.
     """
 
     source: int
     rect: tuple[float, float, float, float]
+    substitute: int | None = None
+
+    @property
+    def used(self) -> int:
+        """The instance source item pasted."""
+        return self.source if self.substitute is None else self.substitute
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class ViewDraw:
 
     `pastes` are in paste order (later ones on top). `jitter[slot]` holds four draws whose meaning
     depends on `jitter_mode`: relative deltas (dx1, dy1, dw, dh), or iou draws (area, split, left, top).
+    `background_substitute`, as InstanceDraw.substitute: the background used when item `background` failed.
     """
 
     size: int
@@ -73,11 +82,19 @@ class ViewDraw:
     jitter_mode: str
     jitter: tuple[tuple[float, float, float, float], ...]
     photo: PhotoDraw = PhotoDraw()
+    background_substitute: int | None = None
+
+    @property
+    def background_used(self) -> int:
+        """The background source item this view shows."""
+        return self.background if self.background_substitute is None else self.background_substitute
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """All random choices of sample `index` under `seed` (after `attempt` redraws)."""
+    """All random choices of sample `index` under `seed` (after `attempt` redraws); once laid out
+    (Synthesizer.layout), also the items that replace files failing to decode: then final, painting it
+    reads nothing else."""
 
     seed: int
     index: int
@@ -90,6 +107,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
+        """The recipe of `to_dict`'s output (recipes written before substitutes were recorded lack them)."""
         def view(v: dict) -> ViewDraw:
             photo = dict(v["photo"], order=tuple(v["photo"]["order"]))
             return ViewDraw(
@@ -102,12 +120,18 @@ class Recipe:
                 jitter_mode=v["jitter_mode"],
                 jitter=tuple(tuple(j) for j in v["jitter"]),
                 photo=PhotoDraw(**photo),
+                background_substitute=_item(v.get("background_substitute")),
             )
 
         return cls(
             seed=int(d["seed"]),
             index=int(d["index"]),
             attempt=int(d["attempt"]),
-            instances=tuple(InstanceDraw(int(i["source"]), tuple(i["rect"])) for i in d["instances"]),
+            instances=tuple(InstanceDraw(int(i["source"]), tuple(i["rect"]), _item(i.get("substitute")))
+                            for i in d["instances"]),
             views=tuple(view(v) for v in d["views"]),
         )
+
+
+def _item(value) -> int | None:
+    return None if value is None else int(value)

@@ -1,5 +1,5 @@
-"""Compose one view: crop the background, paste cutouts with occlusion bookkeeping, RoI jitter,
-flip, photometrics."""
+"""Lay out one view: where each cutout goes, what of it stays visible, exact boxes and RoIs; no pixel of
+the view is painted (render.paint does that), so a draw rejected for visibility costs no compositing."""
 
 from dataclasses import dataclass
 
@@ -8,10 +8,10 @@ import numpy as np
 
 from ..geometry.boxes import clip_boxes, flip_boxes_horizontal, mask_to_box
 from ..geometry.placement import crop_rect, fit_longest, place
-from ..modes import BLENDS, JITTERS, PHOTOMETRICS
+from ..modes import JITTERS
 from ..params.recipe import ViewDraw
-from ..sample import View
 from .blend import ALPHA_OBJECT, object_mask
+from .resize import resize
 
 
 @dataclass(frozen=True)
@@ -26,23 +26,29 @@ class ViewRules:
     photometric: str | None = "soco"
 
 
-def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A new resized array, without aliasing and fast: shrink by the whole factor k >= 2 with cv2's
-    integer area averaging (the last < k rows and columns are dropped), then bilinear to the exact size."""
-    h, w = image.shape[:2]
-    k = min(w // width, h // height)
-    if k >= 2:
-        image = cv2.resize(image[:h - h % k, :w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
-    if image.shape[:2] == (height, width):
-        return image.copy()  # callers paint on the result
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+@dataclass(frozen=True)
+class Placed:
+    """One paste as laid out: the cutout resized to its paste (RGBA `patch`, its `alpha` plane packed)
+    with its top-left (x, y) on the view, and its blend."""
+
+    patch: np.ndarray
+    alpha: np.ndarray
+    x: int
+    y: int
+    blend: str
+    blend_args: tuple[float, ...]
 
 
-def background_view(image: np.ndarray, crop: tuple[float, float, float], size: int) -> np.ndarray:
-    """The square crop (area, u, v) of `image`, resized to size x size."""
-    h, w = image.shape[:2]
-    x, y, cw, ch = crop_rect(w, h, crop[0], 0.0, crop[1], crop[2])
-    return resize(image[y:y + ch, x:x + cw], size, size)
+@dataclass(frozen=True)
+class ViewLayout:
+    """A view but its pixels: the pastes in paste order, and per instance shown (`min_visibility`) its id
+    (slot), visible mask (NxSxS bool), exact box and RoI (Nx4 XYXY), flipped as the view is."""
+
+    placed: tuple[Placed, ...]
+    ids: np.ndarray
+    boxes: np.ndarray
+    rois: np.ndarray
+    masks: np.ndarray
 
 
 def view_cutout(cut: np.ndarray, crop: tuple[float, ...]) -> np.ndarray:
@@ -59,21 +65,19 @@ def jitter_rois(boxes: np.ndarray, draws: np.ndarray, mode: str, iou_floor: floa
     return clip_boxes(JITTERS[mode].kernel(boxes, draws, iou_floor), size, size)
 
 
-def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray], rules: ViewRules) -> View:
-    """Render `draw`. An instance whose visible pixels fall under `min_visibility` of its whole
-    pasted object (occluded by later pastes or cut by the view's edge) is left out."""
+def layout_view(draw: ViewDraw, cutouts: list[np.ndarray], rules: ViewRules) -> ViewLayout:
+    """Lay out `draw` over the slots' `cutouts`. An instance whose visible pixels fall under `min_visibility`
+    of its whole pasted object (occluded by later pastes or cut by the view's edge) is left out."""
     size = draw.size
-    canvas = background_view(background, draw.crop, size)
-    masks: dict[int, np.ndarray] = {}
-    areas: dict[int, int] = {}
+    placed, masks, areas = [], {}, {}
     for p in draw.pastes:
         cut = view_cutout(cutouts[p.slot], p.crop)
         w, h = fit_longest(cut.shape[1], cut.shape[0], max(1, round(p.scale * size)))
         x, y = place(size, size, w, h, p.u, p.v, rules.max_truncation)
         patch = resize(cut, w, h)
         alpha = cv2.extractChannel(patch, 3)
-        mask = object_mask(canvas.shape[:2], alpha, x, y)
-        BLENDS[p.blend].kernel(canvas, cv2.cvtColor(patch, cv2.COLOR_RGBA2RGB), alpha, x, y, p.blend_args)
+        placed.append(Placed(patch, alpha, x, y, p.blend, p.blend_args))
+        mask = object_mask((size, size), alpha, x, y)
         for other in masks.values():
             other &= ~mask
         masks[p.slot] = mask
@@ -85,10 +89,7 @@ def render_view(draw: ViewDraw, background: np.ndarray, cutouts: list[np.ndarray
     draws = np.array([draw.jitter[s] for s in ids], dtype=np.float32).reshape(-1, 4)
     rois = jitter_rois(boxes, draws, draw.jitter_mode, rules.iou_floor, size)
     if draw.flip:
-        canvas = cv2.flip(canvas, 1)
         kept = kept[:, :, ::-1].copy()
         boxes = flip_boxes_horizontal(boxes, size)
         rois = flip_boxes_horizontal(rois, size)
-    if rules.photometric is not None:
-        canvas = PHOTOMETRICS[rules.photometric].kernel(canvas, draw.photo)
-    return View(canvas, boxes, rois, np.array(ids, dtype=np.int64), kept)
+    return ViewLayout(tuple(placed), np.array(ids, dtype=np.int64), boxes, rois, kept)
