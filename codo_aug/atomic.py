@@ -41,14 +41,24 @@ def _local_writer(temp: str) -> int | None:
 
 
 def _running(pid: int) -> bool:
-    """Whether process `pid` of this machine exists."""
+    """Whether process `pid` of this machine exists and has not ended: a killed worker stays a zombie until
+    its new parent reaps it, and a resume started at once must not take it for a live writer."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         pass
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has ended but not been reaped (state Z in /proc; False where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def left_by_dead_process(temp: str) -> bool:

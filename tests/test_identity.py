@@ -257,3 +257,31 @@ def test_two_writers_of_one_node_rank_both_finish_with_the_same_bytes(data, tmp_
         thread.join()
     assert failed == [] and second.resumed == 0
     assert tars(tmp_path / "both") == tars(tmp_path / "ref") and not list((tmp_path / "both").glob(".*.tmp"))
+
+
+def test_a_killed_writer_not_yet_reaped_counts_as_ended(tmp_path):
+    """A worker killed with its job stays a zombie until its new parent reaps it; the resume that starts at
+    once must clear its temporary file, not keep it as a live writer's."""
+    import time
+
+    from codo_aug.atomic import in_flight_here, left_by_dead_process
+
+    def temp(pid: int) -> str:
+        return str(tmp_path / f".codo-000001.tar.{socket.gethostname()}.{pid}.0123abcd.tmp")
+
+    live = subprocess.Popen(["sleep", "30"])
+    ended = subprocess.Popen(["true"])  # not waited for: a zombie once it exits
+    try:
+        stat = Path(f"/proc/{ended.pid}/stat")
+        for _ in range(2000):
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                break
+            time.sleep(0.005)
+        else:
+            pytest.skip("the child never showed as a zombie in /proc")
+        assert left_by_dead_process(temp(ended.pid)) and not in_flight_here(temp(ended.pid))
+        assert in_flight_here(temp(live.pid)) and not left_by_dead_process(temp(live.pid))
+    finally:
+        live.kill()
+        live.wait()
+        ended.wait()
