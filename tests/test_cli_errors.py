@@ -155,9 +155,11 @@ def test_interrupted_says_how_to_resume(capsys, resume, line):
 
 def test_ctrl_c_during_synth_says_to_run_the_same_command_again(tmp_path):
     out = tmp_path / "s"
+    # pytest-xdist's workers ignore SIGINT and a child inherits that (Python then installs no handler for
+    # it): the child starts with the default disposition, as from a terminal
     proc = subprocess.Popen([str(BIN / "codo-aug"), "synth", "--out", str(out), "--num-samples", "5000",
                              "--shard-size", "10"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while proc.poll() is None and not (out / "_job.json").exists():  # the job has started
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
