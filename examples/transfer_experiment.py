@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,12 +58,14 @@ MIN_DRIFT, MAX_SPREAD, MIN_STD = 0.03, 10.0, 0.5 / 256 ** 0.5
 #: cpu: 2 cores; a unit (one init at one seed) is pretraining + probe + two fine-tunes, <= 30 min.
 SIZES = {
     "smoke": dict(steps=2, batch=2, lr=1.0, views=[64, 64, 32], ft_size=96, ft_train=6, ft_val=6, iters=2,
-                  rois=64, proposals=100, freeze_at=2, probe=4, seeds=[0], workers=0, min_drift=0.0),
+                  rois=64, proposals=100, freeze_at=2, probe=4, seeds=[0], workers=0, ft_jobs=2,
+                  min_drift=0.0),
     "cpu": dict(steps=200, batch=16, lr=2.0, views=[64, 64, 32], ft_size=128, ft_train=100, ft_val=300,
-                iters=300, rois=32, proposals=50, freeze_at=2, probe=100, seeds=[0, 1, 2], workers=1),
+                iters=300, rois=32, proposals=50, freeze_at=2, probe=100, seeds=[0, 1, 2], workers=1,
+                ft_jobs=2),
     "gpu": dict(steps=150, batch=64, lr=1.0, views=[224, 224, 112], ft_size=320, ft_train=100, ft_val=300,
                 iters=300, rois=128, proposals=300, freeze_at=2, probe=100, seeds=[0, 1, 2], workers=4,
-                train=["--amp", "bf16", "--channels-last"]),
+                ft_jobs=2, train=["--amp", "bf16", "--channels-last"]),
 }
 FT_LR = 0.08  # for 16 images (4x detectron2's 0.02: the runs are short); fixed before any run
 START = time.monotonic()
@@ -73,11 +76,13 @@ def say(text: str) -> None:
     print(f"[{(time.monotonic() - START) / 60:5.1f} min] {text}", file=sys.stderr, flush=True)
 
 
-def codo(*args: str, capture: bool = False) -> str:
-    """One codo command from this interpreter's install; its errors stop the experiment."""
+def codo(*args: str, capture: bool = False, threads: int = 0) -> str:
+    """One codo command from this interpreter's install (with `threads` torch threads, 0: torch's own
+    choice); its errors stop the experiment."""
     module = "codo_cli.aug" if args[0] == "aug" else "codo_cli.train"
     say("+ codo-" + " ".join(args))
-    proc = subprocess.run([sys.executable, "-m", module, *args[1:]], check=True, text=True,
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    proc = subprocess.run([sys.executable, "-m", module, *args[1:]], check=True, text=True, env=env,
                           stdout=subprocess.PIPE if capture else sys.stderr)
     return proc.stdout if capture else ""
 
@@ -202,11 +207,14 @@ class Experiment:
     def unit_file(self, init: str, seed: int) -> Path:
         return self.results / f"{init}-s{seed}.json"
 
-    def pretrain(self, init: str, seed: int) -> tuple[Path, dict]:
-        """Pretraining and export of `init` at `seed`: (the exported weights, the run's last health)."""
+    def weights(self, init: str, seed: int) -> Path:
+        return self.out / "runs" / f"{init}-s{seed}" / "weights.pth"
+
+    def pretrain(self, init: str, seed: int) -> dict:
+        """Pretraining and export of `init` at `seed`: the run's last health record."""
         objective, backgrounds = PRETRAIN[init]
-        rundir = self.out / "runs" / f"{init}-s{seed}"
-        weights = rundir / "weights.pth"
+        weights = self.weights(init, seed)
+        rundir = weights.parent
         s = self.size
         synth = self.out / "synth.toml"
         synth.write_text(f"[synth]\nview_sizes = {s['views']}\n")
@@ -218,7 +226,7 @@ class Experiment:
                  "--lr", str(s["lr"]), "--seed", str(seed), "--workers", str(s["workers"]),
                  "--device", self.device, "--out", str(rundir), *s.get("train", []))
             codo("train", "export", str(rundir), "--out", str(weights), "--overwrite")
-        return weights, last_health(rundir)
+        return last_health(rundir)
 
     def probe(self, weights: Path | None, seed: int) -> dict:
         """Top-1/top-5 retrieval of held-out-class instances across two held-out downstream backgrounds."""
@@ -231,7 +239,7 @@ class Experiment:
                     "--json", capture=True)
         return json.loads(text)["checkpoint"]
 
-    def finetune(self, arm: str, weights: Path | None, seed: int) -> dict:
+    def finetune(self, arm: str, weights: Path | None, seed: int, threads: int) -> dict:
         """COCOeval's bbox figures after fine-tuning on `arm`'s low-label set."""
         s = self.size
         text = codo("train", "finetune", "--weights", str(weights or "none"), "--arch", "resnet18",
@@ -239,30 +247,44 @@ class Experiment:
                     "--iters", str(s["iters"]), "--lr", str(FT_LR), "--min-size", str(s["ft_size"]),
                     "--rois-per-image", str(s["rois"]), "--proposals", str(s["proposals"]),
                     "--freeze-at", str(s["freeze_at"]), "--seed", str(seed), "--device", self.device,
-                    "--json", capture=True)
+                    "--json", capture=True, threads=threads)
         return json.loads(text)
 
     def run_unit(self, init: str, seed: int) -> dict:
-        """One unit: pretraining (not for random init), probe, both fine-tunes; its file, timed."""
+        """One unit: pretraining (not for random init), probe, both fine-tunes (at once, the cores shared
+        between them); its file, timed. Each finished part is kept under OUT/parts, so an interrupted unit
+        goes on from its last part."""
         timing: dict[str, float] = {}
-        started = time.monotonic()
 
-        def timed(name: str, fn, *args):
-            t = time.monotonic()
-            value = fn(*args)
-            timing[name] = round(time.monotonic() - t, 1)
-            return value
+        def part(name: str, fn, *args, valid: bool = True):
+            cache = self.out / "parts" / f"{init}-s{seed}" / f"{name}.json"
+            if not (valid and cache.is_file()):
+                t = time.monotonic()
+                value = fn(*args)
+                write_json(cache, {"value": value, "seconds": round(time.monotonic() - t, 1)})
+            saved = json.loads(cache.read_text())
+            timing[name] = saved["seconds"]
+            return saved["value"]
 
         weights, health, verdict = None, {}, None
         if init != "random":
-            weights, health = timed("pretrain", self.pretrain, init, seed)
+            weights = self.weights(init, seed)
+            health = part("pretrain", self.pretrain, init, seed, valid=weights.is_file())
             verdict = gate(PRETRAIN[init][0], health, self.size.get("min_drift", MIN_DRIFT))
-        probe = timed("probe", self.probe, weights, seed)
+        probe = part("probe", self.probe, weights, seed)
         metrics = {"probe top-1": probe["top1"], "probe top-5": probe["top5"]}
-        for arm in ARMS:
-            stats = timed(f"finetune {arm}", self.finetune, arm, weights, seed)
+        jobs = self.size["ft_jobs"]
+        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
+        with ThreadPoolExecutor(jobs) as pool:
+            tuned = {arm: pool.submit(part, f"finetune {arm}", self.finetune, arm, weights, seed, threads)
+                     for arm in ARMS}
+        for arm, future in tuned.items():
+            stats = future.result()
             metrics[f"{arm} bbox AP"], metrics[f"{arm} bbox AP50"] = stats["bbox"][0], stats["bbox"][1]
-        timing["total"] = round(time.monotonic() - started, 1)
+        tunes = [timing[f"finetune {arm}"] for arm in ARMS]
+        # the unit's time on a machine of its own: its parts in turn, the fine-tunes side by side
+        timing["total"] = round(timing.get("pretrain", 0) + timing["probe"]
+                                + (max(tunes) if jobs > 1 else sum(tunes)), 1)
         unit = {"init": init, "seed": seed, "size": self.size_name, "metrics": metrics, "health": health,
                 "gate": verdict, "timing_s": timing, "machine": f"{platform.node()} ({os.cpu_count()} cores)",
                 "device": self.device}
