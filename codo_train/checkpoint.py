@@ -9,7 +9,7 @@ import math
 import shutil
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
@@ -20,6 +20,10 @@ from codo_aug.location import resolve_location, resolve_spec
 
 from .config import BEFORE_THE_SETTING, TrainConfig
 from .data import DataPosition
+from .upgrade import upgrade
+
+if TYPE_CHECKING:
+    from .objectives.base import Objective
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 CONFIG = "config.json"
@@ -66,11 +70,12 @@ def read_torch_file(path: Path, what: str, weights_only: bool = False):
 
 
 def load_checkpoint(path: Path) -> dict:
-    """A codo checkpoint (a dict with 'model'); InputError naming the file when missing or unreadable."""
+    """A codo checkpoint (a dict with 'model'), one written before the model config in today's form
+    (upgrade.py); InputError naming the file when missing or unreadable."""
     ckpt = read_torch_file(path, "codo checkpoint")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise InputError(f"{path} is not a codo checkpoint (no 'model' weights)")
-    return ckpt
+    return upgrade(ckpt)
 
 
 def load_run_checkpoint(path: Path) -> dict:
@@ -178,20 +183,24 @@ def discard_unstarted(out: Path) -> None:
             folder.rmdir()
 
 
-def checkpoint_state(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                     run_config: dict, step: int, positions: list[dict]) -> dict:
-    """Everything a resumed run needs to continue exactly: weights, optimizer, RNG and data position."""
+def checkpoint_state(model: torch.nn.Module, objective: "Objective", opt: torch.optim.Optimizer,
+                     scaler: torch.amp.GradScaler, run_config: dict, step: int, positions: list[dict]
+                     ) -> dict:
+    """Everything a resumed run needs to continue exactly: weights, the loss's state, optimizer, RNG and data
+    position; and the model config, all that export, probe and health rebuild the model from."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {"step": step, "config": resolve_locations(run_config), "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "rng": rng, "data": positions}
+    return {"step": step, "config": resolve_locations(run_config), "model_config": objective.config.to_dict(),
+            "model": model.state_dict(), "loss": objective.loss.state_dict(), "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(), "rng": rng, "data": positions}
 
 
-def restore(ckpt: dict, model: torch.nn.Module, opt: torch.optim.Optimizer,
+def restore(ckpt: dict, model: torch.nn.Module, loss: torch.nn.Module, opt: torch.optim.Optimizer,
             scaler: torch.amp.GradScaler, rank: int) -> tuple[int, DataPosition]:
-    """Load `ckpt` into the model, optimizer, scaler and RNG; its step and this rank's data position."""
+    """Load `ckpt` into the model, loss, optimizer, scaler and RNG; its step and this rank's data position."""
     model.load_state_dict(ckpt["model"])
+    loss.load_state_dict(ckpt["loss"])
     opt.load_state_dict(ckpt["optimizer"])
     scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng"]["cpu"])

@@ -8,6 +8,8 @@ from codo_aug.errors import InputError
 from codo_aug.settings import build
 from codo_aug.settings import require as _check
 
+from .losses import LOSSES
+from .objectives import OBJECTIVES
 from .schedules import auto_momentum_base, scale_lr
 
 #: The backbone registry: arch -> channels of its C2..C5 (torchvision.models.<arch> builds it, with the FPN on
@@ -16,8 +18,6 @@ ARCHS = {"resnet18": (64, 128, 256, 512), "resnet34": (64, 128, 256, 512), "resn
 LEVEL_MODES = ("size", "all")  # how RoIs meet FPN levels: codo_train.models.levels
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AMP = ("none", "bf16", "fp16")
-LOSSES = ("byol", "infonce")
-OBJECTIVES = ("codo", "image", "supervised")
 LEVEL_RULES = ("fpn", "soco")  # which FPN level a box's size picks: codo_train.models.levels
 LR_SCALINGS = ("linear", "sqrt", "auto")
 #: Settings whose default changed after runs were saved without them: what such a run used.

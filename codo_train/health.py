@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig
-from .models.codo import model_for
+from .models.config import ModelConfig
+from .objectives import build_model
 
 #: Stage -> name prefixes of its weights inside an encoder (online or target). The stem is conv1 + bn1,
 #: whose only weight (BN affine parameters being left out) is conv1's.
@@ -48,12 +48,12 @@ def initial_weights(model: nn.Module) -> dict[str, torch.Tensor]:
             if p.ndim > 1 and (where := _locate(n)) is not None and where[0] == "online"}
 
 
-def rebuilt_initial_weights(settings: dict) -> dict[str, torch.Tensor]:
-    """The initial weights of the run `settings` describe (a checkpoint's config), rebuilt as the trainer
-    builds them: `model_for` right after `torch.manual_seed(seed)`; the global RNG is left as it was."""
+def rebuilt_initial_weights(config: ModelConfig, seed: int) -> dict[str, torch.Tensor]:
+    """The initial weights of a run's model (a checkpoint's model config and the run's seed), rebuilt as the
+    trainer builds them: the model right after `torch.manual_seed(seed)`; the global RNG is left as it was."""
     with torch.random.fork_rng():
-        torch.manual_seed(settings.get("seed", 0))
-        return initial_weights(model_for(TrainConfig.from_run(settings), settings.get("classes")))
+        torch.manual_seed(seed)
+        return initial_weights(build_model(config))
 
 
 def drift(weights: Mapping[str, torch.Tensor], initial: Mapping[str, torch.Tensor]
@@ -97,10 +97,10 @@ class HealthMonitor:
         self.initial = initial_weights(model)
         self.every, self.total = every, total
         self._projections: list[torch.Tensor] = []
-        for name in ("projector", "image_projector"):
-            projector = getattr(model.online, name, None)
-            if projector is not None:
-                projector.register_forward_hook(self._keep)
+        modules = dict(model.named_modules())
+        for name in ("online.projector", "online.image_projector"):  # where the model has them
+            if modules.get(name) is not None:
+                modules[name].register_forward_hook(self._keep)
 
     def _keep(self, module: nn.Module, inputs: tuple, projections: torch.Tensor) -> None:
         self._projections.append(projections.detach())

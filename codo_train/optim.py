@@ -20,12 +20,38 @@ LARS_TRUST = 1e-3
 STILL = 0.02
 
 
+def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """(name, parameter) of what the optimizer updates: every parameter that takes a gradient (a momentum
+    target's follow the online weights instead)."""
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def group_names(names: list[str], tensors: dict[str, torch.Tensor]) -> list[list[str]]:
+    """`names` by the group their tensors go to, in order: weights of convs and linears (decayed, adapted),
+    then 1-d parameters (BN, biases)."""
+    return [[n for n in names if tensors[n].ndim > 1], [n for n in names if tensors[n].ndim <= 1]]
+
+
 def param_groups(params: list[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
-    """Two groups: weights of convs and linears (decayed, adapted), and 1-d parameters (BN, biases)."""
-    plain = [p for _, p in params if p.ndim > 1]
-    flat = [p for _, p in params if p.ndim <= 1]
+    """Two groups (group_names): weights of convs and linears, and 1-d parameters (BN, biases)."""
+    named = dict(params)
+    plain, flat = ([named[n] for n in names] for names in group_names(list(named), named))
     return [{"params": plain, "weight_decay": weight_decay, "lars": True},
             {"params": flat, "weight_decay": 0.0, "lars": False}]
+
+
+def renamed_state(state: dict, old: list[list[str]], new: list[list[str]]) -> dict:
+    """An optimizer's state dict, saved over the parameters named `old` (per group, in order), for those
+    named `new`: a parameter in both keeps its state, one only in `old` leaves with its own, one only in `new`
+    starts without."""
+    ids = {n: i for group, names in zip(state["param_groups"], old) for i, n in zip(group["params"], names)}
+    groups, kept, first = [], {}, 0
+    for group, names in zip(state["param_groups"], new):
+        groups.append({**group, "params": list(range(first, first + len(names)))})
+        kept.update({i: state["state"][ids[n]] for i, n in enumerate(names, first)
+                     if ids.get(n) in state["state"]})
+        first += len(names)
+    return {"state": kept, "param_groups": groups}
 
 
 class LARS(torch.optim.Optimizer):

@@ -1,25 +1,19 @@
-"""One optimisation step: each micro-batch's forward and backward, the optimizer, the key queues and the
-target's momentum, with no host-device synchronisation inside (pairs and levels come with the batch)."""
+"""One optimisation step: each micro-batch's forward and backward, the optimizer, then the objective's
+after-step (InfoNCE's key queues, the target's momentum), with no host-device synchronisation inside (pairs
+and levels come with the batch). What is computed is the objective's: the step knows no objective by name."""
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from codo_aug.errors import RunError
-
 from .batch import TrainBatch
 from .config import TrainConfig
 from .data import normalise
-from .losses.infonce import infonce_loss
 from .losses.keys import LossKey
-from .losses.supervised import roi_class_losses
-from .models.codo import CoDoModel
-from .models.levels import LEVELS
-from .momentum import update_momentum
-from .pairs import byol_pair, level_losses, pair_losses, total_loss
+from .losses.terms import total_loss
+from .objectives.base import Objective
 
 
 @dataclass
@@ -35,40 +29,36 @@ class StepResult:
 
 @dataclass
 class Stepper:
-    """What every step uses: the run's settings, the model (and `net`, its DDP wrapper or itself), the
-    optimizer and gradient scaler, and each branch's loss weight."""
+    """What every step uses: the run's settings, its objective (branches, loss, terms), the model (and `net`,
+    its DDP wrapper or itself), the optimizer and gradient scaler."""
 
     cfg: TrainConfig
-    model: CoDoModel
+    objective: Objective
+    model: torch.nn.Module
     net: torch.nn.Module
     opt: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
-    weights: dict[str, float]
-
-    def __post_init__(self) -> None:
-        self.loss_fn = _loss_fn(self.cfg, self.model)
-        self.branches = branches(self.cfg)
 
     def step(self, batches: list[TrainBatch], lr: float, momentum: float) -> StepResult:
-        """Train on `batches` (the step's micro-batches, on the device) at rate `lr`, then move the
-        target by `momentum`. Each term is averaged over the rows of all micro-batches (each micro-batch's
-        mean weighted by its share of rows), so accumulating micro-batches equals one batch of them all
-        wherever the model does not mix rows (BatchNorm in training mode does)."""
+        """Train on `batches` (the step's micro-batches, on the device) at rate `lr`, then let the objective
+        move the target by `momentum`. Each term is averaged over the rows of all micro-batches (each
+        micro-batch's mean weighted by its share of rows), so accumulating micro-batches equals one batch of
+        them all wherever the model does not mix rows (BatchNorm in training mode does)."""
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
         terms: dict[LossKey, torch.Tensor] = {}
         queued: list[list[dict[str, torch.Tensor]]] = []
         sums = counts = None
-        shares = term_shares(self.branches, batches, self.cfg.objective == "supervised")
+        shares = term_shares(self.objective.term_keys(batches[0]), batches)
         for micro, batch in enumerate(batches):
             with _sync_on_last(self.net, micro + 1 == len(batches)):
-                losses, keys, by_level = self._forward(batch)
+                losses, targets, by_level = self._forward(batch)
                 scaled = {k: v * shares[k][micro] for k, v in losses.items()}
-                loss = total_loss(scaled, self.weights, terms=shares.keys())
+                loss = total_loss(scaled, self.objective.weights, terms=shares.keys())
                 self.scaler.scale(loss).backward()
-            queued.append(keys)
+            queued.append(targets)
             for k, v in scaled.items():
                 terms[k] = terms.get(k, 0.0) + v.detach()
             if by_level is not None:
@@ -76,35 +66,23 @@ class Stepper:
                 counts = by_level[1] if counts is None else counts + by_level[1]
         self.scaler.step(self.opt)
         self.scaler.update()
-        for branch, queue in self.model.queues.items():  # every micro-batch's keys, in one batch's order
-            queue.push(torch.cat([keys[j][branch] for j in range(len(queued[0])) for keys in queued]))
-        update_momentum(self.model.online, self.model.target, momentum)
-        rois = None if self.cfg.objective == "image" else sum(b.level_counts for b in batches)
+        self.objective.after_step(self.model, queued, momentum)
+        pooled = set(self.objective.branches) - {"image"}  # the branches that pool RoIs
+        rois = sum(b.level_counts for b in batches) if pooled else None
         return StepResult(terms, sums, counts, rois)
 
     def _forward(self, batch: TrainBatch) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]],
                                                    tuple[torch.Tensor, torch.Tensor] | None]:
-        """One micro-batch: per view-pair losses, the target projections (keys to queue), and the loss
-        sums and counts by FPN level (metrics; None without levels)."""
+        """One micro-batch: its loss terms, the model's targets (InfoNCE's keys to queue), and the loss sums
+        and counts by FPN level (metrics; None where the objective has none)."""
         cfg = self.cfg
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         views = [normalise(v).contiguous(memory_format=fmt) for v in batch.views]
         with _autocast(cfg, self.device):
-            preds, targets = self.net(views, batch.rois, batch.level_rows)
-        preds, targets = _f32(preds), _f32(targets)
-        if cfg.objective == "supervised":  # the positive control: each RoI's class, no pairs, no target
-            return roi_class_losses(preds, batch.labels), targets, None
-        losses = pair_losses(preds, targets, batch.img, batch.ids, self.loss_fn, cfg.all_pairs, batch.pairs)
-        if not losses:
-            raise RunError("no instance is shared between views in a batch; check the shards")
-        if cfg.objective == "image":
-            return losses, targets, None
-        if cfg.levels == "size":
-            return losses, targets, level_losses(preds, targets, batch.pairs, batch.levels, self.loss_fn)
-        by_branch = [[v.detach() for k, v in losses.items() if k.branch == f"p{lvl}"] for lvl in LEVELS]
-        zero = next(iter(losses.values())).detach() * 0  # a level without terms (no pair matched)
-        sums = torch.stack([sum(terms, zero) for terms in by_branch])
-        return losses, targets, (sums, sums.new_tensor([len(terms) for terms in by_branch]))
+            outputs, targets = self.net(views, batch.rois, batch.level_rows)
+        outputs, targets = _f32(outputs), _f32(targets)
+        losses = self.objective.terms(outputs, targets, batch)
+        return losses, targets, self.objective.level_figures(losses, outputs, targets, batch)
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -112,16 +90,6 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp == "none":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
-
-
-def _loss_fn(cfg: TrainConfig, model: CoDoModel) -> Callable:
-    """loss(pred, target, branch): BYOL's, or InfoNCE against the branch's key queue."""
-    if cfg.loss == "infonce":
-        def infonce(p: torch.Tensor, z: torch.Tensor, branch: str, reduce: bool = True) -> torch.Tensor:
-            return infonce_loss(p, z, model.queues[branch].keys, cfg.temperature, reduce)
-
-        return infonce
-    return byol_pair
 
 
 def _f32(branches: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
@@ -136,14 +104,6 @@ def _sync_on_last(net: torch.nn.Module, last: bool):
     return net.no_sync()
 
 
-def branches(cfg: TrainConfig) -> set[str]:
-    """The pooling branches a run's loss terms come from (those a model built from `cfg` gives)."""
-    if cfg.objective == "image":
-        return {"image"}
-    objects = {"size"} if cfg.levels == "size" else {f"p{lvl}" for lvl in LEVELS}
-    return objects | ({"image"} if cfg.objective == "codo" and cfg.image_weight > 0 else set())
-
-
 def term_rows(batch: TrainBatch, key: LossKey) -> int:
     """The rows a loss term averages over in `batch`: its images (image level), view j's RoIs (the
     supervised control's (j,)), or the matched instances of its view pair."""
@@ -154,13 +114,11 @@ def term_rows(batch: TrainBatch, key: LossKey) -> int:
     return len(batch.pairs[key.views][0])
 
 
-def term_shares(names: set[str], batches: list[TrainBatch], per_view: bool) -> dict[LossKey, list[float]]:
-    """For each loss term of the step (each branch of `names` with each view pair, or each view with
-    `per_view`, where any micro-batch has rows), each micro-batch's share of its rows: known on the host,
-    from the batches' shapes."""
-    views = [(j,) for j in range(len(batches[0].views))] if per_view else list(batches[0].pairs)
+def term_shares(keys: list[LossKey], batches: list[TrainBatch]) -> dict[LossKey, list[float]]:
+    """For each loss term of the step (of `keys`, those where any micro-batch has rows), each micro-batch's
+    share of its rows: known on the host, from the batches' shapes."""
     shares = {}
-    for key in (LossKey(branch, v) for branch in sorted(names) for v in views):
+    for key in keys:
         rows = [term_rows(b, key) for b in batches]
         if sum(rows):
             shares[key] = [n / sum(rows) for n in rows]

@@ -8,7 +8,7 @@ import torch
 
 from .losses.keys import LossKey, named
 from .models.levels import LEVELS
-from .pairs import level_means
+from .losses.terms import level_means
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
 
 from codo_aug.config import SynthConfig
 from codo_aug.dataset import CoDoDataset
@@ -30,11 +31,10 @@ from .config import TrainConfig
 from .data import DataPosition, endless_batches, online_batches
 from .distributed import Dist
 from .health import HealthMonitor
-from .models.codo import CoDoModel, model_for
-from .models.levels import LEVELS
+from .losses.terms import total_loss
 from .momentum import momentum_at
-from .optim import make_optimizer, warn_if_still
-from .pairs import total_loss
+from .objectives import objective_class
+from .optim import make_optimizer, trainable, warn_if_still
 from .prefetch import DeviceBatches
 from .schedules import lr_at
 from .step import Stepper
@@ -76,20 +76,20 @@ def _stream(cfg: TrainConfig, dataset, position: DataPosition, d: Dist, classes:
     return endless_batches(dataset, cfg.batch_size, cfg.workers, position, cfg.max_bad_fraction, **ahead)
 
 
-def _wrap(model: CoDoModel, device: torch.device, d: Dist) -> torch.nn.Module:
+def _wrap(model: torch.nn.Module, device: torch.device, d: Dist) -> torch.nn.Module:
     """Under torchrun: SyncBN on GPUs, and DistributedDataParallel (which averages the gradients)."""
     if d.world == 1:
         return model
     if device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    with warnings.catch_warnings():  # broadcast_buffers=False is what we mean: rank-local queues and BN stats
+    with warnings.catch_warnings():  # broadcast_buffers=False is what we mean: rank-local BN stats
         warnings.simplefilter("ignore", FutureWarning)
         # an FPN level that no box of a batch is assigned to leaves its output conv without a gradient
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                        broadcast_buffers=False, find_unused_parameters=True)
 
 
-def _rank_record(out: Path, model: CoDoModel, seen: list[str], d: Dist) -> None:
+def _rank_record(out: Path, model: torch.nn.Module, seen: list[str], d: Dist) -> None:
     """Under torchrun, each rank notes a digest of its weights and the samples it read (RUN/ranks/)."""
     if d.world == 1:
         return
@@ -144,7 +144,8 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
     device = distributed.device_for(cfg.device, d)
     out = Path(cfg.out)
     board = TensorBoard(out / TENSORBOARD, cfg.tensorboard and d.main)
-    classes = instance_classes(dataset) if cfg.objective == "supervised" else None
+    kind = objective_class(cfg.objective)
+    classes = instance_classes(dataset) if kind.needs_classes else None
     run_config = {**cfg.to_dict(), **({"synth": synth.to_dict()} if cfg.online else {}),
                   **({"classes": classes} if classes else {})}
     if d.main and not out.exists():
@@ -155,23 +156,25 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
         ckpt = load_checkpoint(out / CHECKPOINT)
     check_world(ckpt, d.world)
     torch.manual_seed(cfg.seed)  # the one place the trainer seeds torch: the same weights on every rank
-    model = model_for(cfg, classes).to(device).train()
+    config = kind.model_config(cfg, classes)
+    model = kind.build(config).to(device).train()
+    objective = kind(cfg, config)  # the run's; its loss's state (InfoNCE's queues) is drawn after the model
+    objective.loss.to(device)
     health = HealthMonitor(model, cfg.health_every, cfg.steps)  # keeps w0: before restore()
-    level_weights = {**{f"p{lvl}": w for lvl, w in zip(LEVELS, cfg.level_weights)},
-                     "image": cfg.image_weight if cfg.objective == "codo" else 1.0}
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if cfg.compile:  # in place: parameter names, checkpoints and exports stay as they are
-        for encoder in (model.online, model.target):
-            encoder.backbone.compile(dynamic=False)
-    opt = make_optimizer(cfg, model.named_trainable())
+    if cfg.compile:  # each backbone + FPN, in place: parameter names, checkpoints and exports unchanged
+        for backbone in [m for m in model.modules() if isinstance(m, BackboneWithFPN)]:
+            backbone.compile(dynamic=False)
+    opt = make_optimizer(cfg, trainable(model))
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    first, position = restore(ckpt, model, opt, scaler, d.rank) if ckpt else (0, DataPosition())
+    restored = restore(ckpt, model, objective.loss, opt, scaler, d.rank) if ckpt else None
+    first, position = restored or (0, DataPosition())
     if d.main and first < cfg.steps:  # a finished run has nothing left to warn about
         warn_if_still(cfg)
         _warn_if_decode_off_gpu(cfg.decode, device)
     net = _wrap(model, device, d)
-    stepper = Stepper(cfg, model, net, opt, scaler, device, level_weights)
+    stepper = Stepper(cfg, objective, model, net, opt, scaler, device)
     batches = DeviceBatches(_stream(cfg, dataset, position, d, classes, device), position, device)
     loss_value = keep_metrics_until(out / METRICS, first) if d.main else math.nan
     seen: list[str] = []
@@ -195,7 +198,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             extra = health.figures(step + 1, model)
             if device.type == "cuda":
                 extra["gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-            loss = total_loss(result.terms, level_weights)
+            loss = total_loss(result.terms, objective.weights)
             pending.append(StepFigures(step + 1, host, loss, result.terms, result.level_sums,
                                        result.level_counts, result.rois, extra))
             saving = (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps
@@ -211,7 +214,7 @@ def _train(cfg: TrainConfig, on_step: Callable[[dict], None], on_start: Callable
             if saving:
                 positions = distributed.gather(batches.position.to_dict(), d)
                 if d.main:
-                    state = checkpoint_state(model, opt, scaler, run_config, step + 1, positions)
+                    state = checkpoint_state(model, objective, opt, scaler, run_config, step + 1, positions)
                     save_atomic(state, out / CHECKPOINT)
     _rank_record(out, model, seen, d)
     return TrainResult(out, cfg.steps, loss_value, first)

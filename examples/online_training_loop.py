@@ -14,9 +14,10 @@ from torch.utils.data import DataLoader
 from codo_aug import CoDoDataset, SynthConfig
 from codo_aug.dataset import collate
 from codo_train.data import normalise
+from codo_train.losses.terms import pair_losses
 from codo_train.models.codo import CoDoModel
 from codo_train.momentum import update_momentum
-from codo_train.pairs import pair_losses
+from codo_train.optim import trainable
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                         collate_fn=collate, generator=torch.Generator().manual_seed(0))
     model = CoDoModel("resnet18", proj_hidden=512)
-    opt = torch.optim.SGD(model.trainable_parameters(), lr=0.02, momentum=0.9)
+    opt = torch.optim.SGD([p for _, p in trainable(model)], lr=0.02, momentum=0.9)
     for step, batch in zip(range(args.steps), loader):
         preds, targets = model([normalise(v) for v in batch.views], batch.rois)
         loss = torch.stack(list(pair_losses(preds, targets, batch.img, batch.ids).values())).mean()

@@ -9,7 +9,10 @@ from torchvision.ops import roi_align
 from codo_aug import SynthConfig, Synthesizer
 from codo_train import TrainConfig
 from codo_train.config import LEVEL_RULES
-from codo_train.models.codo import model_for
+from codo_train.models.config import ModelConfig
+from codo_train.objectives import build_model
+from codo_train.objectives.codo import CoDo
+from codo_train.upgrade import upgrade
 from codo_train.models.levels import RULES, assign_levels, batch_levels, level_counts, level_rows, pool_levels
 from codo_train.trainer import train
 
@@ -68,11 +71,12 @@ def test_pooling_uses_the_levels_the_batch_assigned():
 
 
 def test_the_model_gets_the_runs_level_rule_and_old_runs_keep_fpn():
-    assert TrainConfig(out="run", shards="s/*.tar").level_rule == "soco"
-    model = model_for(TrainConfig.from_run({"arch": "resnet18", "level_rule": "soco"}))
+    cfg = TrainConfig(out="run", shards="s/*.tar", arch="resnet18")
+    assert cfg.level_rule == "soco"
+    model = build_model(CoDo.model_config(cfg))
     assert model.online.level_rule == model.target.level_rule == "soco"
-    old = TrainConfig.from_run({"arch": "resnet18"})  # a config saved before level_rule
-    assert model_for(old).online.level_rule == "fpn"
+    old = {"config": {"arch": "resnet18"}, "model": {}}  # a checkpoint saved before level_rule
+    assert build_model(ModelConfig.from_dict(upgrade(old)["model_config"])).online.level_rule == "fpn"
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import codo_train.step as step_mod
+import codo_train.objectives.base as objective_mod
 import codo_train.trainer as trainer_mod
 from codo_aug import InputError, RunError, SynthConfig
 from codo_cli.config_files import read_settings
@@ -179,7 +179,7 @@ def test_run_with_lars_bf16_channels_last_accumulation_and_all_levels(train_shar
 @pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(train_shards, tmp_path,
                                                                             monkeypatch):
-    real = step_mod.pair_losses
+    real = objective_mod.pair_losses
     calls = {"n": 0}
 
     def poisoned(*args):
@@ -187,7 +187,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(trai
         losses = real(*args)
         return {k: v * math.nan for k, v in losses.items()} if calls["n"] == 3 else losses
 
-    monkeypatch.setattr(step_mod, "pair_losses", poisoned)
+    monkeypatch.setattr(objective_mod, "pair_losses", poisoned)
     cfg = TrainConfig(shards=str(train_shards), out=str(tmp_path / "r"), steps=5, arch="resnet18",
                       batch_size=2,
                       save_every=2)

@@ -17,9 +17,12 @@ from codo_train import TrainConfig
 from codo_train.classes import instance_classes
 from codo_train.export.keys import torchvision_weights
 from codo_train.losses.supervised import roi_class_losses
-from codo_train.models.codo import CoDoModel, SupervisedModel, model_for
 from codo_train.losses.keys import LossKey
-from codo_train.pairs import total_loss
+from codo_train.losses.terms import total_loss
+from codo_train.models.codo import CoDoModel
+from codo_train.models.supervised import SupervisedModel
+from codo_train.objectives import build_model
+from codo_train.objectives.supervised import Supervised
 
 from .helpers import cli
 
@@ -94,13 +97,15 @@ def test_synth_run_again_adds_the_class_list_to_an_older_info(tmp_path):
     assert json.loads(info_path.read_text())["sources"]["instances"]["labels"] == labels
 
 
-def test_supervised_model_is_codo_plus_a_roi_classifier_that_exports_leave_out():
+def test_supervised_model_is_codos_box_features_and_a_roi_classifier_that_exports_leave_out():
     torch.manual_seed(0)
-    supervised = TrainConfig.from_run({"objective": "supervised", "arch": "resnet18"})
-    model = model_for(supervised, ["a", "b", "c"])
+    supervised = TrainConfig(shards="x", out="y", objective="supervised", arch="resnet18")
+    model = build_model(Supervised.model_config(supervised, ["a", "b", "c"]))
     assert isinstance(model, SupervisedModel) and model.classifier.out_features == 3
     codo = CoDoModel("resnet18").state_dict()
-    assert set(model.state_dict()) - set(codo) == {"classifier.weight", "classifier.bias"}
+    features = {k for k in codo if k.startswith(("online.backbone.", "online.box_head."))}
+    # CoDo's online backbone, FPN and box head, under the same names; no target, projector or predictor
+    assert set(model.state_dict()) == features | {"classifier.weight", "classifier.bias"}
     views = [torch.rand(2, 3, 64, 64), torch.rand(2, 3, 48, 48)]
     rois = [[torch.tensor([[4.0, 4.0, 40.0, 40.0]])] * 2, [torch.tensor([[2.0, 2.0, 30.0, 30.0]])] * 2]
     logits, targets = model(views, rois)
@@ -110,8 +115,8 @@ def test_supervised_model_is_codo_plus_a_roi_classifier_that_exports_leave_out()
     weights, skipped = torchvision_weights(model.state_dict())
     assert {"classifier.weight", "classifier.bias"} <= set(skipped)
     assert not any("classifier" in k for k in weights)
-    with pytest.raises(ValueError, match="a supervised run's model needs its instance classes"):
-        model_for(supervised)
+    with pytest.raises(ValueError, match="a supervised model needs its instance classes"):
+        build_model(Supervised.model_config(supervised))
 
 
 @pytest.mark.slow

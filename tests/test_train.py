@@ -14,14 +14,15 @@ from codo_aug import InputError, View
 from codo_aug.dataset import collate
 from codo_train import TrainConfig
 from codo_train.losses.byol import byol_loss
-from codo_train.models.codo import model_for
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
 from codo_train.losses.infonce import KeyQueue, infonce_loss
 from codo_train.losses.keys import LossKey, named
-from codo_train.pairs import (level_losses, level_means, match_instances, pair_losses, pair_rows, total_loss,
-                              view_pairs)
+from codo_train.losses.terms import level_losses, level_means, pair_losses, total_loss
+from codo_train.models.config import ModelConfig
+from codo_train.objectives import build_model
+from codo_train.pairs import match_instances, pair_rows, view_pairs
 from codo_train.schedules import lr_at
 from codo_train.trainer import train
 
@@ -180,9 +181,11 @@ def test_image_objective_trains_the_backbone_on_whole_views_only(train_shards, t
     assert ([sorted(m["pairs"]) for m in lines] == [["image/0-1", "image/0-2"]] * 3
             and lines[0]["levels"] == {})
     assert all(math.isfinite(m["loss"]) and 0 <= m["loss"] <= 4 for m in lines)
-    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    state = ckpt["model"]
+    assert ckpt["model_config"] == ModelConfig("resnet18", "image", image_level=True).to_dict()
     torch.manual_seed(0)  # the trainer's initialisation for seed 0
-    init = model_for(TrainConfig.from_run({"arch": "resnet18", "objective": "image"})).state_dict()
+    init = build_model(ModelConfig.from_dict(ckpt["model_config"])).state_dict()
     assert state.keys() == init.keys() and not any(k.startswith("queues.") for k in state)
     moved = {k for k in state if k.startswith("online.") and not torch.equal(state[k], init[k])}
     assert any(k.startswith("online.backbone.body.") for k in moved)
@@ -275,7 +278,7 @@ def test_accumulated_micro_batches_all_feed_the_infonce_queue(train_shards, tmp_
         out = tmp_path / f"b{batch}x{accumulate}"
         train(TrainConfig(out=str(out), shards=str(train_shards), steps=1, arch="resnet18", loss="infonce",
                           batch_size=batch, accumulate=accumulate, queue_size=4096, workers=0))
-        state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["model"]
+        state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["loss"]
         pushed[accumulate] = {k: int(v) for k, v in state.items()
                               if k.startswith("queues.") and k.endswith("ptr")}
     assert pushed[1] and pushed[2] == pushed[1]

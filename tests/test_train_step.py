@@ -14,28 +14,37 @@ from codo_train import TrainConfig, device_decode, train
 from codo_train.batch import collate_for
 from codo_train.checkpoint import _with_defaults
 from codo_train.data import DataPosition, endless_batches
-from codo_train.models.codo import model_for
-from codo_train.optim import make_optimizer
 from codo_train.losses.keys import LossKey
 from codo_train.losses.supervised import roi_class_losses
-from codo_train.step import Stepper, branches, term_shares
+from codo_train.objectives import OBJECTIVES
+from codo_train.objectives.base import Objective
+from codo_train.optim import make_optimizer, trainable
+from codo_train.step import Stepper, term_shares
 
 
 def _records(shards, n: int) -> list:
     return list(ShardDataset(str(shards), rank=0, world_size=1, shuffle=0))[:n]
 
 
+def _model(cfg: TrainConfig) -> tuple[torch.nn.Module, Objective]:
+    """The run's model (as initialised for seed 0) and objective, as the trainer makes them."""
+    torch.manual_seed(0)
+    kind = OBJECTIVES[cfg.objective]
+    config = kind.model_config(cfg)
+    return kind.build(config), kind(cfg, config)
+
+
 def _one_step(cfg: TrainConfig, micro_batches: list) -> tuple[float, dict, dict]:
     """One step from the same initial weights with BatchNorm on its running statistics (so rows do not mix):
     the step's loss, the parameters after it and the key queues."""
-    torch.manual_seed(0)
-    model = model_for(cfg).eval()
-    opt = make_optimizer(cfg, model.named_trainable())
-    stepper = Stepper(cfg, model, model, opt, torch.amp.GradScaler("cpu", enabled=False), torch.device("cpu"),
-                      {})
+    model, objective = _model(cfg)
+    model.eval()
+    opt = make_optimizer(cfg, trainable(model))
+    stepper = Stepper(cfg, objective, model, model, opt, torch.amp.GradScaler("cpu", enabled=False),
+                      torch.device("cpu"))
     result = stepper.step(micro_batches, lr=0.5, momentum=0.9)
     loss = sum(result.terms.values()) / len(result.terms)
-    queues = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("queues.")}
+    queues = {k: v.clone() for k, v in objective.loss.state_dict().items()}
     return loss.item(), {n: p.detach().clone() for n, p in model.named_parameters()}, queues
 
 
@@ -140,7 +149,7 @@ def test_a_micro_batch_without_matched_instances_leaves_its_terms_to_the_others(
     records = _records(train_shards, 4)
     first, second = make(records[:2]), make(records[2:])
     first.pairs = {k: (a[:0], b[:0]) for k, (a, b) in first.pairs.items()}  # no instance matched
-    shares = term_shares(branches(cfg), [first, second], per_view=False)
+    shares = term_shares(_model(cfg)[1].term_keys(first), [first, second])
     assert shares[LossKey("size", (0, 1))] == [0.0, 1.0] and shares[LossKey("image", (0, 1))] == [0.5, 0.5]
     loss, params, _ = _one_step(cfg, [first, second])
     assert math.isfinite(loss) and all(torch.isfinite(p).all() for p in params.values())

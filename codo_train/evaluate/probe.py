@@ -14,9 +14,10 @@ from codo_aug.pipeline import Synthesizer
 
 from ..checkpoint import load_checkpoint
 from ..data import normalise
-from ..config import TrainConfig
 from ..distributed import require_device
-from ..models.codo import CoDoModel, model_for
+from ..models.codo import CoDoModel
+from ..models.config import ModelConfig
+from ..objectives import build_model
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
 #: instance's scale and place) changes between the views.
@@ -58,8 +59,8 @@ def probe_views(instances: str, backgrounds: str, n: int, seed: int = 0) -> tupl
 
 
 @torch.no_grad()
-def embed(model: CoDoModel, views: list, batch: int = 32) -> torch.Tensor:
-    """Box-head features of each view's (single) exact box, computed on the model's device."""
+def embed(model: torch.nn.Module, views: list, batch: int = 32) -> torch.Tensor:
+    """Box-head features of each view's (single) exact box (`model.online`'s), on the model's device."""
     device = next(model.parameters()).device
     out = []
     for start in range(0, len(views), batch):
@@ -70,13 +71,14 @@ def embed(model: CoDoModel, views: list, batch: int = 32) -> torch.Tensor:
     return torch.cat(out)
 
 
-def load_model(path, device: str | torch.device = "cpu") -> tuple[CoDoModel, str]:
-    """The checkpoint's model and architecture (from its config), or InputError naming what does not fit."""
+def load_model(path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, str]:
+    """The checkpoint's model, rebuilt from its model config, and its architecture; InputError naming what
+    does not fit."""
     ckpt = load_checkpoint(path)
-    config = ckpt.get("config", {})
-    arch = config.get("arch", "resnet50")
-    # box-head weights are the same in either levels mode
-    model = model_for(TrainConfig.from_run({**config, "levels": "size"}), config.get("classes"))
+    # box-head weights are the same in either levels mode; the probe pools each box at its size's level
+    config = replace(ModelConfig.from_dict(ckpt["model_config"]), levels="size")
+    arch = config.arch
+    model = build_model(config)
     state = ckpt["model"]
     own = model.state_dict()
     shapes = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]

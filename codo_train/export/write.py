@@ -103,6 +103,7 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bo
     out = _refuse_out(out, fmt, writer, overwrite)
     from ..checkpoint import load_run_checkpoint  # torch loads here, once the options are checked
     from ..health import drift, drift_table, rebuilt_initial_weights
+    from ..models.config import ModelConfig
 
     ckpt = load_run_checkpoint(checkpoint)
     weights, skipped = torchvision_weights(ckpt["model"], part)
@@ -112,7 +113,9 @@ def export(checkpoint: Path, fmt: str, part: str, out: Path | str, overwrite: bo
         writer.dump(obj, fh)
     names = obj[writer.tensors] if writer.tensors else obj
     exported = Counter(_prefix(k, 3 if k.startswith("roi_head") else 2) for k in names)
-    config = ckpt.get("config")
-    table = drift_table(drift(ckpt["model"], rebuilt_initial_weights(config))) if config else ""
+    config, table = ckpt.get("config"), ""  # the run's settings: its seed drew the initial weights
+    if config:
+        initial = rebuilt_initial_weights(ModelConfig.from_dict(ckpt["model_config"]), config.get("seed", 0))
+        table = drift_table(drift(ckpt["model"], initial))
     skipped_by_prefix = Counter(_prefix(k) for k in skipped + dropped)
     return ExportReport(out, exported, skipped_by_prefix, ckpt.get("step"), table)

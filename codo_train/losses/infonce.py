@@ -1,8 +1,12 @@
 """InfoNCE with a queue of momentum keys (MoCo, He et al. 2020): T = 0.2, 65,536 keys per branch."""
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..config import TrainConfig
 
 
 def infonce_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float,
@@ -17,7 +21,7 @@ def infonce_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, te
 
 
 class KeyQueue(nn.Module):
-    """A ring buffer of normalised keys, kept in the model's state (so checkpoints hold it)."""
+    """A ring buffer of normalised keys, kept in the loss's state (so checkpoints hold it)."""
 
     def __init__(self, size: int, dim: int):
         super().__init__()
@@ -30,3 +34,29 @@ class KeyQueue(nn.Module):
         idx = (self.ptr + torch.arange(len(keys), device=keys.device)) % len(self.keys)
         self.keys[idx] = keys
         self.ptr.copy_((self.ptr + len(keys)) % len(self.keys))
+
+
+class InfoNCE(nn.Module):
+    """infonce_loss as a run's pair loss: each branch against its own queue of `size` keys of `dim`, which
+    `remember` fills with the target projections of each step (the state is the loss's, not the model's:
+    `queues.<branch>.keys` and `.ptr` in a checkpoint's 'loss')."""
+
+    def __init__(self, branches: Sequence[str], dim: int, size: int, temperature: float):
+        super().__init__()
+        self.temperature = temperature
+        self.queues = nn.ModuleDict({b: KeyQueue(size, dim) for b in branches})
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, branch: str, reduce: bool = True
+                ) -> torch.Tensor:
+        return infonce_loss(pred, target, self.queues[branch].keys, self.temperature, reduce)
+
+    def remember(self, keys: list[list[dict[str, torch.Tensor]]]) -> None:
+        """Queue `keys` (per micro-batch, per view, per branch: the step's target projections), every
+        micro-batch's in one batch's order: view by view, micro-batches in turn."""
+        for branch, queue in self.queues.items():
+            queue.push(torch.cat([micro[j][branch] for j in range(len(keys[0])) for micro in keys]))
+
+
+def make(cfg: TrainConfig, branches: Sequence[str], dim: int) -> InfoNCE:
+    """The LOSSES entry: `cfg.queue_size` keys per branch at `cfg.temperature` (a TrainConfig)."""
+    return InfoNCE(branches, dim, cfg.queue_size, cfg.temperature)

@@ -1,4 +1,5 @@
-"""Encoder = ResNet -> FPN P2-P5 (BN) -> RoIAlign 7x7 (aligned, by level) -> 4conv1fc box head -> projector.
+"""Encoder = ResNet -> FPN P2-P5 (BN) -> RoIAlign 7x7 (aligned, by level) -> 4conv1fc box head -> projector;
+Features, the same without the projector.
 
 Module names and shapes follow torchvision's `maskrcnn_resnet50_fpn_v2` (backbone.body,
 backbone.fpn, roi_heads.box_head) so pretrained weights drop into the detector unchanged
@@ -42,17 +43,12 @@ def build_box_head() -> FastRCNNConvFCHead:
                               norm_layer=nn.BatchNorm2d)
 
 
-class Encoder(nn.Module):
-    """Images and per-image RoIs -> projected RoI embeddings, per pooling branch.
+class Features(nn.Module):
+    """Images and per-image RoIs -> box-head features (N x 1024) per pooling branch: what a detector's head
+    sees. `levels` = 'size' gives {'size': ...} (each RoI pooled at the FPN level `level_rule` picks), 'all'
+    gives {'p2': ..., ..., 'p5': ...}; the box head is shared by all levels."""
 
-    `levels` = 'size' gives {'size': N x D} (each RoI pooled at the FPN level `level_rule` picks);
-    'all' gives {'p2': N x D, ..., 'p5': N x D}. The box head and projector are shared by all levels.
-    Without `objects` (the image-level baseline) the RoI branches are skipped and only
-    {'image': B x D} is given.
-    """
-
-    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
-                 image_level: bool = False, objects: bool = True, level_rule: str = "fpn"):
+    def __init__(self, arch: str, levels: str = "size", level_rule: str = "fpn"):
         super().__init__()
         if levels not in LEVEL_MODES:
             raise ValueError(f"levels must be one of {LEVEL_MODES}, got {levels!r}")
@@ -60,20 +56,31 @@ class Encoder(nn.Module):
             raise ValueError(f"level_rule must be one of {LEVEL_RULES}, got {level_rule!r}")
         self.levels = levels
         self.level_rule = level_rule
-        self.objects = objects
         self.backbone = build_backbone(arch)
         self.box_head = build_box_head()
-        self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
-        #: The optional image-level term: average-pooled P5 through its own projector.
-        self.image_projector = mlp(FPN_CHANNELS, proj_hidden, proj_dim) if image_level else None
 
     def box_features(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL,
                      rows: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """Box-head features (N x 1024) of the RoIs, per pooling branch: what a detector's head sees.
-        `rows`: the RoIs each FPN level pools, where the batch has assigned them (else the level rule's)."""
+        """Box-head features of the RoIs, per pooling branch. `rows`: the RoIs each FPN level pools, where
+        the batch has assigned them (else the level rule's)."""
         pooled = pool_levels(self.backbone(images), rois, images.shape[-1], self.levels, reference,
                              self.level_rule, rows)
         return {name: self.box_head(x) for name, x in pooled.items()}
+
+
+class Encoder(Features):
+    """Images and per-image RoIs -> projected RoI embeddings, per pooling branch (Features, then a projector
+    shared by all levels). Without `objects` (the image-level baseline) the RoI branches are skipped and only
+    {'image': B x D} is given.
+    """
+
+    def __init__(self, arch: str, proj_hidden: int = 4096, proj_dim: int = 256, levels: str = "size",
+                 image_level: bool = False, objects: bool = True, level_rule: str = "fpn"):
+        super().__init__(arch, levels, level_rule)
+        self.objects = objects
+        self.projector = mlp(BOX_HEAD_DIM, proj_hidden, proj_dim)
+        #: The optional image-level term: average-pooled P5 through its own projector.
+        self.image_projector = mlp(FPN_CHANNELS, proj_hidden, proj_dim) if image_level else None
 
     def forward(self, images: torch.Tensor, rois: list[torch.Tensor], reference: float = CANONICAL,
                 rows: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

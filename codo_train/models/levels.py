@@ -70,6 +70,11 @@ def level_rows(levels: torch.Tensor) -> list[torch.Tensor]:
     return [torch.nonzero(levels == level).flatten() for level in LEVELS]
 
 
+def branch_names(mode: str) -> tuple[str, ...]:
+    """The pooling branches pool_levels gives in levels `mode`: ('size',), or ('p2', ..., 'p5') with 'all'."""
+    return tuple(f"p{lvl}" for lvl in LEVELS) if mode == "all" else ("size",)
+
+
 def _pool(feature: torch.Tensor, rois: list[torch.Tensor], image_size: int) -> torch.Tensor:
     scale = feature.shape[-1] / image_size
     return roi_align(feature, rois, output_size=7, spatial_scale=scale, sampling_ratio=2, aligned=True)
@@ -82,7 +87,7 @@ def pool_levels(features: dict[str, torch.Tensor], rois: list[torch.Tensor], ima
     level_rows, else under `rule`) or {'p2': ..., 'p5': ...} (all levels); rows in RoI order."""
     maps = [features[str(i)] for i in range(len(LEVELS))]  # backbone outputs "0".."3" = P2..P5
     if mode == "all":
-        return {f"p{lvl}": _pool(f, rois, image_size) for lvl, f in zip(LEVELS, maps)}
+        return {name: _pool(f, rois, image_size) for name, f in zip(branch_names(mode), maps)}
     flat = torch.cat(rois)
     owner = torch.cat([torch.full((len(r),), b, dtype=torch.int64, device=flat.device)
                        for b, r in enumerate(rois)])
