@@ -32,7 +32,7 @@ RUNS = {
     "image": {"objective": "image"},
     "supervised": {"objective": "supervised"},
 }
-#: Each run's first 2 steps as main at 600f4c1 computed them (before objectives were strategies): the loss,
+#: Each run's first 2 steps as main at 255eaa6 computed them (before objectives were strategies): the loss,
 #: its terms, the per-level figures and the RoIs per level, as metrics.jsonl has them.
 BEFORE = {
     "codo": [
@@ -174,7 +174,7 @@ def test_checkpoints_written_before_the_model_config_load_export_and_resume(tiny
 
     train(_config(full, tiny_shards, steps=3, save_every=1, **RUNS[name]), on_step=keep)
     legacy = _legacy(torch.load(kept, weights_only=False))
-    if name == "supervised":  # as main wrote this run's step-1 checkpoint (measured at 600f4c1)
+    if name == "supervised":  # as main wrote this run's step-1 checkpoint (measured at 255eaa6)
         optimizer = legacy["optimizer"]
         assert len(legacy["model"]) == 417 and len(optimizer["state"]) == 100
         assert [len(g["params"]) for g in optimizer["param_groups"]] == [38, 74]
