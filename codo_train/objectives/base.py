@@ -1,6 +1,7 @@
 """Objective, the strategy a training run follows (its model, loss branches, terms and per-level figures),
 and MomentumPairs, the BYOL family's shared half: views compared in pairs against a momentum target."""
 
+from abc import ABC, abstractmethod
 from typing import ClassVar, Sequence
 
 import torch
@@ -21,7 +22,7 @@ from ..momentum import update_momentum
 Outputs = list[dict[str, torch.Tensor]]  # per view, per pooling branch: N x D
 
 
-class Objective:
+class Objective(ABC):
     """What a run trains and how. `build` makes the model from a ModelConfig alone (so export, probe and
     health rebuild it without the run's other settings); an instance, made once per run, names the loss
     branches, holds the loss (an nn.Module: its state, InfoNCE's key queues, is checkpointed as 'loss'),
@@ -45,9 +46,9 @@ class Objective:
         return ModelConfig(cfg.arch, cfg.objective, cfg.levels, cfg.level_rule, classes=tuple(classes or ()))
 
     @classmethod
+    @abstractmethod
     def build(cls, config: ModelConfig) -> nn.Module:
         """The model, randomly initialised from torch's RNG."""
-        raise NotImplementedError
 
     @classmethod
     def upgrade_legacy(cls, ckpt: dict) -> dict:
@@ -71,9 +72,9 @@ class Objective:
         """The terms a batch of this shape can have: each branch with each view pair."""
         return [LossKey(branch, views) for branch in sorted(self.branches) for views in batch.pairs]
 
+    @abstractmethod
     def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossKey, torch.Tensor]:
         """A micro-batch's loss terms (each the mean over its rows), from the model's outputs."""
-        raise NotImplementedError
 
     def level_figures(self, losses: dict[LossKey, torch.Tensor], outputs: Outputs, targets: Outputs,
                       batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor] | None:
