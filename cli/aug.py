@@ -19,7 +19,7 @@ from codo_aug.sources.prepared import CODECS
 from codo_aug.sources.spec import KINDS, ROLES
 from codo_aug.shards.reader import expand_shards
 from codo_aug.shards.stats import collect_stats, format_stats
-from codo_aug.shards.storage import folder_at
+from codo_aug.io.storage import folder_at
 from codo_aug.shards.writer import INFO_FILE
 from codo_aug.shards.verify import verify as verify_folder
 from codo_aug.synth import SynthJob, plan_synth, run_synth
@@ -108,7 +108,8 @@ def synth(
 def prepare(
     spec: Annotated[str, typer.Argument(help="The source to prepare. " + SPEC_HELP)],
     role: Annotated[str, typer.Option("--role", help=f"What the source is: {', '.join(ROLES)}.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder of the store; use it as prepared:DIR.")],
+    out: Annotated[str, typer.Option("--out", help="Folder of the store, or an object-storage prefix "
+                                                   "(s3://bucket/prefix); use it as prepared:DIR.")],
     max_side: Annotated[int | None, typer.Option("--max-side", help="Longer side of each stored item at most "
                                                                     "this (default: what the largest view "
                                                                     "of the config can ask for).")] = None,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError
-from codo_aug.shards.index import read_json
-from codo_aug.shards.storage import expand_braces, folder_at, input_errors, split_location
+from codo_aug.io.jsonfiles import read_json
+from codo_aug.io.storage import expand_braces, folder_at, input_errors, split_location
 from codo_aug.shards.writer import INFO_FILE
 
 from .config_files import Given

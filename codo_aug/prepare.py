@@ -15,14 +15,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .atomic import atomic_open, in_flight_here, left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
 from .errors import InputError
-from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
-from .location import resolve_spec
-from .shards.index import read_json, source_identity
-from .shards.storage import Folder
-from .shards.writer import write_json_atomic
+from .io.atomic import temp_pattern
+from .io.identity import source_identity
+from .io.jsonfiles import read_json, write_json
+from .io.location import resolve_spec
+from .io.storage import Folder, folder_at
+from .jobs import Output, Split, check_fields, check_out, check_resume, process_checks, run_job
 from .sources.base import Source
 from .sources.decode import BadImage, probe
 from .sources.prepared import (CODECS, CUT, FORMAT, FORMAT_VERSION, MANIFEST, WHOLE, Entry, PartIndex,
@@ -44,7 +44,7 @@ class PrepareJob:
 
     spec: str
     role: str
-    out: Path
+    out: Path | str
     config: SynthConfig = SynthConfig()
     max_side: int | None = None
     codec: str = "raw"
@@ -82,6 +82,11 @@ class PrepareJob:
     def rule(self) -> SizeRule:
         return SizeRule.from_config(self.config, self.max_side)
 
+    @property
+    def folder(self) -> Folder:
+        """Where the store goes: a local folder or an object-storage prefix."""
+        return folder_at(self.out)
+
     def split(self, items: int) -> Split:
         """A source of `items` items in parts, and the parts this node writes."""
         return Split(items, self.part_size, self.num_nodes, self.node_rank)
@@ -110,43 +115,6 @@ def prepare_item(source: Source, i: int, job: PrepareJob) -> tuple[np.ndarray, s
     return pixels, form, (w, h)
 
 
-def _part_done(out: Path, part: int) -> PartIndex | None:
-    """Part `part`'s index when both its files are whole, else None."""
-    index, blob = out / part_name(part, "json"), out / part_name(part, "bin")
-    data = read_json(Folder(out), index.name) if blob.is_file() else None
-    try:
-        done = None if data is None else PartIndex.from_dict(data)
-    except (KeyError, TypeError):  # an index of another format: written again
-        return None
-    return done if done is not None and done.bytes == blob.stat().st_size else None
-
-
-def write_part(state: tuple, part: int) -> tuple[int, int, dict[str, str]]:
-    """Write part `part` (its pixels, then its index), in whichever process runs it; returns the part,
-    how many items it holds and the files that failed."""
-    source, job, on_item = state
-    codec = CODECS[job.codec]
-    items, skips, offset = [], {}, 0
-    with atomic_open(job.out / part_name(part, "bin")) as fh:
-        for i in job.split(len(source)).members(part):
-            try:
-                pixels, form, size = prepare_item(source, i, job)
-                header = probe(str(source.root / source.items[i].path))
-            except BadImage as bad:
-                skips.setdefault(bad.path, bad.reason)
-                on_item()
-                continue
-            data = codec.encode(pixels)
-            fh.write(data)
-            items.append((source.items[i], Entry(part, offset, len(data), pixels.shape, form, size,
-                                                 (header.width, header.height))))
-            offset += len(data)
-            on_item()
-    index = PartIndex(part, offset, tuple(items), skips)
-    write_json_atomic(job.out / part_name(part, "json"), index.to_dict())
-    return part, len(items), skips
-
-
 def job_identity(job: PrepareJob, source: Source) -> dict:
     """Everything that decides the store's bytes (not workers or nodes): kept as JOB_FILE."""
     return {"codo_version": __version__, "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -155,72 +123,87 @@ def job_identity(job: PrepareJob, source: Source) -> dict:
             "rule": job.rule.to_dict(), "source_identity": source_identity(job.spec, source)}
 
 
-def _store_files(out: Path) -> list[Path]:
-    """What a prepare job writes in `out`, temporary files of a killed run included."""
-    names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", temp_pattern("part-*"), temp_pattern(JOB_FILE),
-             temp_pattern(MANIFEST))
-    return sorted({p for pattern in names for p in out.glob(pattern)})
+class StoreOutput(Output):
+    """The prepared store as the job skeleton's Output: part k is its pixel file and then its index; the
+    manifest is written once every part exists. State is (source, job, on_item)."""
 
+    job_file, final_file, unit, kind = JOB_FILE, MANIFEST, "part", "prepare "
+    what, owner = "a prepared store", "a store's own files"
 
-def _check_out(job: PrepareJob, identity: dict) -> None:
-    """Refuse an --out that is a file, a folder of something else, or a different prepare job (unless
-    --overwrite, which replaces only a prepare job's own files)."""
-    out = job.out
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    if not out.exists():
-        return
-    ours = _store_files(out)
-    if not ours and any(out.iterdir()):
-        raise InputError(f"--out {out} is a non-empty folder that is not a prepared store; choose a new or "
-                         "empty directory (--overwrite only replaces a store's own files)")
-    if job.overwrite or not ours:
-        return
-    done = len(list(out.glob("part-*.bin")))
-    check_same_job(out, read_json(Folder(out), JOB_FILE), identity, "part", done, "prepare ")
+    def outputs(self) -> list[str]:
+        if not self.folder.exists():
+            return []
+        names = (MANIFEST, JOB_FILE, "part-*.bin", "part-*.json", temp_pattern("part-*"),
+                 temp_pattern(JOB_FILE), temp_pattern(MANIFEST))
+        return sorted({name for pattern in names for name in self.folder.names(pattern)})
 
+    def finished(self) -> int:
+        return len(self.folder.names("part-*.bin"))
 
-def _start(job: PrepareJob, identity: dict) -> None:
-    """Create --out; remove an old job's files (--overwrite) or this node's leftover temporary files
-    (of its parts, unless a running process here writes them: a second job of this node rank; of the job
-    file and manifest when the process that wrote them here has ended)."""
-    make_dir(job.out)
-    if job.overwrite:
-        for path in _store_files(job.out):
-            path.unlink()
-    suffixes = ("bin", "json")
-    mine = {part_name(part, suffix) for part in job.split(identity["source_identity"]["items"]).mine()
-            for suffix in suffixes}
-    for tmp in job.out.glob(temp_pattern("part-*")):  # one listing, whatever the number of parts
-        ours = any(temp_target(tmp.name, f".{suffix}") in mine for suffix in suffixes)
-        if ours and not in_flight_here(tmp.name):
-            tmp.unlink(missing_ok=True)
-    for name in (JOB_FILE, MANIFEST):
-        for tmp in job.out.glob(temp_pattern(name)):
-            if left_by_dead_process(tmp.name):
-                tmp.unlink(missing_ok=True)
-    if not (job.out / JOB_FILE).is_file():
-        write_json_atomic(job.out / JOB_FILE, identity)
+    def part(self, part: int) -> PartIndex | None:
+        """Part `part`'s index when both its files are whole, else None."""
+        size = self.folder.size(part_name(part, "bin"))
+        data = read_json(self.folder, part_name(part, "json")) if size is not None else None
+        try:
+            done = None if data is None else PartIndex.from_dict(data)
+        except (KeyError, TypeError):  # an index of another format: written again
+            return None
+        return done if done is not None and done.bytes == size else None
 
+    def done(self, unit: int) -> bool:
+        return self.part(unit) is not None
 
-def finish_manifest(job: PrepareJob, source: Source, identity: dict) -> dict | None:
-    """Write the manifest once every part is written; None while some are missing."""
-    indexes = [_part_done(job.out, k) for k in range(job.split(len(source)).count)]
-    if any(index is None for index in indexes):
-        return None
-    skips = SkipLog(dict(source.skipped.reasons))
-    for index in indexes:
-        skips.merge(index.skipped)
-    if not any(index.items for index in indexes):  # an empty store would fail only later, in synth
-        for path in _store_files(job.out):
-            path.unlink(missing_ok=True)  # another node may be removing them too
-        raise InputError(f"no item of {job.spec} could be prepared: {skips.summary()}; nothing written")
-    manifest = {**identity, "items": sum(len(index.items) for index in indexes),
-                "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
-                "source": {"spec": resolve_spec(job.spec), **source.describe()},
-                "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
-    write_json_atomic(job.out / MANIFEST, manifest)
-    return manifest
+    def unit_files(self, unit: int) -> list[str]:
+        return [part_name(unit, "bin"), part_name(unit, "json")]
+
+    def write(self, state: tuple, unit: int) -> tuple[int, int, dict[str, str], int]:
+        """Write part `unit` (its pixels, then its index); returns it, the items it stores, the files that
+        failed and how many items of the source it covers."""
+        source, job, on_item = state
+        codec = CODECS[job.codec]
+        items, skips, offset = [], {}, 0
+        with self.folder.writer(part_name(unit, "bin")) as fh:
+            members = job.split(len(source)).members(unit)
+            for i in members:
+                try:
+                    pixels, form, size = prepare_item(source, i, job)
+                    header = probe(str(source.root / source.items[i].path))
+                except BadImage as bad:
+                    skips.setdefault(bad.path, bad.reason)
+                    on_item()
+                    continue
+                data = codec.encode(pixels)
+                fh.write(data)
+                items.append((source.items[i], Entry(unit, offset, len(data), pixels.shape, form, size,
+                                                     (header.width, header.height))))
+                offset += len(data)
+                on_item()
+        index = PartIndex(unit, offset, tuple(items), skips)
+        write_json(self.folder, part_name(unit, "json"), index.to_dict())
+        return unit, len(items), skips, len(members)
+
+    def items(self, result: tuple[int, int, dict[str, str], int]) -> int:
+        return result[3]
+
+    def finish(self, state: tuple, identity: dict) -> dict | None:
+        """Write the manifest once every part is written; None while some are missing."""
+        source, job = state
+        indexes = [self.part(k) for k in range(job.split(len(source)).count)]
+        if any(index is None for index in indexes):
+            return None
+        skips = SkipLog(dict(source.skipped.reasons))
+        for index in indexes:
+            skips.merge(index.skipped)
+        if not any(index.items for index in indexes):  # an empty store would fail only later, in synth
+            for name in self.outputs():
+                self.folder.remove(name)  # another node may be removing them too
+            raise InputError(f"no item of {job.spec} could be prepared: {skips.summary()}; nothing written")
+        manifest = {**identity, "items": sum(len(index.items) for index in indexes),
+                    "parts": [{"items": len(index.items), "bytes": index.bytes} for index in indexes],
+                    "source": {"spec": resolve_spec(job.spec), **source.describe()},
+                    "skipped": dict(sorted(skips.reasons.items())), "skipped_summary": skips.to_dict()}
+        write_json(self.folder, MANIFEST, manifest)
+        return manifest
 
 
 @dataclass
@@ -228,7 +211,7 @@ class PrepareReport:
     """What this run found and wrote: items stored in this node's parts (now or before), parts written
     now and before, the skips seen (the source's and this node's parts'), and the manifest when done."""
 
-    out: Path
+    out: str
     role: str
     items: int
     written: int
@@ -255,19 +238,19 @@ def run_prepare(job: PrepareJob, on_item: Callable[[], None] = lambda: None,
     if isinstance(source, PreparedSource):
         raise InputError(f"{job.spec} is already a prepared store; prepare its original source instead")
     identity = job_identity(job, source)
-    _check_out(job, identity)
-    _start(job, identity)
-    split = job.split(len(source))
-    done = {k: index for k in split.mine() if (index := _part_done(job.out, k)) is not None}
-    todo = [k for k in split.mine() if k not in done]
-    start_units(split, list(done), on_start, on_item)
+    output = StoreOutput(job.folder)
+    check_out(output)
+    check_resume(output, identity, job.overwrite)
+    run = run_job(output, identity, job.split(len(source)), (source, job), job.overwrite, job.workers,
+                  on_item, on_start)
     skips = SkipLog(dict(source.skipped.reasons))
-    stored = sum(len(index.items) for index in done.values())
-    for index in done.values():
+    stored = 0
+    for k in run.done:
+        index = output.part(k)
+        stored += len(index.items)
         skips.merge(index.skipped)
-    for _, count, part_skips in run_units(write_part, todo, (source, job), job.workers, on_item,
-                                          lambda result: len(split.members(result[0]))):
+    for _, count, part_skips, _ in run.results:
         stored += count
         skips.merge(part_skips)
-    manifest = finish_manifest(job, source, identity)
-    return PrepareReport(job.out, job.role, stored, len(todo), len(done), skips, manifest)
+    return PrepareReport(str(output.folder), job.role, stored, len(run.results), len(run.done), skips,
+                         run.final)

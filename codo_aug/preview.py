@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import atomic_open
+from .io.atomic import atomic_open
 from .sample import Sample
 
 BOX_COLOUR = (0, 255, 0)  # exact boxes: green

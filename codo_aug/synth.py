@@ -7,30 +7,23 @@ stops halfway is finished by running the same command again: finished shards are
 written. Node r of N writes the shards s with s % N == r.
 """
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import coco_export
-from .atomic import in_flight_here, left_by_dead_process, temp_pattern, temp_target
 from .config import SynthConfig
-from .errors import InputError
-from .jobs import Split, check_fields, check_same_job, make_dir, process_checks, run_units, start_units
-from .location import resolve_spec
+from .io.identity import source_identity
+from .io.storage import Folder, folder_at, is_url
+from .jobs import Split, check_fields, check_out, check_resume, process_checks, run_job
+from .outputs import FORMATS, RenderedOutput
 from .pipeline import Synthesizer
 from .plural import plural
 from .shards.format import IMAGE_FORMATS, encode_sample
-from .shards.index import (INDEX_DIR, JOB_FILE, finish_info, read_json, source_identity, write_entry,
-                           write_json)
-from .shards.storage import Folder, UrlFolder, folder_at, input_errors, is_url
-from .shards.writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name, write_shard
+from .shards.writer import SHARD_PREFIX, ShardStats, shard_name
 from .sources.base import CUT_BY
 from .sources.skips import SkipLog
 from .version import __version__
-
-FORMATS = ("webdataset", "coco")
 
 
 @dataclass(frozen=True)
@@ -70,6 +63,11 @@ class SynthJob:
         return folder_at(self.out)
 
     @property
+    def output(self) -> RenderedOutput:
+        """The registered writer of `format` (outputs.FORMATS) on `folder`."""
+        return FORMATS[self.format](self.folder)
+
+    @property
     def split(self) -> Split:
         """The samples in shards, and the shards this node writes."""
         return Split(self.num_samples, self.shard_size, self.num_nodes, self.node_rank)
@@ -103,11 +101,11 @@ class SynthReport:
     def summary(self) -> str:
         """The one line `codo-aug synth` prints: what was written where, where the instances come from,
         and the files and annotations skipped."""
-        unit = "part(s)" if self.format == "coco" else "shard(s)"
+        output = FORMATS[self.format]
+        unit = f"{output.unit}(s)"
         resumed = f" ({self.resumed} already there)" if self.resumed else ""
         kinds = ", ".join(f"{self.cut_by[k]} {CUT_WORDS[k]}" for k in CUT_BY)
-        index = coco_export.INSTANCES.as_posix() if self.format == "coco" else INFO_FILE
-        see = f" (see {index})" if self.skips.total else ""
+        see = f" (see {output.final_file})" if self.skips.total else ""
         pending = "" if self.info else "; other nodes' parts still missing, so the index is not written yet"
         return (f"wrote {plural(self.samples, 'sample')} in {len(self.shards)} {unit}{resumed} to "
                 f"{self.out}; instance source: {kinds}; {self.skips.summary()}{see}{pending}")
@@ -130,174 +128,33 @@ def job_identity(job: SynthJob, synth: Synthesizer) -> dict:
     }
 
 
-def _old_outputs(out: Folder) -> list[str]:
-    """Members of an earlier synth run in `out` (shards or a COCO export)."""
-    if not out.exists():
-        return []
-    patterns = (f"{SHARD_PREFIX}-*.tar", temp_pattern(f"{SHARD_PREFIX}-*.tar"), f"{INDEX_DIR}/*.json",
-                INFO_FILE, JOB_FILE)
-    found = [name for pattern in patterns for name in out.names(pattern)]
-    if not isinstance(out, UrlFolder):
-        found += [p.relative_to(out.path).as_posix() for p in coco_export.outputs(out.path)]
-    return sorted(found)
-
-
-def _finished(job: SynthJob) -> int:
-    """How many shards (COCO parts) of an earlier run --out holds: what --overwrite would discard."""
-    if job.format == "coco":
-        return len(list((job.folder.path / coco_export.PARTS).glob("part-*.json")))
-    return len(job.folder.names(f"{SHARD_PREFIX}-*.tar"))
-
-
-def _check_local(out: Path) -> None:
-    """Refuse a local --out that is a file, lies under a file or in a folder we cannot write."""
-    place = next(p for p in (out, *out.parents) if p.exists())
-    if not place.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory" if place == out
-                         else f"--out {out} lies under {place}, which is a file, not a directory")
-    if not os.access(place, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot write in {place} (permission denied)")
-
-
-def _check_bucket(out: UrlFolder) -> None:
-    """Refuse an --out URL whose bucket does not exist or is not visible: object stores make no buckets
-    on write, and the first shard would fail only after it was rendered."""
-    bucket = out.root.split("/", 1)[0]
-    if not out.fs.exists(bucket):
-        raise InputError(f"--out {out}: bucket {bucket!r} does not exist (or is not visible with these "
-                         "credentials); create it first")
-
-
-def _check_out(out: Folder) -> None:
-    """Refuse an --out that cannot be written, or is a non-empty folder holding no codo job (--overwrite
-    never touches files that are not codo's)."""
-    if isinstance(out, UrlFolder):
-        with input_errors(f"--out {out}"):
-            _check_bucket(out)
-    else:
-        _check_local(out.path)
-    if out.exists() and not out.exists(JOB_FILE) and not _old_outputs(out):
-        entries = out.names("*")
-        if entries:
-            more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
-            raise InputError(f"--out {out} is a non-empty folder that is not a codo job (it holds "
-                             f"{entries[0]!r}{more}); choose a new or empty directory "
-                             "(--overwrite only replaces codo's own files)")
-
-
-def _make_out(out: Folder) -> None:
-    """Create a local --out (a prefix needs no creating); a place the checks could not foresee (a
-    read-only mount, root on /proc) is an input error."""
-    if not isinstance(out, UrlFolder):
-        make_dir(out.path)
-
-
 def prepare(job: SynthJob) -> tuple[Synthesizer, dict]:
     """Check `job.out`, open the sources, and check that `job.out` is new, the same job (resume), or
     replaced with --overwrite; else refuse. Writes nothing."""
-    out = job.folder
-    _check_out(out)
+    check_out(job.output)
     synth = Synthesizer.from_specs(job.instances, job.backgrounds, job.config, job.seed)
     synth.check_usable()
     identity = job_identity(job, synth)
-    if job.overwrite or not _old_outputs(out):
-        return synth, identity
-    unit = "part" if job.format == "coco" else "shard"
-    check_same_job(job.out, read_json(out, JOB_FILE), identity, unit, _finished(job))
+    check_resume(job.output, identity, job.overwrite)
     return synth, identity
-
-
-def _my_temp_files(out: Folder, job: SynthJob) -> list[str]:
-    """Temporary files left by this node's killed runs: of its shards and their index entries (only it
-    writes those; other nodes' may be in flight) unless a running process here writes them (a second job
-    of this node rank, which finishes them itself), and of the job and info files when the process that
-    wrote them on this machine has ended."""
-    mine = {shard_name(s) for s in job.split.mine()}
-    shards = [name for name in out.names(temp_pattern(f"{SHARD_PREFIX}-*.tar"))
-              if temp_target(name, ".tar") in mine]
-    entries = [name for name in out.names(f"{INDEX_DIR}/{temp_pattern(f'{SHARD_PREFIX}-*.json')}")
-               if temp_target(name, ".json").removesuffix(".json") + ".tar" in mine]
-    shared = [name for file in (JOB_FILE, INFO_FILE) for name in out.names(temp_pattern(file))
-              if left_by_dead_process(name)]
-    return [name for name in shards + entries if not in_flight_here(name)] + shared
-
-
-def _sources_info(synth: Synthesizer, job: SynthJob) -> dict:
-    """`_info.json`'s sources; the instances' sorted class names ('labels') are the vocabulary a
-    supervised run on the shards classifies into (codo_train.classes)."""
-    instances = {**synth.instances.describe(), "labels": synth.instances.labels}
-    return {"instances": {"spec": resolve_spec(job.instances), **instances},
-            "backgrounds": {"spec": resolve_spec(job.backgrounds), **synth.backgrounds.describe()}}
-
-
-def _unit_done(job: SynthJob, unit: int) -> bool:
-    """Whether shard (or COCO chunk) `unit` was finished by an earlier run."""
-    if job.format == "coco":
-        return coco_export.part_path(job.folder.path, unit).exists()
-    return job.folder.exists(shard_name(unit))
-
-
-def write_unit(state: tuple, unit: int) -> tuple[ShardStats, dict[str, str]]:
-    """Render and write shard (or COCO chunk) `unit`, in whichever process runs it; returns what it
-    wrote and the files that failed while rendering it."""
-    synth, job, on_sample = state
-    before = set(synth.render_skips.reasons)
-
-    def samples():
-        for i in job.split.members(unit):
-            yield synth.sample(i)
-            on_sample()
-
-    def new_skips() -> dict[str, str]:
-        return {p: r for p, r in synth.render_skips.reasons.items() if p not in before}
-
-    if job.format == "coco":
-        cat_ids = coco_export.category_ids([it.label for it in synth.instances.items])
-        count = coco_export.write_chunk(job.folder.path, unit, samples(), cat_ids, job.config.jpeg_quality)
-        return ShardStats(coco_export.part_path(job.folder.path, unit).name, count, 0, ""), new_skips()
-    records = (encode_sample(s, job.seed, job.image_format, job.config.jpeg_quality) for s in samples())
-    out = job.folder
-    stats = write_shard(out, shard_name(unit), records, lambda st: write_entry(out, st, new_skips()))
-    return stats, new_skips()
-
-
-def _finish(job: SynthJob, synth: Synthesizer, identity: dict) -> dict | None:
-    """`_info.json` (or COCO instances.json) once every shard of the job exists, else None."""
-    sources = _sources_info(synth, job)
-    if job.format == "coco":
-        cats = coco_export.categories([it.label for it in synth.instances.items])
-        return coco_export.finish(job.folder.path, job.split.count, cats, {**identity, "sources": sources})
-    return finish_info(job.folder, identity, job.split.count, sources)
 
 
 def run_synth(job: SynthJob, on_sample: Callable[[], None] = lambda: None,
               on_start: Callable[[int], None] = lambda n: None) -> SynthReport:
     """Write this node's missing shards (in `job.workers` processes), then `_info.json` if all exist."""
     synth, identity = prepare(job)
-    out = job.folder
-    _make_out(out)
-    for old in (_old_outputs(out) if job.overwrite else []):
-        out.remove(old)
-    for tmp in _my_temp_files(out, job):
-        out.remove(tmp)
-    if read_json(out, JOB_FILE) is None:
-        write_json(out, JOB_FILE, identity)
-    mine = job.split.mine()
-    done = [s for s in mine if _unit_done(job, s)]
-    todo = [s for s in mine if s not in done]
-    start_units(job.split, done, on_start, on_sample)
+    run = run_job(job.output, identity, job.split, (synth, job), job.overwrite, job.workers, on_sample,
+                  on_start)
     stats = []
-    for shard_stats, skips in run_units(write_unit, todo, (synth, job), job.workers, on_sample,
-                                        lambda result: result[0].samples):
+    for shard_stats, skips in run.results:
         synth.render_skips.merge(skips)
         stats.append(shard_stats)
-    info = _finish(job, synth, identity)
-    resumed = [ShardStats(shard_name(s), len(job.split.members(s)), 0, "") for s in done]
+    resumed = [ShardStats(shard_name(s), len(job.split.members(s)), 0, "") for s in run.done]
     skips = SkipLog()
     for log in (synth.instances.skipped, synth.backgrounds.skipped, synth.render_skips):
         skips.merge(log.reasons)
-    return SynthReport(job.out, job.format, sorted(stats + resumed, key=lambda s: s.name), len(done),
-                       synth.instances.cut_by_counts(), skips, info)
+    return SynthReport(job.out, job.format, sorted(stats + resumed, key=lambda s: s.name), len(run.done),
+                       synth.instances.cut_by_counts(), skips, run.final)
 
 
 @dataclass

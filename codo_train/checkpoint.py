@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Iterator
 
 import torch
 
-from codo_aug.atomic import atomic_open
+from codo_aug.io.atomic import atomic_open
 from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError, RunError
-from codo_aug.location import resolve_location, resolve_spec
+from codo_aug.io.location import resolve_location, resolve_spec
 
 from .config import BEFORE_THE_SETTING, TrainConfig
 from .data import DataPosition
@@ -113,7 +113,7 @@ def _with_defaults(config: dict) -> dict:
 
 
 def resolve_locations(config: dict) -> dict:
-    """A run config with its folder, shards and sources resolved (codo_aug.location): the same whether they
+    """A run config with its folder, shards and sources resolved (codo_aug.io.location): the same whether they
     were given relative, absolute, with a trailing slash or from another working directory."""
     return {k: _LOCATIONS[k](v) if k in _LOCATIONS and isinstance(v, str) else v for k, v in config.items()}
 

@@ -10,8 +10,8 @@ reads the same list, where scanning every record's JSON would read all the shard
 from codo_aug.dataset import CoDoDataset
 from codo_aug.errors import InputError
 from codo_aug.shards.dataset import ShardDataset
-from codo_aug.shards.index import read_json
-from codo_aug.shards.storage import folder_at, split_location
+from codo_aug.io.jsonfiles import read_json
+from codo_aug.io.storage import folder_at, split_location
 from codo_aug.shards.writer import INFO_FILE
 
 #: Fewer classes leave nothing to classify.

@@ -11,7 +11,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from codo_aug import InputError, SynthConfig, SynthJob, run_synth
-from codo_aug.shards.storage import Folder
+from codo_aug.io.storage import Folder
 from codo_aug.shards.verify import load_info
 
 from .helpers import cli

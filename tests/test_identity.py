@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from codo_aug import InputError, RunError, SynthConfig, SynthJob, run_synth
-from codo_aug.atomic import atomic_open
-from codo_aug.location import resolve_location, resolve_spec
+from codo_aug.io.atomic import atomic_open
+from codo_aug.io.location import resolve_location, resolve_spec
 from codo_aug.prepare import PrepareJob, run_prepare
 from codo_aug.shards.index import JOB_FILE
 from codo_aug.sources.prepared import MANIFEST
@@ -264,7 +264,7 @@ def test_a_killed_writer_not_yet_reaped_counts_as_ended(tmp_path):
     once must clear its temporary file, not keep it as a live writer's."""
     import time
 
-    from codo_aug.atomic import in_flight_here, left_by_dead_process
+    from codo_aug.io.atomic import in_flight_here, left_by_dead_process
 
     def temp(pid: int) -> str:
         return str(tmp_path / f".codo-000001.tar.{socket.gethostname()}.{pid}.0123abcd.tmp")

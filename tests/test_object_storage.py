@@ -16,7 +16,7 @@ import pytest
 from codo_aug import ShardDataset
 from codo_aug.errors import InputError
 from codo_aug.shards.reader import BadRecord, expand_shards, read_shard
-from codo_aug.shards.storage import RetryingReader, expand_braces, split_location, with_retries
+from codo_aug.io.storage import RetryingReader, expand_braces, split_location, with_retries
 
 from .helpers import BIN, cli
 from .servers import AWS_ENV, http_server, s3_server

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import codo_aug.atomic
+import codo_aug.io.atomic
 from codo_aug import InputError, RunError, SynthConfig, SynthJob, run_synth
 from codo_cli.train import _summary
 from codo_train import TrainConfig
@@ -108,7 +108,7 @@ class _FullDisk(io.FileIO):
 def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "checkpoints" / "last.pt"
     save_atomic({"step": 1, "model": torch.zeros(4)}, path)
-    monkeypatch.setattr(codo_aug.atomic, "open", _FullDisk, raising=False)
+    monkeypatch.setattr(codo_aug.io.atomic, "open", _FullDisk, raising=False)
     with pytest.raises(RunError) as err:
         save_atomic({"step": 2, "model": torch.zeros(10_000)}, path)
     assert str(err.value) == (f"no space left on device while writing {path}; "

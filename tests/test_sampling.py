@@ -11,7 +11,7 @@ from codo_aug.params.recipe import Recipe
 from codo_aug.params.sampler import class_members, sample_recipe
 from codo_aug.shards.format import encode_sample
 from codo_aug.shards.stats import collect_stats, format_stats
-from codo_aug.shards.storage import Folder
+from codo_aug.io.storage import Folder
 from codo_aug.shards.writer import write_shard
 
 #: 1 instance of class "a", 99 of class "b".

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from codo_aug import SynthJob, run_synth
-from codo_aug.atomic import atomic_open, temp_name
+from codo_aug.io.atomic import atomic_open, temp_name
 
 from .helpers import cli
 

@@ -3,44 +3,16 @@ finished shard) and `_info.json` (the summary with the per-shard index, once eve
 
 An index entry is written before its shard appears under its name, so every visible shard has one;
 entries from several processes or machines merge by name into the same `_info.json`. The folder is
-local or a prefix in object storage (storage.Folder).
+local or a prefix in object storage (io.storage.Folder).
 """
 
-import hashlib
-import json
-
-from ..location import resolve_spec
+from ..io.jsonfiles import read_json, write_json
+from ..io.storage import Folder
 from ..sources.skips import SkipLog
-from .storage import Folder
-from .writer import INFO_FILE, SHARD_PREFIX, ShardStats, json_bytes, shard_name
+from .writer import INFO_FILE, SHARD_PREFIX, ShardStats, shard_name
 
 JOB_FILE = "_job.json"
 INDEX_DIR = "_index"
-
-
-def source_identity(spec: str, source) -> dict:
-    """What identifies a source's content: its spec (resolved: the same place however it is spelled), kind,
-    item count, a digest of its items, and what else decides its pixels (Source.identity: a prepared
-    store's manifest)."""
-    h = hashlib.sha256()
-    for it in source.items:
-        h.update(f"{it.path}\t{it.label}\t{it.cutout}\t{it.box}\n".encode())
-    return {"spec": resolve_spec(spec), "kind": source.kind, "items": len(source.items),
-            "digest": h.hexdigest(), **source.identity()}
-
-
-def read_json(folder: Folder, name: str) -> dict | None:
-    """Member `name` of `folder` as JSON; None when it is missing or does not parse."""
-    data = folder.read_bytes(name)
-    try:
-        return None if data is None else json.loads(data)
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
-        return None
-
-
-def write_json(folder: Folder, name: str, data: dict) -> None:
-    """Member `name` of `folder` as JSON, written whole or not at all."""
-    folder.write_bytes(name, json_bytes(data))
 
 
 def write_entry(out: Folder, stats: ShardStats, skips: dict[str, str]) -> None:

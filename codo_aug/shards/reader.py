@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from ..errors import InputError
+from ..io.jsonfiles import read_json
+from ..io.storage import (Folder, expand_braces, folder_at, input_errors, is_url, local_path, open_stream,
+                          remote_errors, split_location, url_fs)
 from .format import IMAGE_FORMATS, Record, decode_record
-from .index import read_json
-from .storage import (Folder, expand_braces, folder_at, input_errors, is_url, local_path, open_stream,
-                      remote_errors, split_location, url_fs)
 from .verify import check
 from .writer import INFO_FILE
 

@@ -3,13 +3,11 @@
 from dataclasses import dataclass
 from typing import Callable
 
-from ..coco_export import INSTANCES
 from ..errors import InputError
-from .index import read_json
-from .storage import Folder, input_errors
+from ..io.jsonfiles import read_json
+from ..io.storage import Folder, input_errors
+from ..outputs.coco import INSTANCES
 from .writer import INFO_FILE, sha256_stream
-
-COCO_INSTANCES = INSTANCES.as_posix()
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,8 @@ def load_info(out: Folder) -> dict:
     if not out.exists():
         raise InputError(f"{out}: no such folder or prefix")
     info = read_json(out, INFO_FILE)
-    if info is None and out.exists(COCO_INSTANCES):
-        raise InputError(f"{out} holds a COCO export ({COCO_INSTANCES}), not shards: verify checks shard "
+    if info is None and out.exists(INSTANCES):
+        raise InputError(f"{out} holds a COCO export ({INSTANCES}), not shards: verify checks shard "
                          "folders (codo-aug synth without --format coco writes them)")
     if info is None:
         raise InputError(f"{out}: no {INFO_FILE}; not a finished codo shard folder "

@@ -6,14 +6,11 @@ under its name only when complete (renamed into place locally, uploaded whole to
 
 import hashlib
 import io
-import json
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
-from ..atomic import atomic_open
-from .storage import Folder
+from ..io.storage import Folder
 
 SHARD_PREFIX = "codo"
 INFO_FILE = "_info.json"
@@ -83,14 +80,3 @@ def sha256_stream(fh: BinaryIO) -> str:
     for block in iter(lambda: fh.read(1 << 20), b""):
         h.update(block)
     return h.hexdigest()
-
-
-def json_bytes(data: dict) -> bytes:
-    """The JSON codo writes: indented, keys sorted, one trailing newline (same data, same bytes)."""
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to `path` atomically, so readers never see half of it."""
-    with atomic_open(path) as fh:
-        fh.write(json_bytes(data))

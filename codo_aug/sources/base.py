@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import SynthConfig
 from ..geometry.placement import crop_rect
-from ..location import resolve_location
+from ..io.location import resolve_location
 from .cutout import clip_box, crop_box, crop_rgba_to_alpha, crop_to_mask, grabcut
 from .decode import BadImage, decode, decode_scaled, probe
 from .sizing import CutNeed
@@ -78,7 +78,7 @@ class Source:
                 **cut_by, "skipped": self.skipped.to_dict()}
 
     def identity(self) -> dict:
-        """What decides this source's pixels besides its items (shards.index.source_identity adds it to a
+        """What decides this source's pixels besides its items (io.identity.source_identity adds it to a
         job's identity); nothing for a source of files."""
         return {}
 

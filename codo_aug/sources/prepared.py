@@ -1,20 +1,26 @@
 """`prepared:DIR`: a source read from a store written by `codo-aug prepare` (codo_aug.prepare), its
 items already cut and resized, so that reading one is a slice of a memory map instead of a decode.
 
-DIR holds per part k `part-NNNNN.bin` (the items' pixels back to back, in the store's codec) and
-`part-NNNNN.json` (PartIndex; per item: the original item, offset, byte count, shape, form, original
-size, file header size), and `prepared.json` (the manifest, written last). The default codec `raw`
-keeps uint8 pixels as they are, H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on
-the Scratch test photos), read as zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG
-where not opaque) is 7-8x smaller than raw there, but decodes.
+DIR (a local folder or an object-storage prefix, `prepared:s3://bucket/store`) holds per part k
+`part-NNNNN.bin` (the items' pixels back to back, in the store's codec) and `part-NNNNN.json` (PartIndex;
+per item: the original item, offset, byte count, shape, form, original size, file header size), and
+`prepared.json` (the manifest, written last). The default codec `raw` keeps uint8 pixels as they are,
+H x W x C bytes an item (a 500x375 RGB image: 563 kB; 7x the JPEGs on the Scratch test photos), read as
+zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG
+where not opaque) is 7-8x smaller than raw there, but decodes. A store in object storage is read
+through fsspec: its manifest and indexes when it opens, each part's pixels fetched whole on first use
+into $CODO_CACHE/prepared/DIGEST/ (keyed by the manifest, so a store rebuilt in place is fetched again)
+and memory mapped from there, once per machine.
 """
 
 import hashlib
 import json
 import logging
 import mmap
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,9 +30,12 @@ import numpy as np
 from ..config import SynthConfig
 from ..errors import InputError
 from ..geometry.placement import crop_rect
+from ..io.atomic import atomic_open
+from ..io.storage import Folder, UrlFolder, folder_at, input_errors, is_url
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
+from .sample import cache_dir
 from .sizing import CutNeed, SizeRule
 from .skips import SkipLog
 
@@ -169,7 +178,7 @@ class Manifest:
 
 
 @contextmanager
-def damaged(where: Path) -> Iterator[None]:
+def damaged(where: object) -> Iterator[None]:
     """A store's missing keys, wrong types or undecodable pixels (an edited or half-copied store) as one
     InputError naming `where`, not a traceback from deep in the reader."""
     try:
@@ -186,6 +195,17 @@ def _map(path: Path) -> np.ndarray:
     """The whole file as a read-only uint8 array over a shared memory map."""
     with open(path, "rb") as fh:
         return np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
+
+
+def _fetched(store: UrlFolder, name: str, digest: str) -> Path:
+    """Member `name` of a store in object storage, as a local file in the cache: fetched whole on first use
+    (through a temporary file, so that processes fetching it at once never see half of it)."""
+    path = cache_dir() / "prepared" / digest[:16] / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with input_errors(store.child(name)), store.open(name) as src, atomic_open(path) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    return path
 
 
 @dataclass
@@ -206,6 +226,11 @@ class PreparedSource(Source):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_maps": {}}
+
+    @cached_property
+    def store(self) -> Folder:
+        """The folder or prefix the store lies in."""
+        return folder_at(self.root)
 
     def describe(self) -> dict:
         return {**super().describe(), "prepared_from": self.prepared_from}
@@ -231,7 +256,10 @@ class PreparedSource(Source):
         closes once no view of it is left)."""
         blob = self._maps.pop(part, None)
         if blob is None:
-            blob = _map(self.root / part_name(part, "bin"))
+            name = part_name(part, "bin")
+            store = self.store
+            blob = _map(_fetched(store, name, self.manifest_digest) if isinstance(store, UrlFolder)
+                        else store.path / name)
             while len(self._maps) >= MAX_MAPS:
                 del self._maps[next(iter(self._maps))]
         self._maps[part] = blob
@@ -240,7 +268,7 @@ class PreparedSource(Source):
     def pixels(self, i: int) -> np.ndarray:
         """Item i's stored pixels: a read-only view of the part's memory map for the raw codec."""
         e = self.entries[i]
-        with damaged(self.root / part_name(e.part, "bin")):
+        with damaged(self.store.child(part_name(e.part, "bin"))):
             return CODECS[self.codec].decode(self._blob(e.part)[e.offset:e.offset + e.nbytes], e.shape)
 
     def _check_mode(self, how: str) -> None:
@@ -281,55 +309,56 @@ class PreparedSource(Source):
         return super().rectangular(i, how)
 
 
-def read_manifest(root: Path) -> Manifest:
-    """The finished store's manifest; InputError when `root` holds no finished store of this format."""
-    path = root / MANIFEST
-    if not path.is_file():
+def read_manifest(store: Folder) -> Manifest:
+    """The finished store's manifest; InputError when `store` holds no finished store of this format."""
+    data = store.read_bytes(MANIFEST)
+    if data is None:
         why = "an unfinished store (run its codo-aug prepare command again to finish it)" \
-            if any(root.glob("part-*.bin")) else "not a prepared store"
-        raise InputError(f"prepared source: {root} is {why}: no {MANIFEST}")
+            if store.names("part-*.bin") else "not a prepared store"
+        raise InputError(f"prepared source: {store} is {why}: no {MANIFEST}")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"prepared source: cannot read {path}: {exc}") from None
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise InputError(f"prepared source: cannot read {store.child(MANIFEST)}: {exc}") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"prepared source: {path} is not a {FORMAT} v{FORMAT_VERSION} manifest")
+        raise InputError(f"prepared source: {store.child(MANIFEST)} is not a {FORMAT} v{FORMAT_VERSION} "
+                         "manifest")
     return Manifest.from_dict(manifest)
 
 
-def _read_part(root: Path, part_bytes: int, k: int) -> tuple[tuple[Item, Entry], ...]:
+def _read_part(store: Folder, part_bytes: int, k: int) -> tuple[tuple[Item, Entry], ...]:
     """Part k's items; InputError when its pixel file is missing or not the size its index says."""
-    blob = root / part_name(k, "bin")
-    size = blob.stat().st_size if blob.is_file() else None
+    size = store.size(part_name(k, "bin"))
     if size != part_bytes:
-        raise InputError(f"prepared source: {blob} holds {size} bytes, its index says {part_bytes}; "
-                         "the store is damaged: prepare it again with --overwrite")
+        raise InputError(f"prepared source: {store.child(part_name(k, 'bin'))} holds {size} bytes, its index "
+                         f"says {part_bytes}; the store is damaged: prepare it again with --overwrite")
+    data = store.read_bytes(part_name(k, "json"))
     try:
-        index = json.loads((root / part_name(k, "json")).read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"prepared source: cannot read the index of part {k} in {root} ({exc}); the store "
+        index = json.loads(b"" if data is None else data)
+    except ValueError as exc:
+        raise InputError(f"prepared source: cannot read the index of part {k} in {store} ({exc}); the store "
                          "is damaged: prepare it again with --overwrite") from None
     return PartIndex.from_dict(index).items
 
 
 def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
-    """Open the store `text` for `role`. Under a `min_side` above the one it was prepared with, items
-    whose file's header size is under it a side are skipped and counted, as the file source does when it
-    opens (their cuts are judged when used, by `cutout`)."""
-    root = Path(text).expanduser()
-    with damaged(root):
-        return _open_store(root, role, min_side)
+    """Open the store `text` (a folder or a URL prefix) for `role`. Under a `min_side` above the one it was
+    prepared with, items whose file's header size is under it a side are skipped and counted, as the file
+    source does when it opens (their cuts are judged when used, by `cutout`)."""
+    store = folder_at(text if is_url(text) else Path(text).expanduser())
+    with damaged(store), input_errors(f"prepared source: {store}"):
+        return _open_store(store, role, min_side)
 
 
-def _open_store(root: Path, role: str, min_side: int) -> PreparedSource:
-    """open_prepared on the folder `root` (a damaged store's KeyError and the like pass to `damaged`)."""
-    manifest = read_manifest(root)
+def _open_store(store: Folder, role: str, min_side: int) -> PreparedSource:
+    """open_prepared on `store` (a damaged store's KeyError and the like pass to `damaged`)."""
+    manifest = read_manifest(store)
     if manifest.role != role:
-        raise InputError(f"prepared source: {root} holds {manifest.role}, not {role}")
+        raise InputError(f"prepared source: {store} holds {manifest.role}, not {role}")
     skipped = SkipLog(dict(manifest.skipped))
     items, entries = [], []
     for k, part_bytes in enumerate(manifest.part_bytes):
-        for item, entry in _read_part(root, part_bytes, k):
+        for item, entry in _read_part(store, part_bytes, k):
             if min_side > manifest.min_side and min(entry.header) < min_side:
                 skipped.add(BadImage("too-small", str(Path(manifest.source["root"]) / item.path),
                                      f"{entry.header[0]}x{entry.header[1]} < {min_side} px"))
@@ -337,6 +366,7 @@ def _open_store(root: Path, role: str, min_side: int) -> PreparedSource:
             items.append(item)
             entries.append(entry)
     if not items:
-        raise InputError(f"prepared source: no usable {role} in {root}; {skipped.summary()}")
+        raise InputError(f"prepared source: no usable {role} in {store}; {skipped.summary()}")
+    root = store.url if isinstance(store, UrlFolder) else store.path
     return PreparedSource("prepared", root, items, skipped, role, entries, manifest.cutout, manifest.codec,
                           manifest.source, manifest.rule, manifest.digest)

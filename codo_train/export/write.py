@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from codo_aug.atomic import atomic_open
+from codo_aug.io.atomic import atomic_open
 from codo_aug.errors import InputError
 
 from . import detectron2, mmdet

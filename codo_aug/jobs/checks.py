@@ -1,39 +1,14 @@
-"""What the synth and prepare jobs share: numbered units (shards, parts) split over machines, the checks
-of workers and nodes, the same-job check against the job file in --out, creating --out, and the loop that
-counts finished units as progress and writes the rest in worker processes."""
+"""The checks every job makes before it writes: its fields, its workers and nodes, an --out it can write
+that holds nothing foreign, and the same-job check against the job file already in --out."""
 
-import math
-from dataclasses import dataclass
+import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from .errors import InputError
-from .location import resolve_spec
-from .parallel import run_tasks
-from .plural import plural
-
-
-@dataclass(frozen=True)
-class Split:
-    """`total` items in units of `size`; node `rank` of `nodes` writes the units k with k % nodes == rank,
-    so the units (and their bytes) do not depend on how many machines or workers share the job."""
-
-    total: int
-    size: int
-    nodes: int = 1
-    rank: int = 0
-
-    @property
-    def count(self) -> int:
-        return math.ceil(self.total / self.size)
-
-    def mine(self) -> list[int]:
-        """The units this node writes."""
-        return [k for k in range(self.count) if k % self.nodes == self.rank]
-
-    def members(self, unit: int) -> range:
-        """The items of `unit`."""
-        return range(unit * self.size, min((unit + 1) * self.size, self.total))
+from ..errors import InputError
+from ..io.location import resolve_spec
+from ..io.storage import Folder, UrlFolder, input_errors
+from ..plural import plural
 
 
 def check_fields(job: Any, checks: list[tuple[bool, str, str]]) -> None:
@@ -77,6 +52,34 @@ def check_same_job(out: object, old: dict | None, identity: dict, unit: str, don
                          f"{discards}")
 
 
+def _check_local(out: Path) -> None:
+    """Refuse a local --out that is a file, lies under a file or in a folder we cannot write."""
+    place = next(p for p in (out, *out.parents) if p.exists())
+    if not place.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory" if place == out
+                         else f"--out {out} lies under {place}, which is a file, not a directory")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot write in {place} (permission denied)")
+
+
+def _check_bucket(out: UrlFolder) -> None:
+    """Refuse an --out URL whose bucket does not exist or is not visible: object stores make no buckets
+    on write, and the first unit would fail only after it was rendered."""
+    bucket = out.root.split("/", 1)[0]
+    if not out.fs.exists(bucket):
+        raise InputError(f"--out {out}: bucket {bucket!r} does not exist (or is not visible with these "
+                         "credentials); create it first")
+
+
+def check_writable(out: Folder) -> None:
+    """Refuse an --out (local or a prefix) that cannot be written."""
+    if isinstance(out, UrlFolder):
+        with input_errors(f"--out {out}"):
+            _check_bucket(out)
+    else:
+        _check_local(out.path)
+
+
 def make_dir(path: Path) -> None:
     """Create the local --out `path`; a place the checks could not foresee (a read-only mount, a root
     on /proc) is an input error."""
@@ -86,26 +89,7 @@ def make_dir(path: Path) -> None:
         raise InputError(f"--out {path}: cannot create it ({exc.strerror or exc})") from None
 
 
-def start_units(split: Split, done: list[int], on_start: Callable[[int], None],
-                on_item: Callable[[], None]) -> None:
-    """Report this node's item count to `on_start`, and the items of its `done` units as progress."""
-    on_start(sum(len(split.members(k)) for k in split.mine()))
-    for k in done:
-        for _ in split.members(k):
-            on_item()
-
-
-def _no_progress() -> None:
-    """Workers in other processes report progress per unit, through their results."""
-
-
-def run_units(write: Callable[[tuple, int], Any], todo: list[int], state: tuple, workers: int,
-              on_item: Callable[[], None], count: Callable[[Any], int]) -> Iterator[Any]:
-    """write((*state, progress), unit) for each unit of `todo` in `workers` processes, yielding each result:
-    progress is `on_item` per item in this process, else `count(result)` items as each result comes."""
-    in_process = workers <= 1 or len(todo) <= 1
-    for result in run_tasks(write, todo, (*state, on_item if in_process else _no_progress), workers):
-        if not in_process:
-            for _ in range(count(result)):
-                on_item()
-        yield result
+def make_out(out: Folder) -> None:
+    """Create a local --out (a prefix needs no creating)."""
+    if not isinstance(out, UrlFolder):
+        make_dir(out.path)

@@ -8,29 +8,27 @@ images), so an interrupted export resumes and several machines can share one; th
 merged into instances.json once complete.
 """
 
-import json
-from pathlib import Path
+from pathlib import PurePosixPath
+from typing import Iterator
 
-from .atomic import atomic_open
-from .sample import Sample
-from .shards.format import encode_image, mask_rle, sample_key
-from .shards.writer import write_json_atomic
+from ..io.jsonfiles import read_json, write_json
+from ..io.storage import Folder
+from ..sample import Sample
+from ..shards.format import encode_image, mask_rle, sample_key
+from ..shards.index import JOB_FILE
+from ..shards.writer import ShardStats
+from .rendered import RenderedOutput, sources_info
 
 IMAGES = "images"
 ANNOTATIONS = "annotations"
-PARTS = Path(ANNOTATIONS) / ".parts"
-INSTANCES = Path(ANNOTATIONS) / "instances.json"
+PARTS = f"{ANNOTATIONS}/.parts"
+INSTANCES = f"{ANNOTATIONS}/instances.json"
 MAX_SLOTS = 16  # instances per sample at most (SynthConfig.instances)
 
 
-def part_path(out: Path, chunk: int) -> Path:
-    return out / PARTS / f"part-{chunk:06d}.json"
-
-
-def outputs(out: Path) -> list[Path]:
-    """Files of an earlier export in `out`."""
-    return sorted([*(out / IMAGES).glob("*.jpg"), *(out / PARTS).glob("*.json"),
-                   *(out / ANNOTATIONS).glob("*.json")])
+def part_name(chunk: int) -> str:
+    """The part file of chunk `chunk` (its annotations, written after its images)."""
+    return f"{PARTS}/part-{chunk:06d}.json"
 
 
 def category_ids(labels: list[str]) -> dict[str, int]:
@@ -65,33 +63,60 @@ def sample_records(sample: Sample, cat_ids: dict[str, int], quality: int) -> tup
     return files, images, anns
 
 
-def write_chunk(out: Path, chunk: int, samples, cat_ids: dict[str, int], quality: int) -> int:
+def write_chunk(out: Folder, chunk: int, samples: Iterator[Sample], cat_ids: dict[str, int],
+                quality: int) -> int:
     """Write the images of `samples`, then their part file (which marks the chunk done); returns the count."""
-    (out / IMAGES).mkdir(parents=True, exist_ok=True)
-    (out / PARTS).mkdir(parents=True, exist_ok=True)
     images, anns, count = [], [], 0
     for sample in samples:
         files, imgs, ann = sample_records(sample, cat_ids, quality)
         for name, data in files:
-            with atomic_open(out / IMAGES / name) as fh:
-                fh.write(data)
+            out.write_bytes(f"{IMAGES}/{name}", data)
         images += imgs
         anns += ann
         count += 1
-    write_json_atomic(part_path(out, chunk), {"images": images, "annotations": anns})
+    write_json(out, part_name(chunk), {"images": images, "annotations": anns})
     return count
 
 
-def finish(out: Path, num_chunks: int, cats: list[dict], info: dict) -> dict | None:
+def merge_parts(out: Folder, num_chunks: int, cats: list[dict], info: dict) -> dict | None:
     """Merge the parts into instances.json once all `num_chunks` exist; None while some are missing."""
-    parts = [part_path(out, c) for c in range(num_chunks)]
-    if not all(p.exists() for p in parts):
+    parts = [read_json(out, part_name(c)) for c in range(num_chunks)]
+    if any(part is None for part in parts):
         return None
-    images, anns = [], []
-    for p in parts:
-        data = json.loads(p.read_text())
-        images += data["images"]
-        anns += data["annotations"]
+    images = [image for part in parts for image in part["images"]]
+    anns = [ann for part in parts for ann in part["annotations"]]
     dataset = {"info": info, "licenses": [], "images": images, "annotations": anns, "categories": cats}
-    write_json_atomic(out / INSTANCES, dataset)
+    write_json(out, INSTANCES, dataset)
     return {"images": len(images), "annotations": len(anns), "categories": len(cats)}
+
+
+class CocoOutput(RenderedOutput):
+    """A COCO set in a local folder: chunk k of `shard_size` samples is its images and then its part file;
+    instances.json merges the parts once every chunk exists."""
+
+    job_file, final_file, unit = JOB_FILE, INSTANCES, "part"
+
+    @staticmethod
+    def own_files(folder: Folder) -> list[str]:
+        patterns = (f"{IMAGES}/*.jpg", f"{PARTS}/*.json", f"{ANNOTATIONS}/*.json")
+        return [name for pattern in patterns for name in folder.names(pattern)]
+
+    def finished(self) -> int:
+        return len(self.folder.names(f"{PARTS}/part-*.json"))
+
+    def done(self, unit: int) -> bool:
+        return self.folder.exists(part_name(unit))
+
+    def unit_files(self, unit: int) -> list[str]:
+        return [part_name(unit)]
+
+    def write_samples(self, unit: int, samples: Iterator[Sample], synth, job, new_skips) -> ShardStats:
+        cat_ids = category_ids([it.label for it in synth.instances.items])
+        count = write_chunk(self.folder, unit, samples, cat_ids, job.config.jpeg_quality)
+        return ShardStats(PurePosixPath(part_name(unit)).name, count, 0, "")
+
+    def finish(self, state: tuple, identity: dict) -> dict | None:
+        synth, job = state
+        cats = categories([it.label for it in synth.instances.items])
+        info = {**identity, "sources": sources_info(synth, job)}
+        return merge_parts(self.folder, job.split.count, cats, info)

@@ -1,4 +1,4 @@
-"""Where shards live: a local folder (plain file I/O; complete files renamed into place) or a URL prefix
+"""Where files live: a local folder (plain file I/O; complete files renamed into place) or a URL prefix
 (s3://, gs://, https://, ... through fsspec: objects uploaded whole once complete, read as streams).
 
 Credentials and endpoints come from the storage's own conventions (for S3: AWS_ACCESS_KEY_ID,
@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TypeVar
 
-from ..atomic import atomic_open
 from ..errors import InputError
+from .atomic import atomic_open
 
 log = logging.getLogger("codo_aug.shards")
 T = TypeVar("T")
@@ -264,6 +264,10 @@ class UrlFolder(Folder):
         self.url = url.rstrip("/")
         self.fs, self.root = url_fs(self.url)
         self.root = self.root.rstrip("/")
+
+    def __reduce__(self):
+        """Rebuilt from its URL in the process it is sent to (a worker opens its own connection)."""
+        return UrlFolder, (self.url,)
 
     def __str__(self) -> str:
         return self.url

@@ -5,9 +5,9 @@ a `KIND[:PATH]` source spec into the form jobs store and compare, so that `run`,
 import re
 from pathlib import Path
 
-from .errors import InputError
-from .shards.storage import is_url, local_path
-from .sources.paths import split_paths
+from ..errors import InputError
+from ..sources.paths import split_paths
+from .storage import is_url, local_path
 
 #: Characters that make a path component a pattern (glob or WebDataset braces): kept as written.
 _PATTERN = re.compile(r"[*?\[{]")

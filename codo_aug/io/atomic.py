@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import RunError
+from ..errors import RunError
 
 
 def temp_name(name: str) -> str:
