@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .batch import TrainBatch
 from .config import TrainConfig
 from .data import normalise
-from .losses.keys import LossKey
+from .losses.term import LossTerm
 from .losses.terms import total_loss
 from .objectives.base import Objective
 
@@ -21,7 +21,7 @@ class StepResult:
     """A step's loss terms (each the mean over the whole step's rows) and, where the run has levels, the
     per-level loss sums and counts (device tensors) and the RoIs per level (a host tensor)."""
 
-    terms: dict[LossKey, torch.Tensor]
+    terms: dict[LossTerm, torch.Tensor]
     level_sums: torch.Tensor | None
     level_counts: torch.Tensor | None
     rois: torch.Tensor | None
@@ -48,10 +48,10 @@ class Stepper:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
-        terms: dict[LossKey, torch.Tensor] = {}
+        terms: dict[LossTerm, torch.Tensor] = {}
         queued: list[list[dict[str, torch.Tensor]]] = []
         sums = counts = None
-        shares = term_shares(self.objective.term_keys(batches[0]), batches)
+        shares = term_shares(self.objective.step_terms(batches[0]), batches)
         for micro, batch in enumerate(batches):
             with _sync_on_last(self.net, micro + 1 == len(batches)):
                 losses, targets, by_level = self._forward(batch)
@@ -71,9 +71,10 @@ class Stepper:
         rois = sum(b.level_counts for b in batches) if pooled else None
         return StepResult(terms, sums, counts, rois)
 
-    def _forward(self, batch: TrainBatch) -> tuple[dict[LossKey, torch.Tensor], list[dict[str, torch.Tensor]],
+    def _forward(self, batch: TrainBatch) -> tuple[dict[LossTerm, torch.Tensor],
+                                                   list[dict[str, torch.Tensor]],
                                                    tuple[torch.Tensor, torch.Tensor] | None]:
-        """One micro-batch: its loss terms, the model's targets (InfoNCE's keys to queue), and the loss sums
+        """One micro-batch: its loss terms, the model's targets (for InfoNCE to queue), and the loss sums
         and counts by FPN level (metrics; None where the objective has none)."""
         cfg = self.cfg
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -104,22 +105,22 @@ def _sync_on_last(net: torch.nn.Module, last: bool):
     return net.no_sync()
 
 
-def term_rows(batch: TrainBatch, key: LossKey) -> int:
+def term_rows(batch: TrainBatch, term: LossTerm) -> int:
     """The rows a loss term averages over in `batch`: its images (image level), view j's RoIs (the
     supervised control's (j,)), or the matched instances of its view pair."""
-    if key.branch == "image":
+    if term.branch == "image":
         return len(batch.views[0])
-    if len(key.views) == 1:
-        return len(batch.img[key.views[0]])
-    return len(batch.pairs[key.views][0])
+    if len(term.views) == 1:
+        return len(batch.img[term.views[0]])
+    return len(batch.pairs[term.views][0])
 
 
-def term_shares(keys: list[LossKey], batches: list[TrainBatch]) -> dict[LossKey, list[float]]:
-    """For each loss term of the step (of `keys`, those where any micro-batch has rows), each micro-batch's
+def term_shares(terms: list[LossTerm], batches: list[TrainBatch]) -> dict[LossTerm, list[float]]:
+    """For each loss term of the step (of `terms`, those where any micro-batch has rows), each micro-batch's
     share of its rows: known on the host, from the batches' shapes."""
     shares = {}
-    for key in keys:
-        rows = [term_rows(b, key) for b in batches]
+    for term in terms:
+        rows = [term_rows(b, term) for b in batches]
         if sum(rows):
-            shares[key] = [n / sum(rows) for n in rows]
+            shares[term] = [n / sum(rows) for n in rows]
     return shares

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .losses.keys import LossKey, named
+from .losses.term import LossTerm, named
 from .models.levels import LEVELS
 from .losses.terms import level_means
 
@@ -19,7 +19,7 @@ class StepFigures:
     step: int
     host: dict
     loss: torch.Tensor
-    pairs: dict[LossKey, torch.Tensor]
+    pairs: dict[LossTerm, torch.Tensor]
     level_sums: torch.Tensor | None = None
     level_counts: torch.Tensor | None = None
     rois: torch.Tensor | None = None

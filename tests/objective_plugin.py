@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codo_train.losses.keys import LossKey
+from codo_train.losses.term import LossTerm
 from codo_train.models.config import ModelConfig
 from codo_train.models.encoder import BOX_HEAD_DIM, Features
 from codo_train.models.levels import largest_side
@@ -36,7 +36,7 @@ class Siamese(Objective):
         def regress(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             return 2 - 2 * F.cosine_similarity(p, z.detach(), dim=-1).mean()
 
-        return {LossKey(name, (a, b)): regress(outputs[a][name][ia], outputs[b][name][ib])
+        return {LossTerm(name, (a, b)): regress(outputs[a][name][ia], outputs[b][name][ib])
                 + regress(outputs[b][name][ib], outputs[a][name][ia])
                 for (a, b), (ia, ib) in batch.pairs.items() for name in self.branches if len(ia)}
 

@@ -13,7 +13,7 @@ from codo_train.evaluate.detector import build_detector, load_pretrained
 from codo_train.evaluate.finetune import FinetuneResult, make_optimizer
 from codo_train.evaluate.finetune_config import FinetuneConfig
 from codo_train.evaluate.schedule import cosine_decay, finetune_lr, step_decay, warmup_iters
-from codo_train.export.keys import torchvision_weights
+from codo_train.export.names import torchvision_weights
 from codo_train.models.codo import CoDoModel
 
 from .helpers import cli

@@ -47,7 +47,7 @@ def test_drift_is_each_stages_distance_from_its_initial_weights_over_its_norm():
            "online.backbone.body.layer1.0.conv2.weight": torch.tensor([[9.0]]),  # moved 5 of |(3, 4)| = 5
            "predictor.0.weight": torch.tensor([[1.0, 1.0]]),
            "target.backbone.body.conv1.weight": torch.tensor([[3.0, 0.0], [0.0, 4.0]]),  # still w0
-           "queues.size.keys": torch.ones(2, 2)}  # in no stage
+           "queues.size.targets": torch.ones(2, 2)}  # in no stage
     figures = drift(now, w0)
     assert figures == {"online": {"stem": pytest.approx(0.2), "layer1": pytest.approx(1.0),
                                   "predictor": pytest.approx(1.0)},

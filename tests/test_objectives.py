@@ -3,6 +3,7 @@ the same seed gives the losses it gave before; an objective from one file outsid
 checkpoints hold the model config, and those written before it load, export and resume."""
 
 import json
+import re
 import runpy
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from codo_train.models.config import ModelConfig
 from codo_train.models.supervised import SupervisedModel
 from codo_train.objectives import OBJECTIVES
 from codo_train.optim import group_names, renamed_state
+from codo_train.upgrade import upgrade
 
 PLUGIN = Path(__file__).with_name("objective_plugin.py")
 #: The tiny runs: resnet18, 2 steps of batch 4, SGD at lr 1 on 8 samples of views 96/96/64 (seed 0).
@@ -147,8 +149,9 @@ def _legacy(ckpt: dict) -> dict:
     target), so its weights and the optimizer's groups had those too (with no state: no gradient)."""
     old = {k: v for k, v in ckpt.items() if k not in ("model_config", "loss")}
     config = ModelConfig.from_dict(ckpt["model_config"])
-    if config.objective != "supervised":
-        return {**old, "model": {**ckpt["model"], **ckpt["loss"]}}
+    if config.objective != "supervised":  # InfoNCE's queue buffers were then named `keys`
+        loss = {re.sub(r"\.targets$", ".keys", k): v for k, v in ckpt["loss"].items()}
+        return {**old, "model": {**ckpt["model"], **loss}}
     then = CoDoModel(config.arch, levels=config.levels, level_rule=config.level_rule)
     then.classifier = nn.Linear(1024, len(config.classes))
     state = {**then.state_dict(), **ckpt["model"]}  # the trained weights; the dropped modules as drawn
@@ -156,6 +159,17 @@ def _legacy(ckpt: dict) -> dict:
     now = [n for n in names if n in ckpt["model"]]
     optimizer = renamed_state(ckpt["optimizer"], group_names(now, state), group_names(names, state))
     return {**old, "model": state, "optimizer": optimizer}
+
+
+def test_infonce_queues_written_as_keys_load_as_targets():
+    """Checkpoints with a model config but written before the queue buffers were renamed (main at f271a24)
+    load with their queues under today's names, the buffers unchanged."""
+    queue, ptr = torch.randn(4, 2), torch.tensor(3)
+    ckpt = {"model_config": {}, "model": {"online.w": torch.ones(1)},
+            "loss": {"queues.size.keys": queue, "queues.size.ptr": ptr, "queues.p2.keys": queue}}
+    loss = upgrade(ckpt)["loss"]
+    assert sorted(loss) == ["queues.p2.targets", "queues.size.ptr", "queues.size.targets"]
+    assert loss["queues.size.targets"] is queue and loss["queues.size.ptr"] is ptr
 
 
 @pytest.mark.slow

@@ -15,9 +15,9 @@ from codo_aug.dataset import CoDoDataset, collate
 from codo_aug.shards.dataset import ShardDataset
 from codo_train import TrainConfig
 from codo_train.classes import instance_classes
-from codo_train.export.keys import torchvision_weights
+from codo_train.export.names import torchvision_weights
 from codo_train.losses.supervised import roi_class_losses
-from codo_train.losses.keys import LossKey
+from codo_train.losses.term import LossTerm
 from codo_train.losses.terms import total_loss
 from codo_train.models.codo import CoDoModel
 from codo_train.models.supervised import SupervisedModel
@@ -56,8 +56,8 @@ def test_roi_class_losses_are_cross_entropy_per_view_and_branch():
     assert {str(k): v.item() for k, v in losses.items()} == pytest.approx({"0": ln2 / 2, "1": 100.0})
     two_levels = [{"p2": torch.zeros(1, 2), "p3": torch.tensor([[0.0, 100.0]])}]
     levels = roi_class_losses(two_levels, [torch.tensor([1])])
-    assert {k: v.item() for k, v in levels.items()} == pytest.approx({LossKey("p2", (0,)): ln2,
-                                                                      LossKey("p3", (0,)): 0.0})
+    assert {k: v.item() for k, v in levels.items()} == pytest.approx({LossTerm("p2", (0,)): ln2,
+                                                                      LossTerm("p3", (0,)): 0.0})
     # named as CoDo's terms are, so the level weights apply alike: (3 ln 2 + 1 x 0) / 4
     assert total_loss(levels, {"p2": 3.0, "p3": 1.0}).item() == pytest.approx(3 * ln2 / 4)
 

@@ -17,8 +17,8 @@ from codo_train.losses.byol import byol_loss
 from codo_train.models.encoder import Encoder
 from codo_train.momentum import momentum_at, update_momentum
 from codo_train.models.levels import assign_levels, pool_levels
-from codo_train.losses.infonce import KeyQueue, infonce_loss
-from codo_train.losses.keys import LossKey, named
+from codo_train.losses.infonce import TargetQueue, infonce_loss
+from codo_train.losses.term import LossTerm, named
 from codo_train.losses.terms import level_losses, level_means, pair_losses, total_loss
 from codo_train.models.config import ModelConfig
 from codo_train.objectives import build_model
@@ -68,8 +68,8 @@ def test_all_levels_give_one_loss_per_level_weighted_in_the_total():
     preds = [{"p2": e0, "p3": e0}, {"p2": e0, "p3": e0}]
     targets = [{"p2": e0, "p3": e1}, {"p2": e0, "p3": e1}]
     losses = pair_losses(preds, targets, img, ids)
-    assert {k: v.item() for k, v in losses.items()} == {LossKey("p2", (0, 1)): 0.0,
-                                                        LossKey("p3", (0, 1)): 4.0}
+    assert {k: v.item() for k, v in losses.items()} == {LossTerm("p2", (0, 1)): 0.0,
+                                                        LossTerm("p3", (0, 1)): 4.0}
     assert sorted(named(losses)) == ["p2/0-1", "p3/0-1"]
     assert total_loss(losses, {"p2": 1.0, "p3": 1.0}).item() == pytest.approx(2.0)
     assert total_loss(losses, {"p2": 3.0, "p3": 1.0}).item() == pytest.approx(1.0)
@@ -205,11 +205,11 @@ def test_infonce_against_hand_values_and_the_queue_ring():
     # T = 0.2 sharpens: positive 5, negatives 0 and 5
     assert infonce_loss(q, k, queue, 0.2).item() == pytest.approx(
         -math.log(math.exp(5) / (2 * math.exp(5) + 1)))
-    ring = KeyQueue(3, 2)
+    ring = TargetQueue(3, 2)
     ring.push(torch.tensor([[3.0, 0.0], [0.0, 2.0]]))
     ring.push(torch.tensor([[1.0, 1.0], [0.0, -1.0]]))
     assert ring.ptr.item() == 1
-    assert torch.allclose(ring.keys, torch.tensor([[0.0, -1.0], [0.0, 1.0], [0.7071068, 0.7071068]]))
+    assert torch.allclose(ring.targets, torch.tensor([[0.0, -1.0], [0.0, 1.0], [0.7071068, 0.7071068]]))
 
 
 def test_all_pairs_and_the_image_level_branch():

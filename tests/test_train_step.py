@@ -14,7 +14,7 @@ from codo_train import TrainConfig, device_decode, train
 from codo_train.batch import collate_for
 from codo_train.checkpoint import _with_defaults
 from codo_train.data import DataPosition, endless_batches
-from codo_train.losses.keys import LossKey
+from codo_train.losses.term import LossTerm
 from codo_train.losses.supervised import roi_class_losses
 from codo_train.objectives import OBJECTIVES
 from codo_train.objectives.base import Objective
@@ -149,13 +149,13 @@ def test_a_micro_batch_without_matched_instances_leaves_its_terms_to_the_others(
     records = _records(train_shards, 4)
     first, second = make(records[:2]), make(records[2:])
     first.pairs = {k: (a[:0], b[:0]) for k, (a, b) in first.pairs.items()}  # no instance matched
-    shares = term_shares(_model(cfg)[1].term_keys(first), [first, second])
-    assert shares[LossKey("size", (0, 1))] == [0.0, 1.0] and shares[LossKey("image", (0, 1))] == [0.5, 0.5]
+    shares = term_shares(_model(cfg)[1].step_terms(first), [first, second])
+    assert shares[LossTerm("size", (0, 1))] == [0.0, 1.0] and shares[LossTerm("image", (0, 1))] == [0.5, 0.5]
     loss, params, _ = _one_step(cfg, [first, second])
     assert math.isfinite(loss) and all(torch.isfinite(p).all() for p in params.values())
     logits = [{"size": torch.zeros(0, 3)}, {"size": torch.zeros(2, 3)}]
     labels = [torch.zeros(0, dtype=torch.int64), torch.tensor([0, 2])]
-    assert list(roi_class_losses(logits, labels)) == [LossKey("size", (1,))]
+    assert list(roi_class_losses(logits, labels)) == [LossTerm("size", (1,))]
 
 
 def test_runs_saved_before_level_rule_keep_fpn_when_resumed_or_rebuilt():

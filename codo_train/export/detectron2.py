@@ -4,7 +4,7 @@
 
 import numpy as np
 
-from .keys import rename_all
+from .names import rename_all
 
 _RULES = [
     (r"^backbone\.body\.conv1\.weight$", "backbone.bottom_up.stem.conv1.weight"),

@@ -2,7 +2,7 @@
 names), `neck.lateral_convs/fpn_convs.K.{conv,bn}`, `roi_head.bbox_head.shared_convs.K.{conv,bn}`
 and `shared_fcs.0` (Shared4Conv1FCBBoxHead); saved as `{"state_dict": ..., "meta": ...}`."""
 
-from .keys import rename_all
+from .names import rename_all
 
 _RULES = [
     (r"^backbone\.body\.(.+)$", r"backbone.\1"),

@@ -12,7 +12,7 @@ from codo_aug.io.atomic import atomic_open
 from codo_aug.errors import InputError
 
 from . import detectron2, mmdet
-from .keys import check_part, torchvision_weights
+from .names import check_part, torchvision_weights
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Losses, one per file, and the table of a pair loss by name (a run's `loss`): each entry makes the loss
 of a run, `make(cfg, branches, dim) -> nn.Module` called as `loss(pred, target, branch, reduce=True)`, with
-`remember(keys)` after each step (InfoNCE queues the step's target projections; BYOL keeps nothing)."""
+`remember(targets)` after each step (InfoNCE queues the step's target projections; BYOL keeps nothing)."""
 
 from ..registry import Registry
 

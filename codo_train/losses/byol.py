@@ -25,8 +25,8 @@ class BYOL(nn.Module):
                 ) -> torch.Tensor:
         return byol_loss(pred, target, reduce)
 
-    def remember(self, keys: list) -> None:
-        """BYOL compares each prediction with its own target alone: no keys to keep."""
+    def remember(self, targets: list) -> None:
+        """BYOL compares each prediction with its own target alone: nothing to keep."""
 
 
 def make(cfg: TrainConfig, branches: Sequence[str], dim: int) -> BYOL:

@@ -1,4 +1,5 @@
-"""InfoNCE with a queue of momentum keys (MoCo, He et al. 2020): T = 0.2, 65,536 keys per branch."""
+"""InfoNCE with a queue of momentum targets as negatives (MoCo, He et al. 2020, whose "keys" they are):
+T = 0.2, 65,536 per branch."""
 
 from typing import Sequence
 
@@ -9,52 +10,54 @@ from torch import nn
 from ..config import TrainConfig
 
 
-def infonce_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float,
+def infonce_loss(pred: torch.Tensor, target: torch.Tensor, queue: torch.Tensor, temperature: float,
                  reduce: bool = True) -> torch.Tensor:
-    """Cross-entropy of picking each row's own key among it and the queued negatives (mean, or per row)."""
-    q = F.normalize(query, dim=-1)
-    k = F.normalize(key.detach(), dim=-1)
+    """Cross-entropy of picking each row's own target among it and the queued negatives (mean, or per
+    row)."""
+    q = F.normalize(pred, dim=-1)
+    k = F.normalize(target.detach(), dim=-1)
     positive = (q * k).sum(dim=-1, keepdim=True)
     logits = torch.cat([positive, q @ queue.T], dim=1) / temperature
     labels = torch.zeros(len(q), dtype=torch.long, device=q.device)
     return F.cross_entropy(logits, labels, reduction="mean" if reduce else "none")
 
 
-class KeyQueue(nn.Module):
-    """A ring buffer of normalised keys, kept in the loss's state (so checkpoints hold it)."""
+class TargetQueue(nn.Module):
+    """A ring buffer of normalised targets of earlier steps, kept in the loss's state (so checkpoints hold
+    it)."""
 
     def __init__(self, size: int, dim: int):
         super().__init__()
-        self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
+        self.register_buffer("targets", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
-    def push(self, keys: torch.Tensor) -> None:
-        keys = F.normalize(keys.detach().float(), dim=1)[: len(self.keys)]
-        idx = (self.ptr + torch.arange(len(keys), device=keys.device)) % len(self.keys)
-        self.keys[idx] = keys
-        self.ptr.copy_((self.ptr + len(keys)) % len(self.keys))
+    def push(self, targets: torch.Tensor) -> None:
+        targets = F.normalize(targets.detach().float(), dim=1)[: len(self.targets)]
+        idx = (self.ptr + torch.arange(len(targets), device=targets.device)) % len(self.targets)
+        self.targets[idx] = targets
+        self.ptr.copy_((self.ptr + len(targets)) % len(self.targets))
 
 
 class InfoNCE(nn.Module):
-    """infonce_loss as a run's pair loss: each branch against its own queue of `size` keys of `dim`, which
-    `remember` fills with the target projections of each step (the state is the loss's, not the model's:
-    `queues.<branch>.keys` and `.ptr` in a checkpoint's 'loss')."""
+    """infonce_loss as a run's pair loss: each branch against its own queue of `size` targets of `dim`,
+    which `remember` fills with the target projections of each step (the state is the loss's, not the
+    model's: `queues.<branch>.targets` and `.ptr` in a checkpoint's 'loss')."""
 
     def __init__(self, branches: Sequence[str], dim: int, size: int, temperature: float):
         super().__init__()
         self.temperature = temperature
-        self.queues = nn.ModuleDict({b: KeyQueue(size, dim) for b in branches})
+        self.queues = nn.ModuleDict({b: TargetQueue(size, dim) for b in branches})
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, branch: str, reduce: bool = True
                 ) -> torch.Tensor:
-        return infonce_loss(pred, target, self.queues[branch].keys, self.temperature, reduce)
+        return infonce_loss(pred, target, self.queues[branch].targets, self.temperature, reduce)
 
-    def remember(self, keys: list[list[dict[str, torch.Tensor]]]) -> None:
-        """Queue `keys` (per micro-batch, per view, per branch: the step's target projections), every
+    def remember(self, targets: list[list[dict[str, torch.Tensor]]]) -> None:
+        """Queue `targets` (per micro-batch, per view, per branch: the step's target projections), every
         micro-batch's in one batch's order: view by view, micro-batches in turn."""
         for branch, queue in self.queues.items():
-            queue.push(torch.cat([micro[j][branch] for j in range(len(keys[0])) for micro in keys]))
+            queue.push(torch.cat([micro[j][branch] for j in range(len(targets[0])) for micro in targets]))
 
 
 def make(cfg: TrainConfig, branches: Sequence[str], dim: int) -> InfoNCE:

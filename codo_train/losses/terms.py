@@ -8,7 +8,7 @@ import torch
 from ..models.levels import LEVELS
 from ..pairs import pair_rows
 from .byol import BYOL
-from .keys import LossKey
+from .term import LossTerm
 
 #: The pair loss where none is given: BYOL's (stateless).
 _BYOL = BYOL()
@@ -16,7 +16,7 @@ _BYOL = BYOL()
 
 def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
                 img: list[torch.Tensor], ids: list[torch.Tensor], loss: Callable = _BYOL,
-                all_pairs: bool = False, pairs: dict | None = None) -> dict[LossKey, torch.Tensor]:
+                all_pairs: bool = False, pairs: dict | None = None) -> dict[LossTerm, torch.Tensor]:
     """Symmetric loss of each view pair over matched instances, per branch: `loss(pred, target, branch)`,
     keyed by (branch, (a, b)); the image-level term's rows are the images, matched by position. `pairs`:
     the matched rows, where the batch brings them (else matched here from `img` and `ids`)."""
@@ -27,17 +27,17 @@ def pair_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, to
             ja, jb = (ia, ib) if name != "image" else (rows, rows)
             if ja.numel() == 0:
                 continue
-            out[LossKey(name, (a, b))] = (loss(preds[a][name][ja], targets[b][name][jb], name)
+            out[LossTerm(name, (a, b))] = (loss(preds[a][name][ja], targets[b][name][jb], name)
                                           + loss(preds[b][name][jb], targets[a][name][ja], name))
     return out
 
 
-def total_loss(losses: dict[LossKey, torch.Tensor], level_weights: dict[str, float],
-               terms: Iterable[LossKey] | None = None) -> torch.Tensor:
+def total_loss(losses: dict[LossTerm, torch.Tensor], level_weights: dict[str, float],
+               terms: Iterable[LossTerm] | None = None) -> torch.Tensor:
     """Weighted mean of the loss terms; a branch's weight ('pK', 'image') applies to its terms (else 1).
     `terms`: those the mean is over, where `losses` holds one micro-batch's part of a step (default: the
     terms of `losses`). Python weights: no host-to-device copy in the step."""
-    def weight(k: LossKey) -> float:
+    def weight(k: LossTerm) -> float:
         return level_weights.get(k.branch, 1.0)
 
     mean_over = losses if terms is None else terms
@@ -61,7 +61,7 @@ def level_losses(preds: list[dict[str, torch.Tensor]], targets: list[dict[str, t
     return sums, counts
 
 
-def branch_levels(losses: dict[LossKey, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def branch_levels(losses: dict[LossTerm, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """For the `all` mode's branches p2..p5: (sums, counts) over P2..P5 of their terms (detached)."""
     by_branch = [[v.detach() for k, v in losses.items() if k.branch == f"p{lvl}"] for lvl in LEVELS]
     zero = next(iter(losses.values())).detach() * 0  # a level without terms (no pair matched)

@@ -12,7 +12,7 @@ from codo_aug.errors import RunError
 from ..batch import TrainBatch
 from ..config import TrainConfig
 from ..losses import LOSSES
-from ..losses.keys import LossKey
+from ..losses.term import LossTerm
 from ..losses.terms import pair_losses
 from ..models.codo import CoDoModel
 from ..models.config import ModelConfig
@@ -68,15 +68,15 @@ class Objective(ABC):
         """The run's pair loss (LOSSES[cfg.loss]) over the branches, at the projection size."""
         return LOSSES[self.cfg.loss](self.cfg, self.branches, self.config.proj_dim)
 
-    def term_keys(self, batch: TrainBatch) -> list[LossKey]:
+    def step_terms(self, batch: TrainBatch) -> list[LossTerm]:
         """The terms a batch of this shape can have: each branch with each view pair."""
-        return [LossKey(branch, views) for branch in sorted(self.branches) for views in batch.pairs]
+        return [LossTerm(branch, views) for branch in sorted(self.branches) for views in batch.pairs]
 
     @abstractmethod
-    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossKey, torch.Tensor]:
+    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossTerm, torch.Tensor]:
         """A micro-batch's loss terms (each the mean over its rows), from the model's outputs."""
 
-    def level_figures(self, losses: dict[LossKey, torch.Tensor], outputs: Outputs, targets: Outputs,
+    def level_figures(self, losses: dict[LossTerm, torch.Tensor], outputs: Outputs, targets: Outputs,
                       batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(sums, counts) of the loss over P2..P5 (device tensors), or None where it has no such figures."""
         return None
@@ -88,7 +88,7 @@ class Objective(ABC):
 class MomentumPairs(Objective):
     """Views compared in pairs (SoCo's (0, j), or all pairs) through a CoDoModel: each matched instance's
     online prediction against its target projection in the other view, both ways, by the run's pair loss;
-    after each step the loss remembers the step's keys and the target follows by momentum (BYOL)."""
+    after each step the loss remembers the step's targets and the target follows by momentum (BYOL)."""
 
     #: Whether the model has RoI branches (the image-level baseline has none).
     objects: ClassVar[bool] = True
@@ -102,7 +102,7 @@ class MomentumPairs(Objective):
         objects = super().name_branches() if self.objects else ()
         return objects + (("image",) if self.config.image_level else ())
 
-    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossKey, torch.Tensor]:
+    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossTerm, torch.Tensor]:
         losses = pair_losses(outputs, targets, batch.img, batch.ids, self.loss, self.cfg.all_pairs,
                              batch.pairs)
         if not losses:

@@ -9,7 +9,7 @@ import torch
 
 from ..batch import TrainBatch
 from ..config import TrainConfig
-from ..losses.keys import LossKey
+from ..losses.term import LossTerm
 from ..losses.terms import branch_levels, level_losses
 from ..models.config import ModelConfig
 from .base import MomentumPairs, Outputs
@@ -23,7 +23,7 @@ class CoDo(MomentumPairs):
     def branch_weights(self) -> dict[str, float]:
         return {**super().branch_weights(), "image": self.cfg.image_weight}
 
-    def level_figures(self, losses: dict[LossKey, torch.Tensor], outputs: Outputs, targets: Outputs,
+    def level_figures(self, losses: dict[LossTerm, torch.Tensor], outputs: Outputs, targets: Outputs,
                       batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """By the FPN level of each query RoI (levels 'size'), or each level's branch terms ('all')."""
         if "size" in self.branches:

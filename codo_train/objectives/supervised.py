@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..batch import TrainBatch
-from ..losses.keys import LossKey
+from ..losses.term import LossTerm
 from ..losses.supervised import roi_class_losses
 from ..models.config import ModelConfig
 from ..models.encoder import mlp
@@ -47,9 +47,9 @@ class Supervised(Objective):
     def make_loss(self) -> nn.Module:
         return nn.CrossEntropyLoss()
 
-    def term_keys(self, batch: TrainBatch) -> list[LossKey]:
+    def step_terms(self, batch: TrainBatch) -> list[LossTerm]:
         """Each branch with each view (a term per view: no pairs)."""
-        return [LossKey(branch, (j,)) for branch in sorted(self.branches) for j in range(len(batch.views))]
+        return [LossTerm(branch, (j,)) for branch in sorted(self.branches) for j in range(len(batch.views))]
 
-    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossKey, torch.Tensor]:
+    def terms(self, outputs: Outputs, targets: Outputs, batch: TrainBatch) -> dict[LossTerm, torch.Tensor]:
         return roi_class_losses(outputs, batch.labels, self.loss)

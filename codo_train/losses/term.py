@@ -1,11 +1,11 @@
-"""LossKey: which term of the objective a loss is (its pooling branch and the views it compares)."""
+"""LossTerm: which term of the objective a loss is (its pooling branch and the views it compares)."""
 
 from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-class LossKey(NamedTuple):
+class LossTerm(NamedTuple):
     """A loss term: `branch` ('size', 'p2'..'p5' in `all` mode, 'image') and `views` (a pair (a, b), or one
     view j for the supervised control). Weights, metrics and level figures read the fields; str() is the
     name the term has in metrics.jsonl: '0-1' for the size branch, 'p3/0-2', 'image/0-1', 'p2/0'."""
@@ -18,6 +18,6 @@ class LossKey(NamedTuple):
         return views if self.branch == "size" else f"{self.branch}/{views}"
 
 
-def named(losses: dict[LossKey, T]) -> dict[str, T]:
+def named(losses: dict[LossTerm, T]) -> dict[str, T]:
     """The terms under their metrics.jsonl names."""
     return {str(k): v for k, v in losses.items()}
