@@ -5,11 +5,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codo_aug.config import SynthConfig
 from codo_aug.errors import InputError
 from codo_aug.settings import parse_value
 
 #: The tables a --config file may hold: engine settings and run settings.
 SECTIONS = ("synth", "train")
+#: {table: what puts its settings under today's names}: a file or --set may use a setting's old name.
+RENAMED = {"synth": SynthConfig.upgrade}
 
 
 def _read_toml(config: Path) -> dict[str, Any]:
@@ -63,8 +66,9 @@ def read_settings(config: Path | None, sets: list[str] | None, table: str, top_l
     `main` and `table`; `codo-train run` reads [train] and [synth]); --sets of other tables are skipped
     here and read with those."""
     values: dict[str, Any] = {}
+    renamed = RENAMED.get(table, dict)
     if config is not None:
-        values.update(_section(config, _read_toml(config), table, top_level))
+        values.update(renamed(_section(config, _read_toml(config), table, top_level)))
     main = main or table
     reads = reads or tuple(dict.fromkeys((main, table)))
     for item in sets or []:
@@ -73,7 +77,7 @@ def read_settings(config: Path | None, sets: list[str] | None, table: str, top_l
             raise InputError(f"--set expects key=value, got {item!r}")
         section, name = _set_key(key.strip(), main, reads)
         if section == table:
-            values[name] = parse_value(text.strip())
+            values.update(renamed({name: parse_value(text.strip())}))
     return values
 
 

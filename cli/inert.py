@@ -147,15 +147,16 @@ def check_shard_run(cfg: "TrainConfig", synth: Given) -> None:
         return
     folder = _shard_folder(cfg.shards)
     with input_errors(cfg.shards):
-        rendered = (read_json(folder_at(folder), INFO_FILE) or {}).get("config") or {}
-    wanted = SynthConfig.from_dict(synth.file).to_dict()
+        rendered = SynthConfig.upgrade((read_json(folder_at(folder), INFO_FILE) or {}).get("config") or {})
+    given = SynthConfig.upgrade(synth.file)
+    wanted = SynthConfig.from_dict(given).to_dict()
     info = folder_at(folder).child(INFO_FILE)
-    for name in synth.file:
+    for name in given:
         if name in rendered and wanted[name] != rendered[name]:
             raise InputError(f"--config {synth.config}: [synth] {name}={_shown(wanted[name])} differs from "
                              f"the shards' {name}={_shown(rendered[name])} ({info}): the shards are rendered "
                              f"already; render them with this file or drop it ({fix})")
-    unknown = [name for name in synth.file if name not in rendered]
+    unknown = [name for name in given if name not in rendered]
     if unknown:
         log.warning("--config %s: [synth] %s not applied: the shards are rendered already, and %s is not "
                     "there to say with what", synth.config, ", ".join(unknown), info)

@@ -4,12 +4,15 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .errors import InputError
 from .modes import BLENDS, JITTERS, PHOTOMETRICS
 from .settings import build
 from .settings import require as _check
 
 CUTOUTS = ("auto", "rect", "box", "grabcut")
 VIEW_CROPS = ("auto", "on", "off")
+#: Settings renamed since: {old name: name}. Files, --set and stored configs may still use the old name.
+RENAMED = {"instances": "instances_per_sample"}
 
 
 def _check_range(name: str, pair, low: float, high: float) -> None:
@@ -45,7 +48,7 @@ class SynthConfig:
     """
 
     view_sizes: tuple[int, ...] = (224, 224, 112)
-    instances: tuple[int, int] = (1, 2)
+    instances_per_sample: tuple[int, int] = (1, 2)
     scale: tuple[float, float] = (0.3, 1.6)
     max_truncation: float = 0.0
     background_area: tuple[float, float] = (0.3, 1.0)
@@ -80,8 +83,9 @@ class SynthConfig:
         n_views = len(self.view_sizes)
         _check(n_views >= 2 and all(16 <= s <= 4096 for s in self.view_sizes),
                "view_sizes", self.view_sizes, "two or more sizes, each in 16..4096")
-        _check(len(self.instances) == 2 and 1 <= self.instances[0] <= self.instances[1] <= 16,
-               "instances", self.instances, "a pair [a, b] with 1 <= a <= b <= 16")
+        per_sample = self.instances_per_sample
+        _check(len(per_sample) == 2 and 1 <= per_sample[0] <= per_sample[1] <= 16,
+               "instances_per_sample", per_sample, "a pair [a, b] with 1 <= a <= b <= 16")
         _check_range("scale", self.scale, 0.05, 2.0)
         _check(0.0 <= self.max_truncation <= 0.5, "max_truncation", self.max_truncation, "in 0..0.5")
         _check_range("background_area", self.background_area, 0.05, 1.0)
@@ -125,7 +129,18 @@ class SynthConfig:
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (a TOML table, --set values, a stored config) with each setting under its name of today
+        (RENAMED); InputError where both names are given."""
+        both = [old for old, new in RENAMED.items() if old in data and new in data]
+        if both:
+            raise InputError(f"{both[0]} and {RENAMED[both[0]]} are one setting ({both[0]} is its old name); "
+                             f"give {RENAMED[both[0]]} alone")
+        return {RENAMED.get(k, k): v for k, v in data.items()}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SynthConfig":
-        """A config from plain values (e.g. a TOML table), each type-checked against its field."""
-        return build(cls, data)
+        """A config from plain values (e.g. a TOML table; old setting names too), each type-checked against
+        its field."""
+        return build(cls, cls.upgrade(data))

@@ -108,7 +108,7 @@ def _with_defaults(config: dict) -> dict:
     """A checkpoint's run config with the settings it predates at their defaults (and so its synth table)."""
     filled = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **BEFORE_THE_SETTING, **config}
     if "synth" in config:
-        filled["synth"] = {**SynthConfig().to_dict(), **config["synth"]}
+        filled["synth"] = {**SynthConfig().to_dict(), **SynthConfig.upgrade(config["synth"])}
     return filled
 
 

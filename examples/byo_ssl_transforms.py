@@ -83,7 +83,7 @@ def main() -> None:
 
     torch.manual_seed(0)  # the only seed the transform needs: it draws from torch's generator
     to_views = v2.Compose([
-        CoDoMultiView("sample", SynthConfig(view_sizes=(160, 160), instances=(2, 4))),
+        CoDoMultiView("sample", SynthConfig(view_sizes=(160, 160), instances_per_sample=(2, 4))),
         v2.ToDtype(torch.float32, scale=True),
     ])
     # a sample without boxes would come out as None, which collate_views drops

@@ -148,7 +148,7 @@ def coco_sets(root: Path, out: Path, size: dict) -> dict[str, dict[str, str]]:
                      "--seed", str(seed), "--instances", f"folder:{root}/instances/ft-{arm}/{part}",
                      "--backgrounds", f"folder:{root}/backgrounds/downstream-{part}", "--overwrite",
                      "--set", f"view_sizes=[{size['ft_size']}, {size['ft_size']}]",
-                     "--set", "instances=[2, 4]",
+                     "--set", "instances_per_sample=[2, 4]",
                      "--set", "scale=[0.2, 0.5]", "--set", 'jitter="none"', "--set", 'photometric="none"',
                      "--set", 'view_crop="off"')
             sets.setdefault(arm, {})[part] = boxes_only(folder)

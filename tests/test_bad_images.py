@@ -14,7 +14,7 @@ from codo_aug.sources.decode import MAX_PIXELS, decode
 from codo_train import TrainConfig, train
 
 KINDS = ("folder", "imagenet", "coco")
-CFG = SynthConfig(instances=(1, 1), min_visibility=0.0, photometric="none")
+CFG = SynthConfig(instances_per_sample=(1, 1), min_visibility=0.0, photometric="none")
 
 
 def photo(w: int = 96, h: int = 64, seed: int = 0) -> np.ndarray:

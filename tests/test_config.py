@@ -34,8 +34,8 @@ def test_from_dict_coerces_and_checks_types():
 
 
 def test_with_overrides_keeps_the_rest():
-    cfg = with_overrides(SynthConfig(photometric="mocov2"), {"instances": [2, 3]})
-    assert cfg.instances == (2, 3) and cfg.photometric == "mocov2"
+    cfg = with_overrides(SynthConfig(photometric="mocov2"), {"instances_per_sample": [2, 3]})
+    assert cfg.instances_per_sample == (2, 3) and cfg.photometric == "mocov2"
 
 
 def test_cli_reads_a_toml_file_and_set_wins(tmp_path):
@@ -66,3 +66,48 @@ def test_cli_rejects_broken_toml(tmp_path):
     conf.write_text("min_visibility = \n")
     proc = cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--config", str(conf))
     assert proc.returncode == 2 and "not valid TOML" in proc.stderr
+
+
+def test_the_old_name_of_instances_per_sample_still_loads():
+    """`instances` (a count range) was renamed `instances_per_sample`: files, --set and stored configs that
+    use the old name load; both names at once are refused."""
+    assert SynthConfig.from_dict({"instances": [1, 3]}) == SynthConfig(instances_per_sample=(1, 3))
+    with pytest.raises(InputError, match="instances and instances_per_sample are one setting"):
+        SynthConfig.from_dict({"instances": [1, 3], "instances_per_sample": [1, 3]})
+    from codo_train.checkpoint import _with_defaults  # an old run folder's synth table
+
+    assert _with_defaults({"synth": {"instances": [2, 4]}})["synth"] == \
+        SynthConfig(instances_per_sample=(2, 4)).to_dict()
+
+
+def test_an_old_config_file_and_an_old_synth_job_still_work(tmp_path):
+    conf, out = tmp_path / "old.toml", tmp_path / "o"
+    conf.write_text("[synth]\nview_sizes = [64, 48]\ninstances = [3, 3]\n")
+    args = ["synth", "--out", str(out), "--num-samples", "4", "--shard-size", "2", "--config", str(conf)]
+    cli("codo-aug", *args, check=True)
+    info = json.loads((out / "_info.json").read_text())
+    assert info["config"]["instances_per_sample"] == [3, 3] and "instances" not in info["config"]
+    assert all(len(s["labels"]) == 3 for s in _metas(out))
+    shard = (out / "codo-000001.tar").read_bytes()
+    # as a job started before the rename left it: its job file holds the old name, one shard to write
+    job = json.loads((out / "_job.json").read_text())
+    job["config"]["instances"] = job["config"].pop("instances_per_sample")
+    (out / "_job.json").write_text(json.dumps(job))
+    for name in ("codo-000001.tar", "_info.json"):
+        (out / name).unlink()
+    old_sets = ["--set", "view_sizes=[64, 48]", "--set", "instances=[3, 3]"]
+    again = cli("codo-aug", *args[:-2], *old_sets, check=True)
+    assert "(1 already there)" in again.stderr and (out / "codo-000001.tar").read_bytes() == shard
+    both = cli("codo-aug", *args, "--set", "instances_per_sample=[1, 1]")  # --set wins over the file's name
+    assert both.returncode == 2 and "differs in: config" in both.stderr, both.stderr
+
+
+def _metas(out) -> list[dict]:
+    """Each sample's JSON record in the shards of `out`."""
+    import tarfile
+
+    metas = []
+    for shard in sorted(out.glob("codo-*.tar")):
+        with tarfile.open(shard) as tar:
+            metas += [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
+    return metas

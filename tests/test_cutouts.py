@@ -75,7 +75,7 @@ def test_grabcut_mode_renders_samples(tmp_path):
     (tmp_path / "cls" / "d.xml").write_text(VOC_XML.replace("<xmin>21", "<xmin>37")
                                             .replace("<ymin>11", "<ymin>22")
                                             .replace("<xmax>60", "<xmax>84").replace("<ymax>40", "<ymax>69"))
-    cfg = SynthConfig(cutout="grabcut", instances=(1, 1))
+    cfg = SynthConfig(cutout="grabcut", instances_per_sample=(1, 1))
     synth = Synthesizer(open_source(f"imagenet:{tmp_path}", "instances"),
                         open_source("sample", "backgrounds"), cfg)
     s = synth.sample(0)

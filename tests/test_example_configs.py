@@ -28,10 +28,10 @@ def test_codo_toml_spells_out_the_defaults():
 
 
 @pytest.mark.parametrize("name, synth, train", [
-    ("soco.toml", dict(instances=(1, 4)), dict(lr_scaling="linear", momentum_base=0.99)),
+    ("soco.toml", dict(instances_per_sample=(1, 4)), dict(lr_scaling="linear", momentum_base=0.99)),
     ("insloc.toml",
-     dict(view_sizes=(224, 224), instances=(1, 1), scale=(0.5, 1.0), cutout="rect", blend=("hard",),
-          blend_weights=(1.0,), jitter=("iou",), photometric="mocov2"),
+     dict(view_sizes=(224, 224), instances_per_sample=(1, 1), scale=(0.5, 1.0), cutout="rect",
+          blend=("hard",), blend_weights=(1.0,), jitter=("iou",), photometric="mocov2"),
      dict(levels="all", loss="infonce", momentum_base=0.999, optimizer="sgd", lr=0.03, weight_decay=1e-4)),
 ])
 def test_recipes_override_the_defaults(name, synth, train):

@@ -44,9 +44,10 @@ DATA = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parents
 #: Views small enough for a quick test, still three sizes (the default has three views).
 SIZES = "view_sizes=[64, 64, 32]"
 #: Every blend, jitter and photometric kind, view crops and truncation: the rows issue 26 point 5 moves.
-KINDS = ["view_sizes=[64, 48, 32]", "instances=[2, 3]", 'blend=["hard", "gaussian", "poisson", "motion"]',
-         "blend_weights=[1, 1, 1, 1]", 'jitter=["relative", "iou", "none"]', "jitter_p=1.0",
-         'photometric="mocov2"', 'view_crop="on"', "max_truncation=0.2"]
+KINDS = ["view_sizes=[64, 48, 32]", "instances_per_sample=[2, 3]",
+         'blend=["hard", "gaussian", "poisson", "motion"]', "blend_weights=[1, 1, 1, 1]",
+         'jitter=["relative", "iou", "none"]', "jitter_p=1.0", 'photometric="mocov2"', 'view_crop="on"',
+         "max_truncation=0.2"]
 
 
 def _leaves(*names: str) -> dict:
@@ -204,7 +205,7 @@ def detection() -> dict:
 
 def transform(tmp: Path) -> dict[str, list]:
     """CoDoMultiView on `detection()`: two given indices, then one drawn from torch's generator."""
-    t = CoDoMultiView("sample", SynthConfig(view_sizes=(64, 48), instances=(1, 2)), seed=3)
+    t = CoDoMultiView("sample", SynthConfig(view_sizes=(64, 48), instances_per_sample=(1, 2)), seed=3)
     outputs = [t(detection(), index=4), t(detection(), index=11)]
     with torch.random.fork_rng():
         torch.manual_seed(0)

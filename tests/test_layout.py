@@ -16,7 +16,7 @@ from codo_aug.transforms import CoDoMultiView
 
 from .test_golden import detection
 
-CFG = SynthConfig(view_sizes=(64, 48, 32), instances=(1, 2), cutout="rect", photometric="soco")
+CFG = SynthConfig(view_sizes=(64, 48, 32), instances_per_sample=(1, 2), cutout="rect", photometric="soco")
 
 
 def photos(root, broken: int = 2, n: int = 5) -> str:
@@ -103,7 +103,7 @@ def painted(monkeypatch) -> dict[str, int]:
 def test_visibility_redraws_lay_out_only(painted):
     """A strict visibility floor rejects many draws: each costs a layout, and only the kept one is painted."""
     synth = Synthesizer.from_specs("sample", "sample", SynthConfig(
-        view_sizes=(48, 48, 32), instances=(3, 4), scale=(0.6, 1.2), min_visibility=0.9), seed=3)
+        view_sizes=(48, 48, 32), instances_per_sample=(3, 4), scale=(0.6, 1.2), min_visibility=0.9), seed=3)
     attempts = []
     for i in range(6):
         before = dict(painted)

@@ -99,7 +99,7 @@ def test_the_synthesizer_replaces_an_instance_whose_mask_fails(tmp_path):
     items = [Item("one.png", "box", "mask", broken), *good.items]
     src = Source("coco", good.root, items, SkipLog())
     bgs = open_source(f"coco:{path}", "backgrounds")
-    synth = Synthesizer(src, bgs, SynthConfig(instances=(1, 1)), seed=0)
+    synth = Synthesizer(src, bgs, SynthConfig(instances_per_sample=(1, 1)), seed=0)
     samples = [synth.sample(i) for i in range(6)]
     assert all(s.labels == ["box"] for s in samples)
     assert synth.render_skips.reasons == {"instances.json#annotation-9": "bad-mask"}

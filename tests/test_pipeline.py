@@ -27,7 +27,7 @@ def test_recipe_depends_only_on_seed_and_index():
 
 
 def test_recipe_shape_follows_config():
-    cfg = SynthConfig(view_sizes=(160, 96), instances=(3, 3), jitter="none")
+    cfg = SynthConfig(view_sizes=(160, 96), instances_per_sample=(3, 3), jitter="none")
     r = sample_recipe(cfg, 27, 7, seed=0, index=0)
     assert [v.size for v in r.views] == [160, 96]
     assert len(r.instances) == 3
@@ -102,7 +102,7 @@ def test_config_rejects_values_naming_field_and_range():
 
 def test_blend_mix_follows_its_weights():
     cfg = SynthConfig(blend=("hard", "gaussian", "poisson", "motion"), blend_weights=(3, 1, 0, 1),
-                      instances=(2, 2))
+                      instances_per_sample=(2, 2))
     modes = [p.blend for i in range(400) for v in sample_recipe(cfg, 27, 7, 0, i).views for p in v.pastes]
     share = {m: modes.count(m) / len(modes) for m in ("hard", "gaussian", "poisson", "motion")}
     assert share["poisson"] == 0

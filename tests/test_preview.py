@@ -9,7 +9,7 @@ from codo_aug.preview import BOX_COLOUR, GAP, ROI_COLOUR, caption, cell_origin, 
 from .helpers import cli
 
 # one instance per sample and RoIs grown outward (IoU jitter always on): box and RoI edges differ
-CFG = SynthConfig(instances=(1, 1), jitter="iou", jitter_p=1.0)
+CFG = SynthConfig(instances_per_sample=(1, 1), jitter="iou", jitter_p=1.0)
 
 
 def test_grid_size_and_edges():

@@ -25,7 +25,7 @@ def test_class_members_lists_each_class_in_name_order():
 
 
 def test_a_sample_takes_distinct_instances_and_fewer_when_the_pool_is_small():
-    cfg = SynthConfig(instances=(3, 5))
+    cfg = SynthConfig(instances_per_sample=(3, 5))
     for index in range(50):
         sources = [d.source for d in sample_recipe(cfg, 4, 7, seed=0, index=index).instances]
         assert len(set(sources)) == len(sources) and 3 <= len(sources) <= 4
@@ -33,7 +33,7 @@ def test_a_sample_takes_distinct_instances_and_fewer_when_the_pool_is_small():
 
 
 def test_repeats_copy_a_drawn_instance_only_past_the_pool():
-    cfg = SynthConfig(instances=(5, 5), repeat_instances=True)
+    cfg = SynthConfig(instances_per_sample=(5, 5), repeat_instances=True)
     for index in range(20):
         drawn = sample_recipe(cfg, 3, 7, seed=0, index=index).instances
         assert len(drawn) == 5 and sorted(d.source for d in drawn[:3]) == [0, 1, 2]
@@ -47,13 +47,13 @@ def class_a_share(cfg: SynthConfig, n: int = 2000) -> float:
 
 
 def test_balance_classes_draws_a_class_uniformly_then_an_instance():
-    one = dict(instances=(1, 1))
+    one = dict(instances_per_sample=(1, 1))
     assert abs(class_a_share(SynthConfig(**one, balance_classes=True)) - 0.5) < 0.05  # sd 0.011
     assert class_a_share(SynthConfig(**one)) < 0.03  # 1 in 100 without balancing
 
 
 def test_balanced_draws_stay_distinct_when_classes_run_out():
-    cfg = SynthConfig(instances=(4, 4), balance_classes=True)
+    cfg = SynthConfig(instances_per_sample=(4, 4), balance_classes=True)
     classes = class_members(["a", "b", "b", "b"])
     for index in range(20):
         drawn = sample_recipe(cfg, 4, 7, 0, index, classes=classes).instances
@@ -65,8 +65,8 @@ def test_balanced_draws_stay_distinct_when_classes_run_out():
 @pytest.fixture(scope="module")
 def balanced() -> Synthesizer:
     # scale pinned: the stats test below counts the classes these draws give (7)
-    cfg = SynthConfig(view_sizes=(64, 32), instances=(2, 2), balance_classes=True, photometric="none",
-                      scale=(0.35, 0.8))
+    cfg = SynthConfig(view_sizes=(64, 32), instances_per_sample=(2, 2), balance_classes=True,
+                      photometric="none", scale=(0.35, 0.8))
     return Synthesizer(open_source("sample", "instances"), open_source("sample", "backgrounds"), cfg, seed=4)
 
 

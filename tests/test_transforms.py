@@ -41,8 +41,9 @@ def tv_sample(with_masks: bool = False) -> dict:
     return sample
 
 
-CFG = SynthConfig(instances=(2, 2), photometric="none", blend=("hard",), blend_weights=(1.0,), jitter="none")
-SMALL = SynthConfig(view_sizes=(64, 32), instances=(1, 2), photometric="none")
+CFG = SynthConfig(instances_per_sample=(2, 2), photometric="none", blend=("hard",), blend_weights=(1.0,),
+                  jitter="none")
+SMALL = SynthConfig(view_sizes=(64, 32), instances_per_sample=(1, 2), photometric="none")
 REAL = Path(os.environ.get("CODO_TEST_DATA") or Path(__file__).resolve().parents[1] / ".cache" / "test-data")
 
 
@@ -209,8 +210,8 @@ def test_float_views_pass_todtype_codo_normalize_under_a_dataloader(workers):
 
 def four_of_two(repeat: bool) -> CoDoMultiView:
     """A transform asking for 4 instances (small, all kept), for samples holding 2 boxes."""
-    cfg = SynthConfig(instances=(4, 4), repeat_instances=repeat, min_visibility=0.0, scale=(0.2, 0.3),
-                      photometric="none", view_sizes=(96, 96))
+    cfg = SynthConfig(instances_per_sample=(4, 4), repeat_instances=repeat, min_visibility=0.0,
+                      scale=(0.2, 0.3), photometric="none", view_sizes=(96, 96))
     return CoDoMultiView("sample", cfg, seed=0)
 
 

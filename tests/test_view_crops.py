@@ -61,16 +61,16 @@ def test_the_alpha_is_cropped_with_the_pixels():
 
 
 def test_each_view_draws_its_own_crop_of_each_instance_in_insloc_ranges():
-    on = sample_recipe(SynthConfig(instances=(2, 2), view_crop="on"), 27, 7, seed=0, index=0)
+    on = sample_recipe(SynthConfig(instances_per_sample=(2, 2), view_crop="on"), 27, 7, seed=0, index=0)
     crops = {(j, p.slot): p.crop for j, v in enumerate(on.views) for p in v.pastes}
     assert len(crops) == 6 and len(set(crops.values())) == 6  # 3 views x 2 instances, all different
     for area, log_ratio, u, v in crops.values():
         assert 0.2 <= area <= 1.0 and math.log(3 / 4) <= log_ratio <= math.log(4 / 3)
         assert 0 <= u < 1 and 0 <= v < 1
-    off = sample_recipe(SynthConfig(instances=(2, 2), view_crop="off"), 27, 7, seed=0, index=0)
+    off = sample_recipe(SynthConfig(instances_per_sample=(2, 2), view_crop="off"), 27, 7, seed=0, index=0)
     assert all(p.crop == () for v in off.views for p in v.pastes)
     # auto crops exactly the instances whose cutouts are rectangles, drawing as "on" does for them
-    auto = SynthConfig(instances=(2, 2))
+    auto = SynthConfig(instances_per_sample=(2, 2))
     assert sample_recipe(auto, 27, 7, seed=0, index=0, rectangular=[True] * 27) == on
     assert sample_recipe(auto, 27, 7, seed=0, index=0) == off
 
@@ -96,7 +96,7 @@ def mixed(tmp_path_factory):
 
 
 def synth(mixed, **settings) -> Synthesizer:
-    cfg = SynthConfig(view_sizes=(64, 32), instances=(2, 2), photometric="none", **settings)
+    cfg = SynthConfig(view_sizes=(64, 32), instances_per_sample=(2, 2), photometric="none", **settings)
     return Synthesizer(*mixed, cfg, seed=1)
 
 

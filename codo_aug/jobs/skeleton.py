@@ -37,6 +37,10 @@ class Output(ABC):
     def __init__(self, folder: Folder):
         self.folder = folder
 
+    def upgrade(self, old: dict) -> dict:
+        """A job file written by an earlier version, in today's form (compared with this job's identity)."""
+        return old
+
     @abstractmethod
     def outputs(self) -> list[str]:
         """Sorted names of an earlier job's files in the folder (temporary files included)."""
@@ -87,7 +91,8 @@ def check_resume(output: Output, identity: dict, overwrite: bool) -> None:
     one that holds another job's files."""
     if overwrite or not output.outputs():
         return
-    check_same_job(output.folder, read_json(output.folder, output.job_file), identity, output.unit,
+    old = read_json(output.folder, output.job_file)
+    check_same_job(output.folder, None if old is None else output.upgrade(old), identity, output.unit,
                    output.finished(), output.kind)
 
 

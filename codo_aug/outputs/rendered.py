@@ -4,6 +4,7 @@ writes it, with the files that failed while rendering them."""
 from abc import abstractmethod
 from typing import Iterator
 
+from ..config import SynthConfig
 from ..io.location import resolve_spec
 from ..jobs import Output
 from ..sample import Sample
@@ -35,6 +36,11 @@ class RenderedOutput(Output):
         if not self.folder.exists():
             return []
         return sorted({name for output in FORMATS.values() for name in output.own_files(self.folder)})
+
+    def upgrade(self, old: dict) -> dict:
+        """A job file with its synthesis settings under today's names (SynthConfig.upgrade)."""
+        config = old.get("config")
+        return {**old, "config": SynthConfig.upgrade(config)} if isinstance(config, dict) else old
 
     def items(self, result: tuple[ShardStats, dict[str, str]]) -> int:
         return result[0].samples

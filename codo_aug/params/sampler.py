@@ -106,7 +106,7 @@ def sample_recipe(cfg: SynthConfig, num_instances: int, num_backgrounds: int, se
     if num_instances < 1 or num_backgrounds < 1:
         raise ValueError("sources must hold at least one instance and one background")
     rng = rng_for(seed, RECIPE_STREAM, index, attempt)
-    wanted = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
+    wanted = int(rng.integers(cfg.instances_per_sample[0], cfg.instances_per_sample[1] + 1))
     instances = _instances(rng, cfg, wanted, num_instances, classes)
     k = len(instances)
     cropped = [cfg.crops_views(bool(rectangular is not None and rectangular[d.source])) for d in instances]

@@ -21,7 +21,7 @@ from ..objectives import build_model
 
 #: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
 #: instance's scale and place) changes between the views.
-PROBE_CONFIG = SynthConfig(view_sizes=(224, 224), instances=(1, 1), flip_p=0.0, jitter=("none",),
+PROBE_CONFIG = SynthConfig(view_sizes=(224, 224), instances_per_sample=(1, 1), flip_p=0.0, jitter=("none",),
                            photometric="none", blend=("hard",), blend_weights=(1.0,), min_visibility=0.0)
 
 
