@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from codo_aug import InputError, open_source
-from codo_aug.sources import sample as sample_mod
+from codo_aug.sources import bundled as sample_mod
 from codo_aug.sources.decode import BadImage, decode
 
 

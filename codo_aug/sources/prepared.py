@@ -31,11 +31,11 @@ from ..config import SynthConfig
 from ..errors import InputError
 from ..geometry.placement import crop_rect
 from ..io.atomic import atomic_open
+from ..io.cache import cache_dir
 from ..io.storage import Folder, UrlFolder, folder_at, input_errors, is_url
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
-from .sample import cache_dir
 from .sizing import CutNeed, SizeRule
 from .skips import SkipLog
 

@@ -10,7 +10,7 @@ from .base import Source
 from .coco import open_coco
 from .folder import open_folder, open_imagenet
 from .prepared import open_prepared
-from .sample import ensure_sample
+from .bundled import ensure_sample
 
 #: Kinds that take a PATH: {kind: opener(PATH text, role, min_side)}.
 OPENERS: dict[str, Callable[[str, str, int], Source]] = {

