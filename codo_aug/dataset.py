@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from .config import SynthConfig
-from .params.recipe import Recipe
+from .recipes.recipe import Recipe
 from .pipeline import Synthesizer
 from .sample import Sample
 

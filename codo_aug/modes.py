@@ -1,6 +1,6 @@
 """The modes of blending, RoI jitter and photometrics: each one `{name: Mode(draw, kernel)}` row.
 
-`draw` samples a mode's parameters into the recipe (codo_aug.params: no pixels), `kernel` applies them
+`draw` samples a mode's parameters into the recipe (codo_aug.recipes: no pixels), `kernel` applies them
 (codo_aug.render, codo_aug.geometry), as torchvision v2 pairs `make_params` with a kernel table. A new
 mode is one row here plus its draw and kernel; SynthConfig accepts the names of these tables.
 """
@@ -10,8 +10,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .geometry.boxes import expand_boxes_iou, jitter_boxes_relative
-from .params import draws
-from .params.photometric import MOCOV2, SOCO_FIRST, SOCO_OTHER, PerView
+from .recipes import draws
+from .recipes.photometric import MOCOV2, SOCO_FIRST, SOCO_OTHER, PerView
 from .render.blend import paste_feathered, paste_hard, paste_motion, paste_poisson
 from .render.photometric import apply_photo
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from .config import SynthConfig
 from .errors import RunError
-from .params.recipe import Recipe, ViewDraw
-from .params.sampler import class_members, sample_recipe
+from .recipes.recipe import Recipe, ViewDraw
+from .recipes.sampler import class_members, sample_recipe
 from .render.layout import ViewLayout, ViewRules, layout_view
 from .render.paint import paint_view
 from .sample import Sample

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params.recipe import PhotoDraw, Recipe
+from .recipes.recipe import PhotoDraw, Recipe
 
 
 @dataclass

@@ -15,7 +15,7 @@ from torchvision.ops import box_convert
 from torchvision.transforms.v2 import functional as F
 
 from .config import SynthConfig
-from .params.recipe import Recipe
+from .recipes.recipe import Recipe
 from .pipeline import Synthesizer
 from .sample import Sample
 from .sources.arrays import ArrayInstances

@@ -15,7 +15,7 @@ import torch
 
 from codo_aug.dataset import Batch, collate
 from codo_aug.errors import RunError
-from codo_aug.params.recipe import PhotoDraw
+from codo_aug.recipes.recipe import PhotoDraw
 
 from .models.levels import batch_levels, level_counts, level_rows
 from .pairs import pair_rows

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
-from codo_aug.params.recipe import PhotoDraw
+from codo_aug.recipes.recipe import PhotoDraw
 from codo_aug.render.gaussian import gaussian_kernel
 from codo_aug.shards.format import sniff_format
 

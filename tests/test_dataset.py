@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from codo_aug import CoDoDataset, SynthConfig
 from codo_aug.dataset import collate
-from codo_aug.params.recipe import Recipe
+from codo_aug.recipes.recipe import Recipe
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from codo_aug import ShardDataset, SynthConfig, SynthJob, run_synth
-from codo_aug.params.photometric import SOCO_FIRST, SOCO_OTHER, sample_photo
-from codo_aug.params.recipe import PhotoDraw
+from codo_aug.recipes.photometric import SOCO_FIRST, SOCO_OTHER, sample_photo
+from codo_aug.recipes.recipe import PhotoDraw
 from codo_aug.render.photometric import apply_photo
 from codo_aug.shards.format import decode_image, decode_record, encode_image
 from codo_aug.shards.reader import BadRecord, expand_shards, iter_members

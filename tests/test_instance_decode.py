@@ -14,7 +14,7 @@ from PIL import Image
 
 import codo_aug.pipeline as pipeline
 from codo_aug import SynthConfig, Synthesizer
-from codo_aug.params.recipe import InstanceDraw, PasteDraw, Recipe, ViewDraw
+from codo_aug.recipes.recipe import InstanceDraw, PasteDraw, Recipe, ViewDraw
 from codo_aug.sources.base import Item, Source
 from codo_aug.sources.decode import BadImage, decode_scaled, layout
 from codo_aug.sources.sizing import CutNeed, cut_needs

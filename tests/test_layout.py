@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from codo_aug import CoDoDataset, SynthConfig, Synthesizer, open_source, pipeline
-from codo_aug.params.recipe import Recipe
+from codo_aug.recipes.recipe import Recipe
 from codo_aug.transforms import CoDoMultiView
 
 from .test_golden import detection

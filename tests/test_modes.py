@@ -7,7 +7,7 @@ import pytest
 
 from codo_aug import InputError, SynthConfig, Synthesizer
 from codo_aug.modes import BLENDS, JITTERS, PHOTOMETRICS, Mode
-from codo_aug.params.photometric import PerView, PhotoPolicy
+from codo_aug.recipes.photometric import PerView, PhotoPolicy
 from codo_aug.render.photometric import apply_photo
 
 MAGENTA = (255, 0, 255)

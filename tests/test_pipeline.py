@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from codo_aug import InputError, SynthConfig, Synthesizer, open_source
-from codo_aug.params.recipe import Recipe
-from codo_aug.params.sampler import sample_recipe
+from codo_aug.recipes.recipe import Recipe
+from codo_aug.recipes.sampler import sample_recipe
 from codo_aug.render.photometric import apply_photo
 
 

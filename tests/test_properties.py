@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codo_aug.geometry.boxes import box_iou, flip_boxes_horizontal, mask_to_box
-from codo_aug.params.recipe import PasteDraw, ViewDraw
+from codo_aug.recipes.recipe import PasteDraw, ViewDraw
 from codo_aug.render.layout import ViewRules, jitter_rois
 from codo_aug.render.paint import render_view
 

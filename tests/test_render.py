@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from codo_aug.modes import BLENDS
-from codo_aug.params.recipe import PasteDraw, PhotoDraw, ViewDraw
+from codo_aug.recipes.recipe import PasteDraw, PhotoDraw, ViewDraw
 from codo_aug.render.blend import alpha_blend, motion_kernel, object_mask
 from codo_aug.render.layout import ViewRules
 from codo_aug.render.paint import render_view

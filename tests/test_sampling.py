@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from codo_aug import SynthConfig, Synthesizer, open_source
-from codo_aug.params.recipe import Recipe
-from codo_aug.params.sampler import class_members, sample_recipe
+from codo_aug.recipes.recipe import Recipe
+from codo_aug.recipes.sampler import class_members, sample_recipe
 from codo_aug.shards.format import encode_sample
 from codo_aug.shards.stats import collect_stats, format_stats
 from codo_aug.io.storage import Folder

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from codo_aug import InputError, SynthConfig, Synthesizer, open_source
-from codo_aug.params.recipe import PasteDraw, PhotoDraw, Recipe, ViewDraw
-from codo_aug.params.sampler import sample_recipe
+from codo_aug.recipes.recipe import PasteDraw, PhotoDraw, Recipe, ViewDraw
+from codo_aug.recipes.sampler import sample_recipe
 from codo_aug.render.layout import ViewRules, view_cutout
 from codo_aug.render.paint import render_view
 

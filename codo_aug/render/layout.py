@@ -9,7 +9,7 @@ import numpy as np
 from ..geometry.boxes import clip_boxes, flip_boxes_horizontal, mask_to_box
 from ..geometry.placement import crop_rect, fit_longest, place
 from ..modes import JITTERS
-from ..params.recipe import ViewDraw
+from ..recipes.recipe import ViewDraw
 from .blend import ALPHA_OBJECT, object_mask
 from .resize import resize
 

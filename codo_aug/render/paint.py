@@ -5,7 +5,7 @@ import numpy as np
 
 from ..geometry.placement import crop_rect
 from ..modes import BLENDS, PHOTOMETRICS
-from ..params.recipe import ViewDraw
+from ..recipes.recipe import ViewDraw
 from ..sample import View
 from .layout import ViewLayout, ViewRules, layout_view
 from .resize import resize

@@ -8,7 +8,7 @@ separable filter: render.gaussian).
 import cv2
 import numpy as np
 
-from ..params.recipe import PhotoDraw
+from ..recipes.recipe import PhotoDraw
 from .gaussian import gaussian_blur
 
 _SOLARIZE = np.array([v if v < 128 else 255 - v for v in range(256)], np.uint8)

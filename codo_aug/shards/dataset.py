@@ -22,8 +22,8 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..config import PHOTOMETRICS
-from ..params.photometric import policy_for, sample_photo
-from ..params.recipe import PhotoDraw
+from ..recipes.photometric import policy_for, sample_photo
+from ..recipes.recipe import PhotoDraw
 from ..render.photometric import apply_photo
 from ..rng import PHOTO_STREAM, SHARD_ORDER_STREAM, SHUFFLE_STREAM, rng_for
 from .format import Record, decode_record

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..params.recipe import PhotoDraw
+from ..recipes.recipe import PhotoDraw
 from ..sample import Sample, View
 from ..sources.decode import layout
 

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..config import SynthConfig
 from ..geometry.placement import crop_rect
-from ..params.recipe import Recipe
+from ..recipes.recipe import Recipe
 
 #: Slack for float products such as (w * need / w) landing just above a whole number before ceil.
 _EPS = 1e-9
