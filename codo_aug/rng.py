@@ -1,4 +1,4 @@
-"""The only place codo_aug makes randomness: one generator per (seed, stream, keys...).
+"""The only place codo_aug makes randomness: one generator per (seed, stream, numbers...).
 
 A sample's random choices depend on nothing but these numbers, so sample *i* is the same
 whether made online or offline, in one process or many.
@@ -14,8 +14,9 @@ SHUFFLE_STREAM = 2
 PHOTO_STREAM = 3
 
 
-def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
-    """A PCG64 generator keyed by (seed, stream, *keys); no global state is read or written."""
-    if seed < 0 or stream < 0 or any(k < 0 for k in keys):
-        raise ValueError(f"seed, stream and keys must be >= 0, got {seed}, {stream}, {keys}")
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, *keys])))
+def rng_for(seed: int, stream: int, *numbers: int) -> np.random.Generator:
+    """A PCG64 generator of (seed, stream, *numbers) (an index, an attempt, an epoch); no global state is read
+    or written."""
+    if seed < 0 or stream < 0 or any(n < 0 for n in numbers):
+        raise ValueError(f"seed, stream and numbers must be >= 0, got {seed}, {stream}, {numbers}")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, *numbers])))

@@ -33,7 +33,7 @@ _RULES = [
 
 
 def convert(weights: dict) -> tuple[dict, list[str]]:
-    """({"model": {d2 name: numpy array}, "matching_heuristics": True, "__author__": "codo"}, skipped keys).
+    """({"model": {d2 name: numpy array}, "matching_heuristics": True, "__author__": "codo"}, skipped names).
 
     BN step counters (num_batches_tracked) have no place in detectron2 and are skipped.
     """

@@ -17,6 +17,6 @@ _RULES = [
 
 
 def convert(weights: dict) -> tuple[dict, list[str]]:
-    """({"state_dict": mmdet-named tensors, "meta": {...}}, skipped keys)."""
+    """({"state_dict": mmdet-named tensors, "meta": {...}}, skipped names)."""
     state, skipped = rename_all(weights, _RULES, lambda t: t.detach().cpu().clone())
     return {"state_dict": state, "meta": {"exported_by": "codo"}}, skipped

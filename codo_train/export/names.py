@@ -23,15 +23,15 @@ def check_part(part: str) -> None:
 
 
 def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, list[str]]:
-    """(weights under torchvision names, skipped checkpoint keys) for `part`."""
+    """(weights under torchvision names, skipped checkpoint names) for `part`."""
     check_part(part)
     out, skipped = {}, []
-    for key, value in model_state.items():
-        if key.startswith(_PREFIXES[part]):
-            name = key.removeprefix("online.")
+    for ours, value in model_state.items():
+        if ours.startswith(_PREFIXES[part]):
+            name = ours.removeprefix("online.")
             out["roi_heads." + name if name.startswith("box_head.") else name] = value
         else:
-            skipped.append(key)
+            skipped.append(ours)
     if not out:
         raise InputError("the checkpoint holds no online backbone weights (online.backbone.body.*)")
     return out, skipped
@@ -40,22 +40,22 @@ def torchvision_weights(model_state: dict, part: str = "head") -> tuple[dict, li
 Rule = tuple[str, object]  # (regex, replacement template or function of the match)
 
 
-def rename(key: str, rules: list[Rule]) -> str | None:
-    """The first rule's rename of `key`, or None when no rule matches (the key is skipped)."""
+def rename(name: str, rules: list[Rule]) -> str | None:
+    """The first rule's rename of weight `name`, or None when no rule matches (the weight is skipped)."""
     for pattern, target in rules:
-        m = re.match(pattern, key)
+        m = re.match(pattern, name)
         if m:
             return target(m) if callable(target) else m.expand(target)
     return None
 
 
 def rename_all(weights: dict, rules: list[Rule], value: Callable) -> tuple[dict, list[str]]:
-    """({new name: value(tensor)} for every key a rule renames, [keys no rule renames])."""
+    """({new name: value(tensor)} for every weight a rule renames, [names no rule renames])."""
     out, skipped = {}, []
-    for key, tensor in weights.items():
-        name = rename(key, rules)
+    for old, tensor in weights.items():
+        name = rename(old, rules)
         if name is None:
-            skipped.append(key)
+            skipped.append(old)
         else:
             out[name] = value(tensor)
     return out, skipped

@@ -19,7 +19,7 @@ from .names import check_part, torchvision_weights
 class Format:
     """How a format converts torchvision-named weights, where its file keeps them, how it is written."""
 
-    convert: Callable[[dict], tuple[dict, list[str]]]  # -> (object to write, keys left out)
+    convert: Callable[[dict], tuple[dict, list[str]]]  # -> (object to write, names left out)
     tensors: str  # key of the written object that holds the named tensors ('' for the object itself)
     dump: Callable  # (object, binary file)
     suffix: str
@@ -42,7 +42,7 @@ FORMATS = {
 
 @dataclass
 class ExportReport:
-    """What went into the file and what was left out, by key prefix; the checkpoint's step and its drift
+    """What went into the file and what was left out, by name prefix; the checkpoint's step and its drift
     table (|w - w0| / |w0| by stage and branch; '' when the checkpoint holds no run config)."""
 
     out: Path
