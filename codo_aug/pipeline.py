@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from .config import SynthConfig
-from .errors import RunError
+from .errors import InputError, RunError
 from .recipes.recipe import Recipe, ViewDraw
 from .recipes.sampler import class_members, sample_recipe
 from .render.layout import ViewLayout, ViewRules, layout_view
@@ -54,7 +54,7 @@ class Synthesizer:
     def __init__(self, instances: Source, backgrounds: Source, config: SynthConfig | None = None,
                  seed: int = 0, defer_photometrics: bool = False, backgrounds_tried: Tried | None = None):
         if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise InputError(f"invalid seed={seed}: must be >= 0")
         self.instances = instances
         self.backgrounds = backgrounds
         self.config = config or SynthConfig()

@@ -56,3 +56,9 @@ def test_cli_writes_the_png(tmp_path):
     assert (img == np.array(BOX_COLOUR[::-1], np.uint8)).all(axis=2).sum() > 50
     bad = cli("codo-aug", "preview", "--out", str(tmp_path / "grid.jpg"))
     assert bad.returncode == 2 and "name it *.png" in bad.stderr
+
+
+def test_a_negative_seed_is_a_one_line_input_error(tmp_path):
+    proc = cli("codo-aug", "preview", "--out", str(tmp_path / "p.png"), "--seed", "-1", "--num-samples", "1")
+    assert proc.returncode == 2 and proc.stderr.strip() == "codo-aug: error: invalid seed=-1: must be >= 0"
+    assert not (tmp_path / "p.png").exists()
