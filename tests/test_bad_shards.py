@@ -91,6 +91,10 @@ JPEG = encode_image(np.zeros((8, 8, 3), np.uint8), "jpg", 90)
      "view0 lists 1 boxes, 0 rois, 1 ids, 1 masks"),
     ({"json": b'{"views": [{"boxes": [], "rois": [], "ids": [], "masks": []}]}', "view0.jpg": b""},
      "the view0 image member does not decode"),
+    ({"json": b'{"views": [{"boxes": [[0, 0, NaN, 2]], "rois": [[0, 0, 2, 2]], "ids": [0]}]}',
+      "view0.jpg": JPEG}, "view0 has boxes that are not finite numbers"),
+    ({"json": b'{"views": [{"boxes": [[0, 0, 2, 2]], "rois": [[0, 0, Infinity, 2]], "ids": [0]}]}',
+      "view0.jpg": JPEG}, "view0 has rois that are not finite numbers"),
 ])
 def test_decode_record_says_what_is_wrong(members, reason):
     with pytest.raises(ValueError) as err:

@@ -165,6 +165,9 @@ def _decode_view(j: int, v: dict, members: dict[str, bytes], pixels: bool) -> Vi
     counts = {"boxes": len(boxes), "rois": len(rois), "ids": len(ids), "masks": len(v.get("masks", ids))}
     if len(set(counts.values())) > 1:
         raise ValueError(f"view{j} lists " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    for what, values in (("boxes", boxes), ("rois", rois)):
+        if not np.isfinite(values).all():  # JSON's NaN and Infinity parse; RoIAlign would crash on them
+            raise ValueError(f"view{j} has {what} that are not finite numbers")
     if not pixels:
         return View(image, boxes, rois, ids)
     masks = rle_masks(v["masks"], *image.shape[:2]) if "masks" in v else None
