@@ -109,6 +109,31 @@ def test_no_detection_still_gives_the_12_number_summaries_and_says_so(mixed, cap
     assert printed.count("(AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = -1.000") == 2
 
 
+def test_malformed_annotations_are_left_out_before_training_or_cocoeval_reads_them(tmp_path, caplog):
+    """A segmentation of two points, an RLE of the wrong size and a NaN box crashed annToMask (training) or
+    COCOeval (--val); they are left out, counted in one warning, and the rest trains and evaluates."""
+    for name in ("a.jpg", "b.jpg"):
+        save_jpeg(tmp_path / name, left_red(40, 30))
+    files = write_set(tmp_path, {"a.jpg": (40, 30), "b.jpg": (40, 30)})
+    data = json.loads(files.json.read_text())
+    good = data["annotations"][0]
+    data["annotations"] += [
+        {**good, "id": 3, "segmentation": [[2, 2, 12, 2]]},
+        {**good, "id": 4, "segmentation": {"size": [10, 10], "counts": [100]}},
+        {**good, "id": 5, "image_id": 2, "bbox": [2, 2, float("nan"), 10]},
+    ]
+    files.json.write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING, "codo_train"):
+        val = CocoDetection(files, option="--val")
+    assert sorted(val.coco.anns) == [1, 2]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"--val: left out 3 malformed annotation(s) of {files.json} (")
+    assert "first: annotation id 3 (" in warning
+    for k in range(len(val)):
+        assert val[k][1]["masks"].shape == (1, 30, 40)
+    assert evaluate(Blind(), val, torch.device("cpu"))["segm"][0] == 0.0
+
+
 def test_finetune_cli_with_no_usable_image_fails_in_one_line(tmp_path):
     save_jpeg(tmp_path / "stored.jpg", left_red(40, 30), orientation=6)
     files = write_set(tmp_path, {"stored.jpg": (40, 30)})

@@ -4,7 +4,9 @@ Annotations index the image as it is shown upright, EXIF orientation applied: wh
 on and what detectron2 trains on (`read_image`, then `check_image_size`). So the upright size must be
 the json's width x height. An image whose upright size is the json's transposed (its tool ignored an
 EXIF rotation) is skipped and counted, never trained on with transposed masks; so are missing and
-unreadable images. No usable image at all is one InputError.
+unreadable images. A malformed annotation (its bbox or segmentation, as codo_aug.sources.coco_checks
+judges them for a coco source) is left out of the set, counted and named in one warning, before
+training or COCOeval reads it. No usable image at all is one InputError.
 """
 
 import contextlib
@@ -20,6 +22,7 @@ from torch.utils.data import Dataset
 
 from codo_aug.errors import InputError
 from codo_aug.sources.coco import CocoFiles
+from codo_aug.sources.coco_checks import bbox_fault, segmentation_fault
 from codo_aug.sources.decode import BadImage, decode, probe
 from codo_aug.sources.skips import SkipLog
 
@@ -35,6 +38,37 @@ def _quiet_coco(path: Path) -> COCO:
             return COCO(str(path))
     except Exception as exc:  # noqa: BLE001 - a broken json, whatever pycocotools makes of it
         raise InputError(f"{path} is not a COCO instances file ({type(exc).__name__}: {exc})") from None
+
+
+def _fault(ann: dict, images: dict) -> str:
+    """What is wrong with annotation `ann` ('' when nothing): its bbox, or its segmentation against its
+    image's size."""
+    image = images.get(ann["image_id"])
+    if image is None:
+        return "no-such-image"
+    return bbox_fault(ann.get("bbox")) or ("segmentation" in ann and segmentation_fault(
+        ann["segmentation"], image.get("height"), image.get("width"))) or ""
+
+
+def drop_malformed(coco: COCO, option: str, path: Path) -> None:
+    """Leave each malformed annotation out of `coco` (its index rebuilt), with one warning that counts them
+    by fault and names the first; annToMask and COCOeval would crash on them, or score them."""
+    faults, kept = {}, []
+    for ann in coco.dataset.get("annotations", []):
+        fault = _fault(ann, coco.imgs)
+        if fault:
+            faults.setdefault(fault, []).append(ann["id"])
+        else:
+            kept.append(ann)
+    if not faults:
+        return
+    coco.dataset["annotations"] = kept
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    counts = ", ".join(f"{fault}: {len(ids)}" for fault, ids in sorted(faults.items()))
+    fault, ids = next(iter(faults.items()))
+    log.warning("%s: left out %d malformed annotation(s) of %s (%s); first: annotation id %s (%s)", option,
+                sum(map(len, faults.values())), path, counts, ids[0], fault)
 
 
 def upright_size(path: str) -> tuple[int, int, int]:
@@ -69,6 +103,7 @@ class CocoDetection(Dataset):
 
     def __init__(self, files: CocoFiles, categories: list[int] | None = None, option: str = "--coco"):
         self.coco = _quiet_coco(files.json)
+        drop_malformed(self.coco, option, files.json)
         self.root = files.images
         self.categories = categories or sorted(self.coco.getCatIds())
         self.label = {c: i + 1 for i, c in enumerate(self.categories)}
