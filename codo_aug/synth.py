@@ -19,11 +19,14 @@ from .jobs import Split, check_fields, check_out, check_resume, process_checks, 
 from .outputs import FORMATS, RenderedOutput
 from .pipeline import Synthesizer
 from .plural import plural
-from .shards.format import IMAGE_FORMATS, encode_sample
+from .shards.format import IMAGE_FORMATS, KEY_DIGITS, encode_sample
 from .shards.writer import SHARD_PREFIX, ShardStats, shard_name
 from .sources.base import CUT_BY
 from .sources.skips import SkipLog
 from .version import __version__
+
+#: The most samples one job writes: every key has KEY_DIGITS digits.
+MAX_SAMPLES = 10 ** KEY_DIGITS
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class SynthJob:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.num_samples >= 1, "num_samples", ">= 1"),
+            (1 <= self.num_samples <= MAX_SAMPLES, "num_samples",
+             f"in 1..{MAX_SAMPLES} (keys have {KEY_DIGITS} digits, so they sort in sample order)"),
             (self.seed >= 0, "seed", ">= 0"),
             (self.shard_size >= 1, "shard_size", ">= 1"),
             (self.image_format in IMAGE_FORMATS, "image_format", f"one of {', '.join(IMAGE_FORMATS)}"),

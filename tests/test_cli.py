@@ -66,6 +66,8 @@ def test_folder_with_no_readable_image(tmp_path):
 def test_invalid_option_values(tmp_path):
     assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--num-samples", "0"), 2,
                           "invalid num_samples=0")
+    assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--num-samples",
+                              "1000000001"), 2, "invalid num_samples=1000000001: must be in 1..1000000000")
     assert_one_line_error(cli("codo-aug", "synth", "--out", str(tmp_path / "o"), "--image-format", "gif"), 2,
                           "invalid image_format='gif'")
     assert_one_line_error(cli("codo-train", "run", "--shards", str(tmp_path / "none"),
