@@ -1,6 +1,6 @@
 """What a sample's final recipe costs against the whole sample, measured in the same run.
 
-    python bench/recipe_cost.py [--samples 300] [--seed 0]
+    python bench/recipe_cost.py [--samples 300] [--seed 0] [--prepared]
 
 `CoDoDataset.recipe(i)` against `ds[i]` (tuxpaint stamps on scratch photos, docs/data.md; run
 scripts/fetch_test_data.sh first), and `CoDoMultiView.make_params(sample, i)` against the transform's call on
@@ -9,12 +9,14 @@ laid out, not painted: it decodes its instances (their masks decide visibility) 
 first time the dataset meets it (to find a substitute when it fails; paint reuses those pixels), so
 recipes are timed twice: on a dataset that has met the chunk's backgrounds ("met") and on a fresh one
 ("first sight", made before timing). The three alternate in chunks of 25 samples, so a change in the
-machine's speed weighs on all alike; ratio = recipe time / sample time.
+machine's speed weighs on all alike; ratio = recipe time / sample time. `--prepared` reads the dataset's
+instances and backgrounds from prepared stores (made first, in a temporary folder): no file is decoded.
 """
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,6 +26,7 @@ import torch
 from torchvision import tv_tensors
 
 from codo_aug import CoDoDataset, SynthConfig
+from codo_aug.prepare import PrepareJob, run_prepare
 from codo_aug.transforms import CoDoMultiView
 
 DATA = Path(os.environ.get("CODO_TEST_DATA")
@@ -84,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prepared", action="store_true", help="the dataset reads prepared stores")
     args = parser.parse_args()
     if not (DATA / ".complete").exists():
         sys.exit(f"no test data in {DATA}: run scripts/fetch_test_data.sh first")
@@ -92,7 +96,12 @@ def main() -> None:
     torch.set_num_threads(1)
     n = args.samples
     specs = (f"folder:{DATA / 'tuxpaint'}", f"folder:{DATA / 'scratch'}")
-    report("CoDoDataset.recipe(i) / ds[i]",
+    stores = tempfile.TemporaryDirectory()
+    if args.prepared:
+        for spec, role in zip(specs, ("instances", "backgrounds")):
+            run_prepare(PrepareJob(spec, role, Path(stores.name) / role))
+        specs = tuple(f"prepared:{Path(stores.name) / role}" for role in ("instances", "backgrounds"))
+    report(f"CoDoDataset.recipe(i) / ds[i]{' (prepared stores)' if args.prepared else ''}",
            compare(lambda: CoDoDataset(*specs, seed=args.seed, length=n), "recipe", "__getitem__", n), n)
     image = detection()
     report("CoDoMultiView.make_params / call",
