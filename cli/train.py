@@ -175,6 +175,8 @@ def probe(
     num_instances: Annotated[int, _opt("--num-instances", "Instances, each on two backgrounds.")] = 100,
     seed: Annotated[int, _opt("--seed", "Seed of the pastes and the random baseline.")] = 0,
     device: Annotated[str, _opt("--device", "cpu or cuda[:N].")] = "cpu",
+    view_size: Annotated[int, _opt("--view-size", "Side of the two square views, px (e.g. the run's "
+                                                  "largest view size).")] = 224,
     as_json: Annotated[bool, _opt("--json", "Print JSON.")] = False,
 ) -> None:
     """Background invariance: retrieve each instance across two backgrounds (top-1/top-5, box-head features),
@@ -182,12 +184,14 @@ def probe(
     with exit_codes(PROG):
         if num_instances < 2:
             raise InputError(f"invalid num_instances={num_instances}: must be >= 2")
+        if not 16 <= view_size <= 4096:
+            raise InputError(f"invalid view_size={view_size}: must be in 16..4096")
         from codo_train.evaluate.probe import run_probe  # torch loads here
 
         from codo_train.checkpoint import CHECKPOINT
 
         path = run / CHECKPOINT if run.is_dir() else run
-        result = run_probe(path, instances, backgrounds, num_instances, seed, device)
+        result = run_probe(path, instances, backgrounds, num_instances, seed, device, view_size)
         if as_json:
             print(json.dumps(dataclasses.asdict(result), indent=2))
             return

@@ -26,6 +26,9 @@ def test_probe_views_put_each_instance_on_two_backgrounds():
         assert a.image.shape == b.image.shape == (224, 224, 3)
         assert len(a.ids) == len(b.ids) == 1
         assert not (a.image == b.image).all()
+    small, _ = probe_views("sample", "sample", 6, seed=0, view_size=64)  # a run's own view size
+    assert [v.image.shape for v in small] == [(64, 64, 3)] * 6
+    assert [len(v.ids) for v in small] == [1] * 6
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,12 @@ def test_cli_reports_checkpoint_and_random_init(checkpoint):
     text = cli("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
                "--num-instances", "5", check=True).stdout
     assert "checkpoint" in text and "random init" in text and "top-5" in text
+    small = cli("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
+                "--num-instances", "5", "--view-size", "64", "--json", check=True)
+    assert json.loads(small.stdout)["instances"] == 5
+    tiny = cli("codo-train", "probe", str(checkpoint), "--instances", "sample", "--backgrounds", "sample",
+               "--view-size", "8")
+    assert tiny.returncode == 2 and "invalid view_size=8: must be in 16..4096" in tiny.stderr
 
 
 def test_mismatched_architecture_and_too_many_instances_are_one_line_errors(checkpoint, tmp_path):

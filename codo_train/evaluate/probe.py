@@ -19,10 +19,13 @@ from ..models.codo import CoDoModel
 from ..models.config import ModelConfig
 from ..objectives import build_model
 
-#: Two 224-px views, one instance, no flip, jitter or photometrics: only the background (and the
-#: instance's scale and place) changes between the views.
-PROBE_CONFIG = SynthConfig(view_sizes=(224, 224), instances_per_sample=(1, 1), flip_p=0.0, jitter=("none",),
-                           photometric="none", blend=("hard",), blend_weights=(1.0,), min_visibility=0.0)
+#: Two 224-px views (PROBE_VIEW; `view_size` sets another, e.g. a run's own view size), one instance, no
+#: flip, jitter or photometrics: only the background (and the instance's scale and place) changes between
+#: the views.
+PROBE_VIEW = 224
+PROBE_CONFIG = SynthConfig(view_sizes=(PROBE_VIEW, PROBE_VIEW), instances_per_sample=(1, 1), flip_p=0.0,
+                           jitter=("none",), photometric="none", blend=("hard",), blend_weights=(1.0,),
+                           min_visibility=0.0)
 
 
 def retrieval_accuracy(queries: torch.Tensor, keys: torch.Tensor,
@@ -40,9 +43,12 @@ class ProbeResult:
     random_init: dict[str, float]
 
 
-def probe_views(instances: str, backgrounds: str, n: int, seed: int = 0) -> tuple[list, list]:
-    """Two views of each of `n` instances (spread over the instance source), each on its own background."""
-    synth = Synthesizer.from_specs(instances, backgrounds, PROBE_CONFIG, seed)
+def probe_views(instances: str, backgrounds: str, n: int, seed: int = 0,
+                view_size: int = PROBE_VIEW) -> tuple[list, list]:
+    """Two views of `view_size` px of each of `n` instances (spread over the instance source), each on its
+    own background."""
+    config = replace(PROBE_CONFIG, view_sizes=(view_size, view_size))
+    synth = Synthesizer.from_specs(instances, backgrounds, config, seed)
     count = len(synth.instances)
     if n > count:
         raise InputError(f"--num-instances {n} exceeds the {count} instances of {instances}")
@@ -94,12 +100,12 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[torch.nn.Modul
 
 
 def run_probe(checkpoint, instances: str, backgrounds: str, n: int = 100, seed: int = 0,
-              device: str = "cpu") -> ProbeResult:
+              device: str = "cpu", view_size: int = PROBE_VIEW) -> ProbeResult:
     """Top-1/top-5 retrieval across backgrounds for the checkpoint and for a random model of its
-    architecture."""
+    architecture, on views of `view_size` px."""
     where = require_device(device)
     model, arch = load_model(checkpoint, where)
-    first, second = probe_views(instances, backgrounds, n, seed)
+    first, second = probe_views(instances, backgrounds, n, seed, view_size)
     torch.manual_seed(seed)
     random_model = CoDoModel(arch).to(where).eval()
     return ProbeResult(
