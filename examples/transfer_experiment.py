@@ -67,6 +67,10 @@ SIZES = {
                 iters=300, rois=128, proposals=300, freeze_at=2, probe=100, seeds=[0, 1, 2], workers=4,
                 ft_jobs=2, train=["--amp", "bf16", "--channels-last"]),
 }
+#: The probe's views are the size's largest pretraining view (issue 24, point 4, attempt 2: the cpu size's
+#: first probe, at 224 px, showed objects 3.5x larger in pixels than its 64-px pretraining ever saw).
+for _size in SIZES.values():
+    _size.setdefault("probe_view", max(_size["views"]))
 FT_LR = 0.08  # for 16 images (4x detectron2's 0.02: the runs are short); fixed before any run
 START = time.monotonic()
 
@@ -179,19 +183,19 @@ def gate(objective: str, health: dict, min_drift: float = MIN_DRIFT) -> dict:
     return {"passed": not reasons, "drift": drift, "embedding_std": std, "reasons": reasons}
 
 
-def random_probe(instances: str, backgrounds: str, n: int, seed: int, device: str) -> dict:
+def random_probe(instances: str, backgrounds: str, n: int, seed: int, view: int, device: str) -> dict:
     """The probe of a randomly initialised model, as `codo-train probe` measures its random baseline."""
     code = ("import json, sys, torch\n"
             "from codo_train.evaluate.probe import probe_views, embed, retrieval_accuracy\n"
             "from codo_train.models.codo import CoDoModel\n"
-            "instances, backgrounds, n, seed, device = sys.argv[1:]\n"
-            "first, second = probe_views(instances, backgrounds, int(n), int(seed))\n"
+            "instances, backgrounds, n, seed, view, device = sys.argv[1:]\n"
+            "first, second = probe_views(instances, backgrounds, int(n), int(seed), int(view))\n"
             "torch.manual_seed(int(seed))\n"
             "model = CoDoModel('resnet18').to(device).eval()\n"
             "print(json.dumps(retrieval_accuracy(embed(model, first), embed(model, second))))\n")
     say(f"+ random-init probe, seed {seed}")
     return json.loads(subprocess.run([sys.executable, "-c", code, instances, backgrounds, str(n), str(seed),
-                                      device], check=True, capture_output=True, text=True).stdout)
+                                      str(view), device], check=True, capture_output=True, text=True).stdout)
 
 
 class Experiment:
@@ -232,11 +236,12 @@ class Experiment:
         """Top-1/top-5 retrieval of held-out-class instances across two held-out downstream backgrounds."""
         where = (f"folder:{self.root}/instances/ft-disjoint",
                  f"folder:{self.root}/backgrounds/downstream-val")
+        view = self.size["probe_view"]
         if weights is None:
-            return random_probe(*where, self.size["probe"], seed, self.device)
+            return random_probe(*where, self.size["probe"], seed, view, self.device)
         text = codo("train", "probe", str(weights.parent), "--instances", where[0], "--backgrounds", where[1],
                     "--num-instances", str(self.size["probe"]), "--seed", str(seed), "--device", self.device,
-                    "--json", capture=True)
+                    "--view-size", str(view), "--json", capture=True)
         return json.loads(text)["checkpoint"]
 
     def finetune(self, arm: str, weights: Path | None, seed: int, threads: int) -> dict:
@@ -271,7 +276,7 @@ class Experiment:
             weights = self.weights(init, seed)
             health = part("pretrain", self.pretrain, init, seed, valid=weights.is_file())
             verdict = gate(PRETRAIN[init][0], health, self.size.get("min_drift", MIN_DRIFT))
-        probe = part("probe", self.probe, weights, seed)
+        probe = part(f"probe {self.size['probe_view']}px", self.probe, weights, seed)
         metrics = {"probe top-1": probe["top1"], "probe top-5": probe["top5"]}
         jobs = self.size["ft_jobs"]
         threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
@@ -283,9 +288,11 @@ class Experiment:
             metrics[f"{arm} bbox AP"], metrics[f"{arm} bbox AP50"] = stats["bbox"][0], stats["bbox"][1]
         tunes = [timing[f"finetune {arm}"] for arm in ARMS]
         # the unit's time on a machine of its own: its parts in turn, the fine-tunes side by side
+        timing["probe"] = timing.pop(f"probe {self.size['probe_view']}px")
         timing["total"] = round(timing.get("pretrain", 0) + timing["probe"]
                                 + (max(tunes) if jobs > 1 else sum(tunes)), 1)
-        unit = {"init": init, "seed": seed, "size": self.size_name, "metrics": metrics, "health": health,
+        unit = {"init": init, "seed": seed, "size": self.size_name, "probe_view": self.size["probe_view"],
+                "metrics": metrics, "health": health,
                 "gate": verdict, "timing_s": timing, "machine": f"{platform.node()} ({os.cpu_count()} cores)",
                 "device": self.device}
         write_json(self.unit_file(init, seed), unit)
