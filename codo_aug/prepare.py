@@ -1,11 +1,12 @@
-"""The prepare job: an instance or background source -> a prepared store in a folder
-(codo_aug.sources.prepared), each item cut where the cut does not depend on the draw and resized by
+"""The prepare job: an instance or background source -> a prepared store in a folder or an object-storage
+prefix (codo_aug.sources.prepared), each item cut where the cut does not depend on the draw and resized by
 the config's SizeRule, so that synthesis from it decodes nothing.
 
 Part k holds the source's items [k * part_size, (k + 1) * part_size), less those that fail to decode,
-written whole by one process (a temporary file, then a rename), so the store does not depend on how
-many workers or machines made it. Running the same command again finishes a stopped job; node r of N
-writes the parts k with k % N == r, and whichever run finds every part written writes the manifest.
+written whole by one process (a temporary file renamed into place, or an object uploaded whole), so the
+store does not depend on how many workers or machines made it. Running the same command again finishes
+a stopped job; node r of N writes the parts k with k % N == r, and whichever run finds every part written
+writes the manifest.
 """
 
 from dataclasses import dataclass
@@ -137,11 +138,20 @@ class StoreOutput(Output):
                  temp_pattern(JOB_FILE), temp_pattern(MANIFEST))
         return sorted({name for pattern in names for name in self.folder.names(pattern)})
 
+    def __init__(self, folder: Folder):
+        super().__init__(folder)
+        self._parts: dict[int, PartIndex] = {}  # the finished parts' indexes, read once
+
     def finished(self) -> int:
         return len(self.folder.names("part-*.bin"))
 
     def part(self, part: int) -> PartIndex | None:
         """Part `part`'s index when both its files are whole, else None."""
+        if part not in self._parts and (index := self._read_part(part)) is not None:
+            self._parts[part] = index
+        return self._parts.get(part)
+
+    def _read_part(self, part: int) -> PartIndex | None:
         size = self.folder.size(part_name(part, "bin"))
         data = read_json(self.folder, part_name(part, "json")) if size is not None else None
         try:

@@ -63,6 +63,8 @@ def test_locations_resolve_to_one_spelling(tmp_path, monkeypatch):
     assert (resolve_location(""), resolve_spec(""), resolve_spec("Sample")) == ("", "", "sample")
     assert resolve_spec("Folder:../link/imgs/") == resolve_spec(f"folder:{real}") == f"folder:{real}"
     assert resolve_spec("folder:imgs") != resolve_spec("folder:../a/imgs")  # b/imgs is another folder
+    (tmp_path / "b" / "s3").mkdir()  # a local folder named like the scheme does not split a URL spec
+    assert resolve_spec("prepared:s3://bucket//store/") == "prepared:s3://bucket/store"
 
 
 def test_synth_resumes_however_its_folders_are_spelled(data, tmp_path, monkeypatch):

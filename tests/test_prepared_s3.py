@@ -71,6 +71,23 @@ def test_synth_from_stores_in_s3_writes_the_shards_of_the_local_stores(on_s3, lo
     assert fetched and set(fetched) <= {n for role in ROLES for n in names(f"stores/{role}")}
 
 
+def test_a_cached_part_of_the_wrong_size_is_fetched_again(on_s3, local, codo_cache):
+    from codo_aug.sources.spec import open_source
+
+    def first_pixels(spec: str):
+        source = open_source(spec, "instances")
+        return source.pixels(0).copy(), source
+
+    want, _ = first_pixels(f"prepared:{local / 'instances'}")
+    got, source = first_pixels(f"prepared:{on_s3}/instances")
+    cached = codo_cache / "prepared" / source.manifest_digest[:16] / "part-00000.bin"
+    assert (got == want).all() and cached.stat().st_size == source.part_bytes[0]
+    cached.write_bytes(cached.read_bytes()[:100])  # a cache cut short (a full disk, an edit)
+    again, _ = first_pixels(f"prepared:{on_s3}/instances")
+    assert (again == want).all() and cached.stat().st_size == source.part_bytes[0]
+    assert not list(cached.parent.glob(".*.tmp"))
+
+
 def test_a_store_prefix_that_is_not_a_store_is_a_one_line_error(on_s3, tmp_path):
     proc = cli("codo-aug", "synth", "--out", str(tmp_path / "x"), "--instances", f"prepared:{on_s3}/nothing",
                "--num-samples", "2")

@@ -42,6 +42,8 @@ def resolve_location(text: str) -> str:
 def _spec_paths(text: str) -> list[str]:
     """The PATHs of a spec: two where `coco:JSON:IMAGES` or `imagenet:IMAGES:BOXES` name two that exist
     (sources.paths.split_paths), else the whole text."""
+    if is_url(text):  # never split at the scheme's ':', whatever the working directory holds
+        return [text]
     try:
         first, second = split_paths(text, "")
     except InputError:  # a place that is gone (an old run's source): compared as written

@@ -207,8 +207,9 @@ def open_stream(where: str) -> BinaryIO:
 
 
 class Folder:
-    """A local folder of shards and their bookkeeping, addressed by member name ('codo-000000.tar',
-    '_index/codo-000000.json'). Writes are complete-or-nothing: through a hidden file renamed into place."""
+    """A local folder of a job's files, addressed by member name ('codo-000000.tar',
+    '_index/codo-000000.json', 'part-00000.bin'). Writes are complete-or-nothing: through a hidden file
+    renamed into place."""
 
     def __init__(self, where: str | Path):
         self.path = Path(local_path(str(where)))

@@ -96,6 +96,13 @@ def check_resume(output: Output, identity: dict, overwrite: bool) -> None:
                    output.finished(), output.kind)
 
 
+def _temp_glob(name: str) -> str:
+    """The glob of the temporary files of member `name` ('annotations/instances.json' ->
+    'annotations/.instances.json.*.tmp')."""
+    folder, _, base = name.rpartition("/")
+    return f"{folder}/{temp_pattern(base)}" if folder else temp_pattern(base)
+
+
 def leftovers(output: Output, mine: list[int]) -> list[str]:
     """Temporary files left by this node's killed runs: of its units (only it writes those; other nodes'
     may be in flight) unless a running process here writes them (a second job of this node rank, which
@@ -112,7 +119,7 @@ def leftovers(output: Output, mine: list[int]) -> list[str]:
             if ours and not in_flight_here(tmp):
                 found.append(tmp)
     shared = [tmp for name in (output.job_file, output.final_file)
-              for tmp in output.folder.names(temp_pattern(name)) if left_by_dead_process(tmp)]
+              for tmp in output.folder.names(_temp_glob(name)) if left_by_dead_process(tmp)]
     return found + shared
 
 

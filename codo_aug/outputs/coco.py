@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Iterator
 
 from ..io.jsonfiles import read_json, write_json
-from ..io.storage import Folder
+from ..io.storage import Folder, UrlFolder
 from ..sample import Sample
 from ..shards.format import encode_image, mask_rle, sample_key
 from ..shards.index import JOB_FILE
@@ -23,7 +23,7 @@ IMAGES = "images"
 ANNOTATIONS = "annotations"
 PARTS = f"{ANNOTATIONS}/.parts"
 INSTANCES = f"{ANNOTATIONS}/instances.json"
-MAX_SLOTS = 16  # instances per sample at most (SynthConfig.instances)
+MAX_SLOTS = 16  # instances per sample at most (SynthConfig.instances_per_sample)
 
 
 def part_name(chunk: int) -> str:
@@ -98,6 +98,8 @@ class CocoOutput(RenderedOutput):
 
     @staticmethod
     def own_files(folder: Folder) -> list[str]:
+        if isinstance(folder, UrlFolder):  # a COCO set is written to local folders only
+            return []
         patterns = (f"{IMAGES}/*.jpg", f"{PARTS}/*.json", f"{ANNOTATIONS}/*.json")
         return [name for pattern in patterns for name in folder.names(pattern)]
 

@@ -10,14 +10,14 @@ zero-copy, read-only views; `jpeg` (RGB at quality 95, alpha as PNG
 where not opaque) is 7-8x smaller than raw there, but decodes. A store in object storage is read
 through fsspec: its manifest and indexes when it opens, each part's pixels fetched whole on first use
 into $CODO_CACHE/prepared/DIGEST/ (keyed by the manifest, so a store rebuilt in place is fetched again)
-and memory mapped from there, once per machine.
+and memory mapped from there: one process of the machine fetches a part while the others wait for it.
 """
 
+import fcntl
 import hashlib
 import json
 import logging
 import mmap
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,9 +30,10 @@ import numpy as np
 from ..config import SynthConfig
 from ..errors import InputError
 from ..geometry.placement import crop_rect
-from ..io.atomic import atomic_open
+from ..errors import RunError
+from ..io.atomic import atomic_open, left_by_dead_process, temp_pattern
 from ..io.cache import cache_dir
-from ..io.storage import Folder, UrlFolder, folder_at, input_errors, is_url
+from ..io.storage import Folder, UrlFolder, folder_at, input_errors, is_url, local_path
 from .base import Item, Source
 from .cutout import crop_box, grabcut
 from .decode import BadImage
@@ -197,14 +198,52 @@ def _map(path: Path) -> np.ndarray:
         return np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
 
 
-def _fetched(store: UrlFolder, name: str, digest: str) -> Path:
-    """Member `name` of a store in object storage, as a local file in the cache: fetched whole on first use
-    (through a temporary file, so that processes fetching it at once never see half of it)."""
-    path = cache_dir() / "prepared" / digest[:16] / name
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with input_errors(store.child(name)), store.open(name) as src, atomic_open(path) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+def _whole(path: Path, size: int) -> bool:
+    return path.is_file() and path.stat().st_size == size
+
+
+def _copy(store: UrlFolder, name: str, path: Path) -> None:
+    """Member `name` of `store` into `path`, whole or not at all: the store's errors are InputErrors naming
+    it, the local file's are OSErrors."""
+    url = store.child(name)
+    with atomic_open(path) as dst:
+        with input_errors(url):
+            src = store.open(name)
+        with src:
+            while True:
+                with input_errors(url):
+                    chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                dst.write(chunk)
+
+
+def _fetched(store: UrlFolder, name: str, size: int, digest: str) -> Path:
+    """Member `name` (`size` bytes, as the manifest says) of a store in object storage, as a local file in
+    the cache: fetched whole on first use by one process of the machine while the others wait for it (a
+    lock file beside it), through a temporary file; a cached file of another size is fetched again."""
+    folder = cache_dir() / "prepared" / digest[:16]
+    path = folder / name
+    if _whole(path, size):
+        return path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+            if _whole(path, size):  # another process fetched it meanwhile
+                return path
+            for tmp in folder.glob(temp_pattern(name)):  # a killed fetch's leftover
+                if left_by_dead_process(tmp.name):
+                    tmp.unlink(missing_ok=True)
+            _copy(store, name, path)
+    except OSError as exc:  # the cache, not the store: a read-only or full $CODO_CACHE
+        raise RunError(f"cannot cache {store.child(name)} in {folder} ({exc.strerror or exc}); set "
+                       "CODO_CACHE to a folder with room for the store") from None
+    if not _whole(path, size):
+        got = path.stat().st_size
+        path.unlink(missing_ok=True)
+        raise InputError(f"prepared source: {store.child(name)} holds {got} bytes, its manifest says {size}; "
+                         "the store changed or is damaged: prepare it again with --overwrite")
     return path
 
 
@@ -222,6 +261,7 @@ class PreparedSource(Source):
     prepared_from: dict = field(default_factory=dict)
     rule: dict = field(default_factory=dict)
     manifest_digest: str = ""
+    part_bytes: tuple[int, ...] = ()
     _maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -258,8 +298,8 @@ class PreparedSource(Source):
         if blob is None:
             name = part_name(part, "bin")
             store = self.store
-            blob = _map(_fetched(store, name, self.manifest_digest) if isinstance(store, UrlFolder)
-                        else store.path / name)
+            blob = _map(_fetched(store, name, self.part_bytes[part], self.manifest_digest)
+                        if isinstance(store, UrlFolder) else store.path / name)
             while len(self._maps) >= MAX_MAPS:
                 del self._maps[next(iter(self._maps))]
         self._maps[part] = blob
@@ -330,11 +370,15 @@ def _read_part(store: Folder, part_bytes: int, k: int) -> tuple[tuple[Item, Entr
     """Part k's items; InputError when its pixel file is missing or not the size its index says."""
     size = store.size(part_name(k, "bin"))
     if size != part_bytes:
-        raise InputError(f"prepared source: {store.child(part_name(k, 'bin'))} holds {size} bytes, its index "
-                         f"says {part_bytes}; the store is damaged: prepare it again with --overwrite")
+        holds = "is missing" if size is None else f"holds {size} bytes"
+        raise InputError(f"prepared source: {store.child(part_name(k, 'bin'))} {holds}, its index says "
+                         f"{part_bytes}; the store is damaged: prepare it again with --overwrite")
     data = store.read_bytes(part_name(k, "json"))
+    if data is None:
+        raise InputError(f"prepared source: the index of part {k} in {store} is missing; the store is "
+                         "damaged: prepare it again with --overwrite")
     try:
-        index = json.loads(b"" if data is None else data)
+        index = json.loads(data)
     except ValueError as exc:
         raise InputError(f"prepared source: cannot read the index of part {k} in {store} ({exc}); the store "
                          "is damaged: prepare it again with --overwrite") from None
@@ -345,7 +389,7 @@ def open_prepared(text: str, role: str, min_side: int = 1) -> PreparedSource:
     """Open the store `text` (a folder or a URL prefix) for `role`. Under a `min_side` above the one it was
     prepared with, items whose file's header size is under it a side are skipped and counted, as the file
     source does when it opens (their cuts are judged when used, by `cutout`)."""
-    store = folder_at(text if is_url(text) else Path(text).expanduser())
+    store = folder_at(text if is_url(text) else Path(local_path(text)).expanduser())
     with damaged(store), input_errors(f"prepared source: {store}"):
         return _open_store(store, role, min_side)
 
@@ -369,4 +413,4 @@ def _open_store(store: Folder, role: str, min_side: int) -> PreparedSource:
         raise InputError(f"prepared source: no usable {role} in {store}; {skipped.summary()}")
     root = store.url if isinstance(store, UrlFolder) else store.path
     return PreparedSource("prepared", root, items, skipped, role, entries, manifest.cutout, manifest.codec,
-                          manifest.source, manifest.rule, manifest.digest)
+                          manifest.source, manifest.rule, manifest.digest, manifest.part_bytes)
