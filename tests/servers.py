@@ -42,11 +42,17 @@ def s3_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    from s3fs import S3FileSystem
+
+    # fsspec caches file systems by their arguments, not the environment's endpoint: one made for another
+    # module's server (stopped since) would be handed out again
+    S3FileSystem.clear_instance_cache()
     try:
         with environment({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}):
             yield endpoint
     finally:
         server.stop()
+        S3FileSystem.clear_instance_cache()
 
 
 class _Files(SimpleHTTPRequestHandler):

@@ -8,7 +8,41 @@ from pathlib import Path
 import pytest
 
 from .helpers import cli
-from .test_object_storage import BUCKET, names, objects, s3, tree  # noqa: F401  (s3: the server fixture)
+from .servers import s3_server
+from .test_object_storage import tree
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto")
+
+#: Its own bucket: moto keeps its buckets per process, and test_object_storage's may share a worker.
+BUCKET = "codo-prepared"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server with this module's bucket; the AWS environment points at it."""
+    import fsspec
+
+    with s3_server() as endpoint:
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir(BUCKET, exist_ok=True)
+        yield endpoint
+
+
+def names(prefix: str) -> list[str]:
+    """Names of the objects under s3://BUCKET/prefix, fresh from the server."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    root = f"{BUCKET}/{prefix}"
+    return sorted(p[len(root) + 1:] for p in fs.find(root))
+
+
+def objects(prefix: str) -> dict[str, bytes]:
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    return {n: fs.cat_file(f"{BUCKET}/{prefix}/{n}") for n in names(prefix)}
 
 ROLES = ("instances", "backgrounds")
 PREPARE = ["--part-size", "4", "--set", "view_sizes=[64, 64]"]
@@ -25,7 +59,7 @@ def local(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def on_s3(s3, local) -> str:  # noqa: F811
+def on_s3(s3, local) -> str:
     """The same two stores prepared into s3://BUCKET/stores/ROLE by the CLI."""
     prefix = f"s3://{BUCKET}/stores"
     for role in ROLES:
@@ -95,7 +129,7 @@ def test_a_store_prefix_that_is_not_a_store_is_a_one_line_error(on_s3, tmp_path)
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_prepare_to_a_missing_bucket_is_refused_and_writes_nothing_here(s3, tmp_path):  # noqa: F811
+def test_prepare_to_a_missing_bucket_is_refused_and_writes_nothing_here(s3, tmp_path):
     proc = cli("codo-aug", "prepare", "sample", "--role", "instances", "--out", "s3://no-such-bucket/x")
     assert proc.returncode == 2 and "bucket 'no-such-bucket' does not exist" in proc.stderr, proc.stderr
     assert not Path("s3:").exists()
