@@ -34,22 +34,22 @@ def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def names(prefix: str) -> list[str]:
-    """Names of the objects under s3://BUCKET/prefix, fresh from the server."""
+def names(prefix: str, bucket: str = BUCKET) -> list[str]:
+    """Names of the objects under s3://bucket/prefix, fresh from the server."""
     import fsspec
 
     fs = fsspec.filesystem("s3")
     fs.invalidate_cache()
-    root = f"{BUCKET}/{prefix}"
+    root = f"{bucket}/{prefix}"
     return sorted(p[len(root) + 1:] for p in fs.find(root))
 
 
-def objects(prefix: str) -> dict[str, bytes]:
+def objects(prefix: str, bucket: str = BUCKET) -> dict[str, bytes]:
     """name below `prefix` -> bytes; only for prefixes no writer is changing (a listed object may vanish)."""
     import fsspec
 
     fs = fsspec.filesystem("s3")
-    return {n: fs.cat_file(f"{BUCKET}/{prefix}/{n}") for n in names(prefix)}
+    return {n: fs.cat_file(f"{bucket}/{prefix}/{n}") for n in names(prefix, bucket)}
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,15 @@ s3://...` writes the bytes a local prepare writes and resumes; `prepared:s3://..
 shards as the local stores give) and codo-train."""
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from .helpers import cli
 from .servers import s3_server
+from .test_object_storage import names as storage_names
+from .test_object_storage import objects as storage_objects
 from .test_object_storage import tree
 
 pytest.importorskip("s3fs")
@@ -28,21 +31,9 @@ def s3():
         yield endpoint
 
 
-def names(prefix: str) -> list[str]:
-    """Names of the objects under s3://BUCKET/prefix, fresh from the server."""
-    import fsspec
+#: test_object_storage's helpers on this module's bucket
+names, objects = partial(storage_names, bucket=BUCKET), partial(storage_objects, bucket=BUCKET)
 
-    fs = fsspec.filesystem("s3")
-    fs.invalidate_cache()
-    root = f"{BUCKET}/{prefix}"
-    return sorted(p[len(root) + 1:] for p in fs.find(root))
-
-
-def objects(prefix: str) -> dict[str, bytes]:
-    import fsspec
-
-    fs = fsspec.filesystem("s3")
-    return {n: fs.cat_file(f"{BUCKET}/{prefix}/{n}") for n in names(prefix)}
 
 ROLES = ("instances", "backgrounds")
 PREPARE = ["--part-size", "4", "--set", "view_sizes=[64, 64]"]
